@@ -1,0 +1,82 @@
+"""`camup-sync check`: a preflight, one PASS/FAIL line per check, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import IO, Callable, Optional
+
+from .config import Config
+from .remote import Bucket, RemoteError
+from .scan import WatchDirError, check_watch_dir
+
+EXIT_OK, EXIT_CONFIG, EXIT_REMOTE = 0, 2, 4
+
+
+class Preflight:
+    def __init__(self, cfg: Config, bucket: Callable[[], Bucket], out: IO[str]):
+        self.cfg, self._bucket, self.out = cfg, bucket, out
+        self.code = EXIT_OK
+
+    def line(self, ok: bool, what: str, detail: str = "", fail_code: int = EXIT_REMOTE) -> bool:
+        self.out.write(f"{'PASS' if ok else 'FAIL'}  {what}{': ' + detail if detail else ''}\n")
+        self.out.flush()
+        if not ok and self.code == EXIT_OK:
+            self.code = fail_code
+        return ok
+
+    def run(self) -> int:
+        self.line(True, "config valid", self.cfg.source)
+        for w in self.cfg.watch_dirs:
+            try:
+                check_watch_dir(w)
+                self.line(True, f"watch dir readable {w.path}")
+            except WatchDirError as exc:
+                self.line(False, f"watch dir readable {w.path}", str(exc), EXIT_CONFIG)
+        state = self.cfg.state_dir
+        writable = _dir_writable(state)
+        self.line(writable is None, f"state dir writable {state}", writable or "", EXIT_CONFIG)
+        try:
+            bucket = self._bucket()
+        except RemoteError as exc:
+            self.line(False, "S3 client", str(exc))
+            return self.code
+        if self._remote("bucket reachable", bucket.check_access):
+            self._remote("can write (probe object written and removed)", lambda: self._probe(bucket))
+            if self.cfg.remote.listing != "never":
+                prefix = self.cfg.watch_dirs[0].prefix
+                self._remote("can list", lambda: bucket.client.list_objects_v2(
+                    Bucket=bucket.name, Prefix=prefix, MaxKeys=1) and None)
+        return self.code
+
+    def _remote(self, what: str, fn: Callable[[], Optional[str]]) -> bool:
+        try:
+            detail = fn()
+        except RemoteError as exc:
+            return self.line(False, what, str(exc))
+        except Exception as exc:
+            from .remote import classify_error
+
+            return self.line(False, what, str(classify_error(exc, self.cfg.bucket)))
+        return self.line(True, what, detail or "")
+
+    def _probe(self, bucket: Bucket) -> Optional[str]:
+        key = f"{self.cfg.watch_dirs[0].prefix}.camup-check-{uuid.uuid4().hex}"
+        bucket.put_probe(key)
+        try:
+            bucket.delete(key)
+        except RemoteError:
+            return f"could not delete the probe object {key} (no s3:DeleteObject); remove it by hand"
+        return None
+
+
+def _dir_writable(path: str) -> Optional[str]:
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write-test-{os.getpid()}")
+        with open(probe, "w", encoding="utf-8") as fh:
+            fh.write("ok")
+        os.remove(probe)
+    except OSError as exc:
+        return f"{exc.strerror or exc}: set state_dir to a writable local folder"
+    return None

@@ -1,0 +1,135 @@
+"""The command line: argparse, commands, exit codes. A thin shell over the library."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Callable, Optional
+
+from loguru import logger
+
+from . import __version__, logs
+from .config import Config, ConfigError, load
+from .lock import AlreadyRunning, InstanceLock
+from .manifest import Manifest, ManifestError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_REMOTE = 0, 1, 2, 3, 4
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"camup-sync: {message}; see camup-sync --help.\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="camup-sync", description="Copy finished camera recordings to an S3 bucket.")
+    p.add_argument("command", nargs="?", choices=("run", "status", "check"), default="run",
+                   help="run (default): sync; status: what the manifest knows; check: preflight")
+    p.add_argument("--config", type=Path, help="config file (default: $CAMUP_CONFIG or ./config.yaml)")
+    p.add_argument("--once", action="store_true", help="one pass, then exit (Task Scheduler, cron)")
+    p.add_argument("--dry-run", action="store_true", help="print what one pass would do; change nothing")
+    p.add_argument("--json", action="store_true", help="status as JSON")
+    p.add_argument("--log-level", type=str.upper,
+                   choices=("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"))
+    p.add_argument("--interval", type=float, help="seconds between passes (overrides the config)")
+    p.add_argument("--version", action="version", version=f"camup-sync {__version__}")
+    return p
+
+
+def _fail(code: int, message: str) -> int:
+    logs.setup_plain()
+    logger.error("{}", message)
+    return code
+
+
+def _install_stop_handlers(stop: threading.Event) -> None:
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            return
+        logger.info("Stop requested; finishing cleanly (uploads in flight are abandoned safely)")
+        stop.set()
+
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):  # SIGBREAK: Ctrl+Break / service stop on Windows
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            signal.signal(sig, handler)
+
+
+def _run(cfg: Config, once: bool, dry_run: bool) -> int:
+    from .loop import run_forever
+    from .passes import World, run_pass
+
+    world = World()
+    _install_stop_handlers(world.stop)
+    if dry_run:
+        return run_pass(cfg, world, dry_run=True).exit_code
+    with InstanceLock(cfg.state_dir):
+        if once:
+            return run_pass(cfg, world).exit_code
+        logger.info("camup-sync {} watching {} -> s3://{}/ every {} s (Ctrl+C to stop)", __version__,
+                    ", ".join(w.path for w in cfg.watch_dirs), cfg.bucket, cfg.interval_seconds)
+        run_forever(lambda: run_pass(cfg, world), cfg.interval_seconds, world.stop)
+        logger.info("Stopped")
+        return EXIT_OK
+
+
+def _status(cfg: Config, as_json: bool) -> int:
+    from .status import gather, render
+
+    manifest = Manifest.open_readonly(cfg.manifest_path)
+    try:
+        render(gather(cfg, manifest, time.time()), time.time(), sys.stdout, as_json)
+    finally:
+        if manifest:
+            manifest.close()
+    return EXIT_OK
+
+
+def _check(cfg: Config) -> int:
+    from .check import Preflight
+    from .remote import Bucket, make_client
+
+    return Preflight(cfg, lambda: Bucket(make_client(cfg), cfg), sys.stdout).run()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        cfg = load(args.config)
+        if args.interval is not None:
+            if args.interval <= 0:
+                raise ConfigError("--interval must be greater than 0.")
+            from dataclasses import replace
+
+            cfg = replace(cfg, interval_seconds=args.interval)
+        log = cfg.logging
+        logs.setup(args.log_level or log.level, log.file, log.rotation, log.retention, log.json)
+        commands: dict[str, Callable[[], int]] = {
+            "status": lambda: _status(cfg, args.json),
+            "check": lambda: _check(cfg),
+            "run": lambda: _run(cfg, args.once or args.dry_run, args.dry_run),
+        }
+        return commands[args.command]()
+    except ConfigError as exc:
+        return _fail(EXIT_USAGE, f"Configuration error: {exc}")
+    except AlreadyRunning as exc:
+        return _fail(EXIT_LOCKED, str(exc))
+    except ManifestError as exc:
+        return _fail(EXIT_FAILED, str(exc))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except OSError as exc:
+        return _fail(EXIT_FAILED, f"{exc}; check the paths and permissions named here.")
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,340 @@
+"""The frozen Config: defaults in code, YAML and CAMUP_* variables only override.
+
+Every mistake is found at load time and reported as one ConfigError sentence that names
+the key (and the nearest valid one for a typo), so a bad file never half-runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from .models import WatchDir
+
+DEFAULT_EXTENSIONS = (".dat", ".bvr", ".avi", ".mov", ".jpg", ".mp4")
+DEFAULT_EXCLUDE = ("*.part", "*.filepart", "*.tmp", "~*")
+MIB = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """A problem with the configuration; the message is the whole user-facing sentence."""
+
+
+def _opt(default: Any, types: tuple[type, ...], doc: str, choices: tuple[str, ...] = ()) -> Any:
+    """A field whose default may be None, so its accepted types are stated explicitly."""
+    return field(default=default, metadata={"types": types, "doc": doc, "choices": choices})
+
+
+def _doc(default: Any, doc: str, choices: tuple[str, ...] = ()) -> Any:
+    return field(default=default, metadata={"doc": doc, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Stability:
+    checks: int = _doc(2, "observations with unchanged size+mtime before a file is ready")
+    settle_seconds: float = _doc(2.0, "wait before the one in-pass re-check of new candidates")
+    min_age_seconds: float = _doc(60.0, "mtime must be at least this old")
+    check_open_files: bool = _doc(True, "skip files another process has open for writing")
+    skip_empty: bool = _doc(True, "zero-byte files are not uploaded")
+
+
+@dataclass(frozen=True)
+class Remote:
+    endpoint_url: Optional[str] = _opt(None, (str,), "S3-compatible endpoint, e.g. http://nas:9000")
+    region: Optional[str] = _opt(None, (str,), "bucket region; null = boto3's default chain")
+    profile: Optional[str] = _opt(None, (str,), "AWS profile from ~/.aws/config")
+    storage_class: Optional[str] = _opt(None, (str,), "e.g. STANDARD_IA, GLACIER_IR")
+    sse: Optional[str] = _opt(None, (str,), "server-side encryption", ("AES256", "aws:kms"))
+    sse_kms_key_id: Optional[str] = _opt(None, (str,), "KMS key for sse: aws:kms")
+    checksum: str = _doc("auto", "end-to-end checksum", ("auto", "sha256", "crc32c", "off"))
+    listing: str = _doc("auto", "when to list the bucket", ("auto", "always", "never"))
+    relist_hours: float = _doc(24.0, "with listing: auto, list again after this many hours")
+    on_conflict: str = _doc(
+        "keep_both", "a key holds content we did not write", ("keep_both", "overwrite", "skip")
+    )
+    addressing_style: str = _doc(
+        "auto", "auto: path style with endpoint_url, else virtual", ("auto", "path", "virtual")
+    )
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Every tuning knob of the upload, in one place (as s3transfer's TransferConfig)."""
+
+    multipart_threshold_mb: float = _doc(16.0, "files at least this big go multipart")
+    multipart_chunksize_mb: float = _doc(16.0, "part size (S3 minimum: 5)")
+    max_concurrency: int = _doc(8, "parts in flight for one file")
+    parallel_files: int = _doc(4, "files in flight at once")
+    max_bandwidth: Optional[str] = _opt(None, (str, int, float), 'e.g. "2MB/s"; null = unlimited')
+
+    @property
+    def threshold_bytes(self) -> int:
+        return int(self.multipart_threshold_mb * MIB)
+
+    @property
+    def chunk_bytes(self) -> int:
+        return int(self.multipart_chunksize_mb * MIB)
+
+    @property
+    def bandwidth_bytes(self) -> Optional[int]:
+        return None if self.max_bandwidth is None else parse_rate(self.max_bandwidth)
+
+
+@dataclass(frozen=True)
+class Retry:
+    max_attempts: int = _doc(5, "attempts per file within one pass")
+    base_delay_seconds: float = _doc(1.0, "first backoff; doubles each attempt, with jitter")
+    max_delay_seconds: float = _doc(60.0, "backoff cap within a pass")
+
+
+@dataclass(frozen=True)
+class AfterUpload:
+    action: str = _doc("keep", "what to do with a local file once verified", ("keep", "delete", "move"))
+    move_to: Optional[str] = _opt(None, (str,), "folder for action: move")
+    min_age_hours: float = _doc(0.0, "only act on files uploaded at least this long ago")
+
+
+@dataclass(frozen=True)
+class Logging:
+    level: str = _doc(
+        "INFO", "log level", ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+    )
+    file: Optional[str] = _opt(None, (str,), "a rotated log file, relative to the config")
+    rotation: str = _doc("10 MB", "when to rotate the log file")
+    retention: str = _doc("14 days", "how long rotated files are kept")
+    json: bool = _doc(False, "one JSON object per line")
+
+
+@dataclass(frozen=True)
+class Config:
+    watch_dirs: tuple[WatchDir, ...]
+    bucket: str
+    prefix: str = _doc("", "key = prefix + path relative to the watch dir")
+    key_template: Optional[str] = _opt(None, (str,), "e.g. {prefix}{camera}/{mtime:%Y/%m/%d}/{name}")
+    extensions: tuple[str, ...] = _doc(DEFAULT_EXTENSIONS, "file endings to upload")
+    exclude: tuple[str, ...] = _doc(DEFAULT_EXCLUDE, "glob patterns on the relative path")
+    recursive: bool = _doc(True, "descend into subfolders")
+    interval_seconds: float = _doc(60.0, "between passes when running continuously")
+    order: str = _doc("newest_first", "which ready files go first", ("newest_first", "oldest_first"))
+    stability: Stability = field(default_factory=Stability)
+    remote: Remote = field(default_factory=Remote)
+    transfer: Transfer = field(default_factory=Transfer)
+    retry: Retry = field(default_factory=Retry)
+    after_upload: AfterUpload = field(default_factory=AfterUpload)
+    state_dir: str = _doc(".camup", "manifest (SQLite) and lock; relative to the config file")
+    logging: Logging = field(default_factory=Logging)
+    source: str = ""  # the config file this came from, for messages
+
+    @property
+    def manifest_path(self) -> Path:
+        return Path(self.state_dir) / "manifest.sqlite3"
+
+
+_SECTIONS = {"stability": Stability, "remote": Remote, "transfer": Transfer, "retry": Retry,
+             "after_upload": AfterUpload, "logging": Logging}
+_TOP_KEYS = ("watch_dir", "watch_dirs", "bucket", "prefix", "key_template", "extensions",
+             "exclude", "recursive", "interval_seconds", "order", "state_dir", *_SECTIONS)
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)?\s*(?:/s)?\s*$", re.IGNORECASE)
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
+
+
+def parse_rate(value: Any) -> int:
+    """'2MB/s' -> 2_000_000 bytes/s; a bare number is bytes per second."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    m = _RATE.match(str(value))
+    if not m or float(m.group(1)) <= 0:
+        raise ConfigError(f'transfer.max_bandwidth "{value}" is not a rate: write e.g. "2MB/s".')
+    unit = (m.group(2) or "b").lower().rstrip("b") or "b"
+    scale = {"b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+    return int(float(m.group(1)) * scale[unit])
+
+
+def _unknown(key: str, where: str, valid: Any) -> ConfigError:
+    near = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    hint = f'; did you mean "{near[0]}"?' if near else f"; valid keys are: {', '.join(valid)}."
+    return ConfigError(f'unknown key "{where}{key}" in the config{hint}')
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "text",
+             list: "a list"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _check_value(name: str, value: Any, default: Any, meta: Any) -> Any:
+    types = meta.get("types") or (type(default),)
+    if value is None and "types" in meta:
+        return None
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if tuple in types:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name} must be a list of text values, got {value!r}.")
+        value = tuple(value)
+    elif not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise ConfigError(f"{name} must be {_type_name(types)}, got {value!r}.")
+    choices = meta.get("choices") or ()
+    if choices and value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+    return value
+
+
+def _build_section(cls: type, data: Any, where: str) -> Any:
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where.rstrip('.')} must be a mapping of keys, got {data!r}.")
+    valid = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, value in data.items():
+        if key not in valid:
+            raise _unknown(str(key), where, valid)
+        f = valid[key]
+        values[key] = _check_value(where + key, value, f.default, f.metadata)
+    return cls(**values)
+
+
+def _watch_dirs(raw: dict[str, Any], base: Path, prefix: str) -> tuple[WatchDir, ...]:
+    if "watch_dir" in raw and "watch_dirs" in raw:
+        raise ConfigError("give either watch_dir or watch_dirs in the config, not both.")
+    items = raw.get("watch_dirs", raw.get("watch_dir"))
+    if items is None or items == []:
+        raise ConfigError("no watch_dir in the config: set watch_dir to the folder your "
+                          "recorder writes to (or CAMUP_WATCH_DIR).")
+    if not isinstance(items, list):
+        items = [items]
+    dirs = []
+    for i, item in enumerate(items):
+        where = f"watch_dirs[{i}]"
+        if isinstance(item, str):
+            item = {"path": item}
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            raise ConfigError(f"{where} must be a folder path or {{path: ..., prefix: ...}}.")
+        for key in item:
+            if key not in ("path", "prefix"):
+                raise _unknown(str(key), where + ".", ("path", "prefix"))
+        item_prefix = item.get("prefix", prefix)
+        if not isinstance(item_prefix, str):
+            raise ConfigError(f"{where}.prefix must be text, got {item_prefix!r}.")
+        path = os.path.abspath(base / os.path.expanduser(item["path"]))
+        dirs.append(WatchDir(path=path, prefix=item_prefix))
+    return tuple(dirs)
+
+
+def _validate(cfg: Config) -> None:
+    if not _BUCKET.match(cfg.bucket):
+        raise ConfigError(f'bucket "{cfg.bucket}" is not a valid S3 bucket name (3-63 '
+                          "lowercase letters, digits, dots and hyphens).")
+    positive = {
+        "stability.checks": cfg.stability.checks, "transfer.max_concurrency":
+        cfg.transfer.max_concurrency, "transfer.parallel_files": cfg.transfer.parallel_files,
+        "retry.max_attempts": cfg.retry.max_attempts, "interval_seconds": cfg.interval_seconds,
+    }
+    for name, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{name} must be greater than 0, got {value}.")
+    for name, value in {"stability.settle_seconds": cfg.stability.settle_seconds,
+                        "stability.min_age_seconds": cfg.stability.min_age_seconds,
+                        "retry.base_delay_seconds": cfg.retry.base_delay_seconds,
+                        "after_upload.min_age_hours": cfg.after_upload.min_age_hours}.items():
+        if value < 0:
+            raise ConfigError(f"{name} must not be negative, got {value}.")
+    if cfg.transfer.multipart_chunksize_mb < 5:
+        raise ConfigError("transfer.multipart_chunksize_mb must be at least 5 (S3's smallest "
+                          f"part), got {cfg.transfer.multipart_chunksize_mb}.")
+    if cfg.transfer.multipart_threshold_mb <= 0:
+        raise ConfigError("transfer.multipart_threshold_mb must be greater than 0.")
+    cfg.transfer.bandwidth_bytes  # noqa: B018 - parses, raising ConfigError on a bad rate
+    if cfg.after_upload.action == "move" and not cfg.after_upload.move_to:
+        raise ConfigError("after_upload.action is move but after_upload.move_to is not set.")
+    if cfg.remote.checksum == "crc32c":
+        try:
+            import crc32c  # noqa: F401
+        except ImportError:
+            raise ConfigError("remote.checksum: crc32c needs the crc32c package "
+                              "(pip install crc32c), or use sha256.") from None
+    for pattern in cfg.exclude:
+        if not pattern:
+            raise ConfigError("exclude holds an empty pattern; remove it.")
+
+
+def from_mapping(raw: Any, base: Path, source: str = "", env: Optional[dict[str, str]] = None) -> Config:
+    """Build a Config from parsed YAML; relative paths resolve against `base`."""
+    env = dict(os.environ if env is None else env)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source or 'the config'} must be a mapping of keys, got {type(raw).__name__}.")
+    raw = dict(raw)
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise _unknown(str(key), "", _TOP_KEYS)
+    overrides = {"CAMUP_BUCKET": "bucket", "CAMUP_PREFIX": "prefix", "CAMUP_WATCH_DIR": "watch_dir"}
+    for var, key in overrides.items():
+        if env.get(var):
+            raw.pop("watch_dirs", None) if key == "watch_dir" else None
+            raw[key] = env[var]
+    sections = {name: _build_section(cls, raw.get(name), name + ".") for name, cls in _SECTIONS.items()}
+    if env.get("CAMUP_ENDPOINT_URL"):
+        sections["remote"] = replace(sections["remote"], endpoint_url=env["CAMUP_ENDPOINT_URL"])
+    bucket = raw.get("bucket")
+    if not bucket:
+        raise ConfigError("no bucket in the config: set bucket to your S3 bucket's name (or CAMUP_BUCKET).")
+    top = {f.name: f for f in fields(Config)}
+    values: dict[str, Any] = {}
+    for key in ("bucket", "prefix", "key_template", "extensions", "exclude", "recursive",
+                "interval_seconds", "order", "state_dir"):
+        if key in raw:
+            f = top[key]
+            default = f.default if f.default is not MISSING else ""
+            values[key] = _check_value(key, raw[key], default, f.metadata)
+    prefix = values.get("prefix", "")
+    values["extensions"] = tuple(
+        e.lower() if e.startswith(".") else "." + e.lower()
+        for e in values.get("extensions", DEFAULT_EXTENSIONS)
+    )
+    values["state_dir"] = os.path.abspath(base / values.get("state_dir", ".camup"))
+    log = sections["logging"]
+    if log.file:
+        sections["logging"] = replace(log, file=os.path.abspath(base / log.file))
+    after = sections["after_upload"]
+    if after.move_to:
+        sections["after_upload"] = replace(after, move_to=os.path.abspath(base / after.move_to))
+    cfg = Config(watch_dirs=_watch_dirs(raw, base, prefix), source=source, **values, **sections)
+    _validate(cfg)
+    return cfg
+
+
+def default_path(env: Optional[dict[str, str]] = None) -> Path:
+    env = dict(os.environ if env is None else env)
+    return Path(env.get("CAMUP_CONFIG") or "config.yaml")
+
+
+def load(path: Optional[Path] = None, env: Optional[dict[str, str]] = None) -> Config:
+    """Read, validate and resolve the config file (relative paths: its own folder)."""
+    path = Path(path) if path else default_path(env)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found: copy the sample config.yaml there, "
+                          "or pass --config PATH (or set CAMUP_CONFIG).") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}.") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path} is not valid YAML{where} ({problem}); fix that line. "
+                          "Hint: quote Windows paths with single quotes.") from None
+    return from_mapping(raw, path.resolve().parent, str(path), env)

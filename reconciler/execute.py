@@ -1,0 +1,193 @@
+"""Carry out a plan's uploads: a bounded pool of files in flight, each with its retries.
+
+Talks to the store and the file system through small seams (Protocols and injected
+functions) so every branch can be tested; the real ones are wired in passes.py.
+Results are handed back on the calling thread, which alone writes the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from typing import IO, Callable, Optional, Protocol
+
+from loguru import logger
+
+from .keys import keep_both_key
+from .models import Action, Reason, UploadResult
+from .probe import FileLocked, open_for_upload
+from .remote import ErrorKind, FileChanged, RemoteError
+from .scan import path_of
+
+CROSS_PASS_BACKOFF_START = 60.0
+CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
+
+
+class Store(Protocol):
+    def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
+               progress: Callable[[int], None],
+               on_multipart: Callable[[str, bool], None]) -> Optional[str]: ...
+
+    def head(self, key: str) -> Optional[tuple[int, Optional[str]]]: ...
+
+    def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]: ...
+
+
+class Abandoned(Exception):
+    """A stop was requested: the upload in flight is dropped cleanly, nothing recorded."""
+
+
+class PassAborted(Exception):
+    """The bucket is unusable; no further file can succeed this pass."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int, rand: Callable[[], float]) -> float:
+        """Exponential with 'equal jitter': half fixed, half random, capped."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return ceiling / 2 + rand() * ceiling / 2
+
+
+def cross_pass_backoff(failures: int) -> float:
+    """After a pass's attempts are spent: 1 min, 2, 4 ... capped at 6 h."""
+    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** max(0, failures - 1))
+
+
+@dataclass
+class Executor:
+    store: Store
+    retry: RetryPolicy
+    parallel_files: int = 4
+    on_conflict: str = "keep_both"
+    sleep: Callable[[float], None] = lambda s: None
+    rand: Callable[[], float] = random.random
+    progress: Callable[[int], None] = lambda n: None
+    on_multipart: Callable[[str, str, bool], None] = lambda upload_id, key, started: None
+    opener: Callable[[str], IO[bytes]] = open_for_upload
+    stop: threading.Event = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.stop is None:
+            self.stop = threading.Event()
+
+    def run(self, uploads: list[Action], record: Callable[[UploadResult], None]) -> Optional[str]:
+        """Upload in order with parallel_files in flight; returns a fatal error, if any."""
+        fatal: Optional[str] = None
+        queue = list(reversed(uploads))
+        with ThreadPoolExecutor(self.parallel_files, "upload") as pool:
+            running: set[Future] = set()
+            while queue or running:
+                while queue and len(running) < self.parallel_files and not fatal and not self.stop.is_set():
+                    running.add(pool.submit(self.upload_one, queue.pop()))
+                if not running:
+                    break
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    try:
+                        record(future.result())
+                    except PassAborted as exc:
+                        fatal = fatal or str(exc)
+                        self.stop.set()  # the others stop at their next part or attempt
+        return fatal
+
+    def _checked_progress(self, n: int) -> None:
+        if self.stop.is_set():
+            raise Abandoned()
+        self.progress(n)
+
+    def upload_one(self, action: Action) -> UploadResult:
+        file = action.file
+        assert file is not None
+        try:
+            fh = self.opener(path_of(file))
+        except FileNotFoundError:
+            return UploadResult(action, gone=True)
+        except FileLocked:
+            return UploadResult(action, locked=True)
+        except OSError as exc:
+            return UploadResult(action, error=f"cannot read the file: {exc.strerror or exc}")
+        with fh:
+            st = os.fstat(fh.fileno())
+            if (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns):
+                return UploadResult(action, changed=True)
+            result = self._attempts(fh, action)
+            if result.ok and not result.adopted:
+                after = os.fstat(fh.fileno())
+                if (after.st_size, after.st_mtime_ns) != (file.size, file.mtime_ns):
+                    return replace(result, ok=False, changed=True)
+            return result
+
+    def _attempts(self, fh: IO[bytes], action: Action) -> UploadResult:
+        file = action.file
+        assert file is not None
+        key, overwrite = action.key, action.overwrite
+        last = "no attempt made"
+        attempt = 0
+        while attempt < self.retry.max_attempts:
+            attempt += 1
+            if self.stop.is_set():
+                return UploadResult(action, key=key, attempts=attempt - 1, error="stopped")
+            logger.info("Uploading {} -> {} attempt {}", file.rel, key, attempt)
+            fh.seek(0)
+            try:
+                checksum = self.store.upload(
+                    fh, key, file.size, overwrite, self._checked_progress,
+                    lambda upload_id, started, k=key: self.on_multipart(upload_id, k, started))
+                return UploadResult(action, ok=True, key=key, checksum=checksum, attempts=attempt)
+            except Abandoned:
+                return UploadResult(action, key=key, attempts=attempt, error="stopped")
+            except FileChanged:
+                return UploadResult(action, key=key, attempts=attempt, changed=True)
+            except RemoteError as exc:
+                if exc.kind is ErrorKind.FATAL:
+                    raise PassAborted(str(exc)) from exc
+                if exc.kind is ErrorKind.EXISTS:
+                    resolved = self._resolve_existing(fh, action, key)
+                    if isinstance(resolved, UploadResult):
+                        return replace(resolved, attempts=attempt)
+                    key, overwrite = resolved
+                    attempt -= 1  # finding the key taken is not a failed attempt
+                    continue
+                last = str(exc)
+                if exc.kind is ErrorKind.KEY:
+                    break
+                logger.warning("Upload of {} failed (attempt {} of {}): {}", file.rel, attempt,
+                               self.retry.max_attempts, exc)
+            except OSError as exc:
+                last = f"cannot read the file: {exc.strerror or exc}"
+                break
+            if attempt < self.retry.max_attempts:
+                self.sleep(self.retry.delay(attempt, self.rand))
+        return UploadResult(action, key=key, attempts=attempt, error=last)
+
+    def _resolve_existing(self, fh: IO[bytes], action: Action, key: str) -> UploadResult | tuple[str, bool]:
+        """A conditional write found the key taken: these very bytes already, or other content.
+
+        Trusted only when the size matches and, where the store keeps a checksum, the
+        checksum of our bytes matches it too.
+        """
+        file = action.file
+        assert file is not None
+        found = self.store.head(key)
+        if found is not None and found[0] == file.size:
+            size, stored = found
+            if stored is None or self.store.local_checksum(fh, size) == stored:
+                return UploadResult(action, ok=True, adopted=True, key=key, checksum=stored)
+        if self.on_conflict == "skip":
+            return UploadResult(action, key=key, skipped_conflict=True)
+        if self.on_conflict == "overwrite":
+            return key, True
+        if action.reason is Reason.CONFLICT_KEEP_BOTH or key != action.key:
+            return UploadResult(action, key=key, error=f"both {action.key} and {key} hold other content")
+        alt = keep_both_key(key, file.size, file.mtime_ns)
+        logger.warning("{} already holds other content in the bucket; keeping both: uploading "
+                       "{} as {}", key, file.rel, alt)
+        return alt, False

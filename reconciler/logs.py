@@ -1,0 +1,64 @@
+"""The only place that configures loguru's sinks. Secrets never reach any sink."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any, Optional
+
+from loguru import logger
+
+CONSOLE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} | {level: <7} | {message}"
+_SIGNED_QUERY = re.compile(
+    r"(X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId|x-amz-security-token)"
+    r"=[^&\s\"']+", re.IGNORECASE)
+_SECRET_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """Hide secret values and presigned-URL signatures in a log message."""
+    for secret in secrets:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "****")
+    return _SIGNED_QUERY.sub(lambda m: f"{m.group(1)}=****", text)
+
+
+def _patcher(secrets: tuple[str, ...]) -> Any:
+    def patch(record: Any) -> None:
+        record["message"] = redact(record["message"], secrets)
+        if record["exception"] is not None:
+            record["extra"]["redacted"] = True
+    return patch
+
+
+def live_console() -> bool:
+    """A person is watching: show a live progress bar instead of periodic lines."""
+    return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def setup(level: str = "INFO", file: Optional[str] = None, rotation: str = "10 MB",
+          retention: str = "14 days", json: bool = False) -> None:
+    logger.remove()
+    secrets = tuple(os.environ.get(v, "") for v in _SECRET_VARS)
+    logger.configure(patcher=_patcher(secrets))
+    if live_console() and not json:
+        from tqdm import tqdm  # log lines go above the progress bar, not through it
+
+        logger.add(lambda m: tqdm.write(m, end="", file=sys.stderr), level=level,
+                   format=CONSOLE_FORMAT, colorize=True)
+    else:
+        logger.add(sys.stderr, level=level, format=CONSOLE_FORMAT, serialize=json,
+                   colorize=False, backtrace=False, diagnose=False)
+    if file:
+        os.makedirs(os.path.dirname(file) or ".", exist_ok=True)
+        logger.add(file, level=level, format=CONSOLE_FORMAT, serialize=json, rotation=rotation,
+                   retention=retention, encoding="utf-8", backtrace=False, diagnose=False)
+
+
+def setup_plain() -> None:
+    """Before the config is known (or when it is broken): plain lines on stderr."""
+    if os.environ.get("_CAMUP_LOGS_READY"):
+        return
+    logger.remove()
+    logger.add(sys.stderr, level="INFO", format=CONSOLE_FORMAT, colorize=False)

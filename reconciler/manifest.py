@@ -1,0 +1,296 @@
+"""The manifest: a SQLite cache of what the bucket holds and what the folder looked like.
+
+The only sqlite3 user. WAL mode, small transactions, written only after S3 confirms, so
+a kill at any instant leaves either the old row or the new one. A file that is not a
+valid manifest (or is from a future version) is moved aside and rebuilt from the
+listing: the manifest is a cache, never trusted blindly and never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .models import EntryState, LocalFile, ManifestEntry, Observation, PassReport
+
+SCHEMA_VERSION = 1
+
+
+class ManifestError(Exception):
+    """The manifest cannot be written (disk full, read-only); the message says what to do."""
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE files (
+            root TEXT NOT NULL, rel TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,
+            size INTEGER NOT NULL DEFAULT 0, mtime_ns INTEGER NOT NULL DEFAULT 0,
+            dev INTEGER NOT NULL DEFAULT 0, ino INTEGER NOT NULL DEFAULT 0,
+            checksum TEXT,
+            obs_size INTEGER, obs_mtime_ns INTEGER, obs_count INTEGER, obs_first REAL,
+            attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL, last_error TEXT,
+            uploaded_at REAL,
+            PRIMARY KEY (root, rel)
+        ) WITHOUT ROWID;
+        CREATE INDEX files_identity ON files (dev, ino) WHERE state = 'uploaded' AND ino != 0;
+        CREATE TABLE passes (
+            id INTEGER PRIMARY KEY, started_at REAL NOT NULL, finished_at REAL,
+            exit_code INTEGER, report TEXT
+        );
+        CREATE TABLE multipart (
+            upload_id TEXT PRIMARY KEY, key TEXT NOT NULL, started_at REAL NOT NULL
+        );
+        """
+    )
+
+
+# Named migrations, applied in order, each in the transaction that records it.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+_COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns, "
+            "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at")
+
+
+def _entry(row: tuple) -> ManifestEntry:
+    (root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns,
+     obs_count, obs_first, attempts, next_at, last_error, uploaded_at) = row
+    obs = (Observation(obs_size, obs_mtime_ns, obs_count, obs_first)
+           if obs_count is not None else None)
+    return ManifestEntry(root, rel, key, EntryState(state), size, mtime_ns, dev, ino, checksum,
+                         obs, attempts, next_at, last_error, uploaded_at)
+
+
+class Manifest:
+    def __init__(self, db: sqlite3.Connection, path: str, fresh: bool, moved_aside: Optional[str] = None):
+        self.db = db
+        self.path = path
+        self.fresh = fresh  # new or rebuilt: the bucket listing must fill it in
+        self.moved_aside = moved_aside
+        self._lock = threading.RLock()  # upload threads record multipart ids through us
+
+    # ---- opening -------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path | str) -> Manifest:
+        """Open for writing, creating or migrating; a corrupt file is moved aside."""
+        path = str(path)
+        try:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        except OSError as exc:
+            raise ManifestError(f"cannot create the state dir for {path} ({exc.strerror}): "
+                                "set state_dir to a writable local folder.") from None
+        existed = os.path.exists(path)
+        try:
+            return cls._open_valid(path, existed)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and _is_disk_problem(exc):
+                raise _write_error(exc, path) from None
+            aside = _move_aside(path)
+            m = cls._open_valid(path, False)
+            m.moved_aside = f"{aside} ({exc})"
+            return m
+
+    @classmethod
+    def _open_valid(cls, path: str, existed: bool) -> Manifest:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        try:
+            if existed:
+                _check_integrity(db)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL+NORMAL: a power cut loses at most
+            # the last commits, never consistency; the listing recovers those.
+            fresh = _migrate(db) or not existed
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, path, fresh)
+
+    @classmethod
+    def open_readonly(cls, path: Path | str) -> Optional[Manifest]:
+        """For --dry-run and status: never creates, migrates or writes anything."""
+        path = str(path)
+        if not os.path.exists(path):
+            return None
+        uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                db.close()
+                return None
+            db.execute("SELECT count(*) FROM files").fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        return cls(db, path, fresh=False)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- reading -------------------------------------------------------------------
+    def entries_for(self, root: str) -> dict[tuple[str, str], ManifestEntry]:
+        """Every row of one watch dir, in one query."""
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM files WHERE root = ?", (root,))
+        return {(r[0], r[1]): _entry(r) for r in rows}
+
+    def uploaded_by_identity(self) -> dict[tuple[int, int, int, int], ManifestEntry]:
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM files WHERE state = 'uploaded' AND ino != 0")
+        out = {}
+        for r in rows:
+            e = _entry(r)
+            out[(e.dev, e.ino, e.size, e.mtime_ns)] = e
+        return out
+
+    def all_entries(self) -> list[ManifestEntry]:
+        return [_entry(r) for r in self.db.execute(f"SELECT {_COLUMNS} FROM files")]
+
+    def meta(self, name: str) -> Optional[str]:
+        row = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def passes(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT started_at, finished_at, exit_code, report FROM passes "
+            "ORDER BY id DESC LIMIT ?", (limit,))
+        return [{"started_at": s, "finished_at": f, "exit_code": c,
+                 "report": json.loads(r) if r else {}} for s, f, c, r in rows]
+
+    def state_counts(self) -> dict[str, dict[str, float]]:
+        """Per state: files, bytes (uploaded size, or last observed size), oldest first_seen."""
+        rows = self.db.execute(
+            "SELECT state, count(*), coalesce(sum(CASE WHEN state = 'uploaded' THEN size "
+            "ELSE coalesce(obs_size, size) END), 0), min(obs_first) FROM files GROUP BY state")
+        return {state: {"files": n, "bytes": b, "oldest_first_seen": oldest}
+                for state, n, b, oldest in rows}
+
+    def failing(self) -> list[ManifestEntry]:
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM files WHERE state = 'failed' ORDER BY next_attempt_at")
+        return [_entry(r) for r in rows]
+
+    def open_multiparts(self) -> list[tuple[str, str, float]]:
+        return list(self.db.execute("SELECT upload_id, key, started_at FROM multipart"))
+
+    # ---- writing (each a small transaction) ----------------------------------------
+    def _write(self, sql: str, rows: Iterable[tuple]) -> None:
+        try:
+            with self._lock, self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            raise _write_error(exc, self.path) from None
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", [(name, value)])
+
+    def record_uploaded(self, rows: list[tuple[LocalFile, str, Optional[str]]], now: float) -> None:
+        """(file, key, checksum) rows the bucket now holds; one transaction for the batch."""
+        self._write(
+            f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES "
+            "(?, ?, ?, 'uploaded', ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0, NULL, NULL, ?)",
+            [(f.root, f.rel, key, f.size, f.mtime_ns, f.dev, f.ino, checksum, now)
+             for f, key, checksum in rows])
+
+    def record_overwritten(self, file: LocalFile, key: str, now: float) -> None:
+        """We wrote key, but the file changed meanwhile: not done, yet the object is ours."""
+        self._write(
+            "INSERT INTO files (root, rel, key, state, uploaded_at) VALUES (?, ?, ?, 'pending', ?) "
+            "ON CONFLICT (root, rel) DO UPDATE SET key = excluded.key, state = CASE WHEN "
+            "files.state = 'uploaded' THEN 'pending' ELSE files.state END, "
+            "uploaded_at = excluded.uploaded_at, obs_count = NULL",
+            [(file.root, file.rel, key, now)])
+
+    def record_failed(self, file: LocalFile, key: str, error: str, next_attempt_at: float) -> None:
+        self._write(
+            "INSERT INTO files (root, rel, key, state, attempts, next_attempt_at, last_error) "
+            "VALUES (?, ?, ?, 'failed', 1, ?, ?) ON CONFLICT (root, rel) DO UPDATE SET "
+            "state = 'failed', key = excluded.key, attempts = files.attempts + 1, "
+            "next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error, "
+            "obs_count = NULL",
+            [(file.root, file.rel, key, next_attempt_at, error)])
+
+    def record_observations(self, rows: list[tuple[LocalFile, str, Observation]]) -> None:
+        """Stability history of files not yet uploaded; one transaction for the batch."""
+        if not rows:
+            return
+        self._write(
+            "INSERT INTO files (root, rel, key, state, obs_size, obs_mtime_ns, obs_count, "
+            "obs_first) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT (root, rel) DO "
+            "UPDATE SET obs_size = excluded.obs_size, obs_mtime_ns = excluded.obs_mtime_ns, "
+            "obs_count = excluded.obs_count, obs_first = excluded.obs_first",
+            [(f.root, f.rel, key, o.size, o.mtime_ns, o.count, o.first_seen) for f, key, o in rows])
+
+    def forget(self, ids: list[tuple[str, str]]) -> None:
+        if ids:
+            self._write("DELETE FROM files WHERE root = ? AND rel = ? AND state != 'uploaded'", ids)
+
+    def reset_observation(self, file: LocalFile) -> None:
+        self._write("UPDATE files SET obs_count = NULL WHERE root = ? AND rel = ?",
+                    [(file.root, file.rel)])
+
+    def start_pass(self, now: float) -> int:
+        try:
+            with self._lock, self.db:
+                cur = self.db.execute("INSERT INTO passes (started_at) VALUES (?)", (now,))
+                self.db.execute("DELETE FROM passes WHERE id < ? - 1000", (cur.lastrowid,))
+        except sqlite3.OperationalError as exc:
+            raise _write_error(exc, self.path) from None
+        return int(cur.lastrowid or 0)
+
+    def finish_pass(self, pass_id: int, report: PassReport) -> None:
+        body = json.dumps({k: v for k, v in vars(report).items()})
+        self._write("UPDATE passes SET finished_at = ?, exit_code = ?, report = ? WHERE id = ?",
+                    [(report.finished_at, report.exit_code, body, pass_id)])
+
+    def multipart_started(self, upload_id: str, key: str, now: float) -> None:
+        self._write("INSERT OR REPLACE INTO multipart VALUES (?, ?, ?)", [(upload_id, key, now)])
+
+    def multipart_ended(self, upload_id: str) -> None:
+        self._write("DELETE FROM multipart WHERE upload_id = ?", [(upload_id,)])
+
+
+def _migrate(db: sqlite3.Connection) -> bool:
+    """Apply pending migrations; True when the schema was created just now."""
+    db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise sqlite3.DatabaseError(f"schema version {version} is newer than this camup-sync")
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            migration(db)
+            db.execute(f"PRAGMA user_version = {number}")
+    return version == 0
+
+
+def _check_integrity(db: sqlite3.Connection) -> None:
+    result = db.execute("PRAGMA quick_check").fetchone()
+    if not result or result[0] != "ok":
+        raise sqlite3.DatabaseError(f"integrity check failed: {result}")
+
+
+def _move_aside(path: str) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    aside = f"{path}.corrupt-{stamp}"
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.replace(path + suffix, aside + suffix)
+    return aside
+
+
+def _is_disk_problem(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("disk is full", "disk i/o", "readonly", "unable to open"))
+
+
+def _write_error(exc: sqlite3.OperationalError, path: str) -> ManifestError:
+    if "full" in str(exc).lower():
+        return ManifestError(f"the disk holding the manifest {path} is full: free some space; "
+                             "nothing was lost, the next pass catches up.")
+    return ManifestError(f"cannot write the manifest {path} ({exc}): check that state_dir is "
+                         "a writable local folder.")

@@ -1,0 +1,183 @@
+"""The records that flow between the stages of a pass. Stdlib only, all immutable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Optional
+
+
+class Readiness(str, Enum):
+    """What the stability rules say about one local file right now."""
+
+    READY = "ready"
+    SETTLING = "waiting to stabilize"  # not yet seen `checks` times unchanged
+    GROWING = "growing"  # size or mtime moved since the last observation
+    TOO_YOUNG = "too young"  # mtime newer than min_age_seconds
+    OPEN = "open by another process"
+    LOCKED = "locked"  # cannot be opened for reading (Windows sharing violation)
+    EMPTY = "empty"
+
+
+class Reason(str, Enum):
+    """Why the planner chose an action. Logged with every decision that matters."""
+
+    NEW = "new file"
+    CHANGED = "changed since upload"
+    RETRY = "retrying after failure"
+    CONFLICT_KEEP_BOTH = "remote key holds other content; keeping both"
+    CONFLICT_OVERWRITE = "remote key holds other content; overwriting"
+    ADOPT_REMOTE = "already in the bucket (same size)"
+    ADOPT_MOVED = "same file already uploaded from another watch dir"
+    UPLOADED = "already uploaded"
+    SETTLING = "waiting to stabilize"
+    GROWING = "growing"
+    OPEN = "open by another process"
+    TOO_YOUNG = "too young"
+    EMPTY = "empty"
+    LOCKED = "locked"
+    EXCLUDED = "excluded"
+    BAD_NAME = "name not allowed as an S3 key"
+    BACKOFF = "backing off after failures"
+    CONFLICT_SKIP = "remote key holds other content; on_conflict is skip"
+    GONE = "no longer in the folder"
+
+
+class ActionKind(str, Enum):
+    UPLOAD = "upload"
+    ADOPT = "adopt"  # record as uploaded without sending a byte
+    SKIP = "skip"
+    FORGET = "forget"  # drop a manifest row whose file is gone and was never uploaded
+
+
+class EntryState(str, Enum):
+    UPLOADED = "uploaded"
+    PENDING = "pending"  # seen, not yet uploaded (observations live here)
+    FAILED = "failed"  # last attempt failed; next_attempt_at says when to try again
+
+
+@dataclass(frozen=True)
+class WatchDir:
+    path: str  # absolute
+    prefix: str
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """One file in a watch dir, as a fresh stat saw it."""
+
+    root: str  # the watch dir's absolute path
+    rel: str  # path relative to root, '/' separators
+    size: int
+    mtime_ns: int
+    dev: int = 0
+    ino: int = 0
+
+    @property
+    def identity(self) -> tuple[int, int, int, int]:
+        """Volume, file id, size, mtime: the same file wherever it has moved."""
+        return (self.dev, self.ino, self.size, self.mtime_ns)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The stability history of a not-yet-uploaded file."""
+
+    size: int
+    mtime_ns: int
+    count: int  # consecutive observations with this size and mtime
+    first_seen: float  # when this size+mtime was first observed
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    root: str
+    rel: str
+    key: str
+    state: EntryState
+    size: int = 0  # of the uploaded version (state UPLOADED)
+    mtime_ns: int = 0
+    dev: int = 0
+    ino: int = 0
+    checksum: Optional[str] = None
+    observation: Optional[Observation] = None
+    attempts: int = 0  # failed passes in a row
+    next_attempt_at: Optional[float] = None
+    last_error: Optional[str] = None
+    uploaded_at: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    key: str
+    size: int
+    etag: str = ""
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    reason: Reason
+    file: Optional[LocalFile]
+    key: str
+    observation: Optional[Observation] = None  # to persist (None: nothing new)
+    detail: str = ""  # e.g. the process holding a file open
+    overwrite: bool = False  # may replace an object at key (we wrote it, or on_conflict says so)
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    rechecks: tuple[LocalFile, ...] = ()  # new candidates worth one in-pass re-stat
+
+    @property
+    def uploads(self) -> list[Action]:
+        return [a for a in self.actions if a.kind is ActionKind.UPLOAD]
+
+    @property
+    def adoptions(self) -> list[Action]:
+        return [a for a in self.actions if a.kind is ActionKind.ADOPT]
+
+    @property
+    def skips(self) -> list[Action]:
+        return [a for a in self.actions if a.kind is ActionKind.SKIP]
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What happened to one planned upload."""
+
+    action: Action
+    ok: bool = False
+    key: str = ""  # where the bytes went (keep_both may change it)
+    checksum: Optional[str] = None
+    attempts: int = 0
+    error: Optional[str] = None
+    gone: bool = False  # vanished before or during upload: forget, not a failure
+    changed: bool = False  # changed during upload: try again when stable
+    adopted: bool = False  # the store already had identical content
+    skipped_conflict: bool = False
+    locked: bool = False  # another process excludes our read (Windows): try next pass
+
+
+@dataclass
+class PassReport:
+    """Counts for one pass; filled in as the pass goes."""
+
+    started_at: float
+    finished_at: float = 0.0
+    found: int = 0
+    uploaded: int = 0
+    uploaded_bytes: int = 0
+    adopted: int = 0
+    failed: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # pass-level (a watch dir missing)
+    fatal: Optional[str] = None  # bucket unusable: exit 4
+    listed: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.fatal:
+            return 4
+        return 1 if self.failed or self.errors else 0

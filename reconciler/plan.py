@@ -1,0 +1,178 @@
+"""The planner: snapshots and `now` in, a Plan of actions with reasons out.
+
+Pure: no clock, no I/O, no logging. One `decide()` per local file, visited in sorted
+order so the same inputs always give the same plan. The case table, in order:
+
+    name cannot be a key                               -> skip  BAD_NAME
+    manifest: uploaded, same size and mtime            -> skip  UPLOADED
+    another watch dir uploaded this very file (id)     -> adopt ADOPT_MOVED
+    listing: same key, same size, manifest unaware     -> adopt ADOPT_REMOTE
+    manifest: failed, next attempt in the future       -> skip  BACKOFF
+    not stable / open / young / empty                  -> skip  (its Readiness)
+    manifest: uploaded, content changed since          -> upload CHANGED (overwrite ours)
+    listing: same key, other size, manifest unaware    -> on_conflict: keep_both / overwrite / skip
+    manifest: failed before                            -> upload RETRY
+    otherwise                                          -> upload NEW
+    manifest row, no local file, never uploaded        -> forget GONE
+    remote only                                        -> nothing (never deleted)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from .keys import UnsafeKey, keep_both_key, key_for
+from .models import (
+    Action,
+    ActionKind,
+    EntryState,
+    LocalFile,
+    ManifestEntry,
+    Observation,
+    Plan,
+    Readiness,
+    Reason,
+    RemoteObject,
+)
+from .stability import StabilityPolicy, classify, worth_recheck
+
+FileId = tuple[str, str]  # (watch dir, relative path)
+
+_SKIP_FOR = {
+    Readiness.SETTLING: Reason.SETTLING,
+    Readiness.GROWING: Reason.GROWING,
+    Readiness.TOO_YOUNG: Reason.TOO_YOUNG,
+    Readiness.OPEN: Reason.OPEN,
+    Readiness.LOCKED: Reason.LOCKED,
+    Readiness.EMPTY: Reason.EMPTY,
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    stability: StabilityPolicy
+    prefixes: Mapping[str, str]  # watch dir -> its key prefix
+    key_template: Optional[str] = None
+    on_conflict: str = "keep_both"
+    order: str = "newest_first"
+    settle_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    local: Sequence[LocalFile]
+    entries: Mapping[FileId, ManifestEntry]  # rows of the watch dirs that were scanned
+    uploaded_by_identity: Mapping[tuple[int, int, int, int], ManifestEntry] = field(default_factory=dict)
+    remote: Optional[Mapping[str, RemoteObject]] = None  # None: not listed this pass
+    excluded: Sequence[FileId] = ()
+    prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
+
+
+def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
+          detail: str = "") -> Action:
+    return Action(ActionKind.SKIP, reason, file, key, seen, detail)
+
+
+def _conflict(file: LocalFile, key: str, seen: Observation, remote: Mapping[str, RemoteObject],
+              on_conflict: str) -> Action:
+    if on_conflict == "overwrite":
+        return Action(ActionKind.UPLOAD, Reason.CONFLICT_OVERWRITE, file, key, seen, overwrite=True)
+    if on_conflict == "skip":
+        return _skip(Reason.CONFLICT_SKIP, file, key, seen)
+    alt = keep_both_key(key, file.size, file.mtime_ns)
+    theirs = remote.get(alt)
+    if theirs is not None and theirs.size == file.size:
+        return Action(ActionKind.ADOPT, Reason.ADOPT_REMOTE, file, alt, seen)
+    return Action(ActionKind.UPLOAD, Reason.CONFLICT_KEEP_BOTH, file, alt, seen, detail=key)
+
+
+def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
+           policy: Policy) -> Action:
+    """The one decision for one local file; see the module's case table."""
+    try:
+        key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
+    except UnsafeKey as exc:
+        return _skip(Reason.BAD_NAME, file, "", detail=str(exc))
+    unchanged = entry is not None and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns)
+    if entry and entry.state is EntryState.UPLOADED and unchanged:
+        return _skip(Reason.UPLOADED, file, entry.key)
+    twin = snap.uploaded_by_identity.get(file.identity) if file.ino else None
+    if twin is not None and twin.key == key:
+        return Action(ActionKind.ADOPT, Reason.ADOPT_MOVED, file, key)
+    theirs = snap.remote.get(key) if snap.remote is not None else None
+    ours = entry is not None and entry.uploaded_at is not None and entry.key == key
+    if theirs is not None and not ours and theirs.size == file.size and file.size > 0:
+        return Action(ActionKind.ADOPT, Reason.ADOPT_REMOTE, file, key)
+    if entry and entry.state is EntryState.FAILED and (entry.next_attempt_at or 0) > now:
+        return _skip(Reason.BACKOFF, file, key, detail=entry.last_error or "")
+    previous = snap.prior.get((file.root, file.rel)) or (entry.observation if entry else None)
+    readiness, seen = classify(file, previous, now, policy.stability)
+    if readiness is not Readiness.READY:
+        return _skip(_SKIP_FOR[readiness], file, key, seen)
+    if entry and entry.state is EntryState.UPLOADED:
+        return Action(ActionKind.UPLOAD, Reason.CHANGED, file, key, seen, overwrite=ours)
+    if theirs is not None:
+        return _conflict(file, key, seen, snap.remote or {}, policy.on_conflict)
+    reason = Reason.RETRY if entry and entry.state is EntryState.FAILED else Reason.NEW
+    return Action(ActionKind.UPLOAD, reason, file, key, seen,
+                  overwrite=ours or policy.on_conflict == "overwrite")
+
+
+def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True) -> Plan:
+    """Decide every local file and every orphaned manifest row."""
+    actions: list[Action] = []
+    rechecks: list[LocalFile] = []
+    present = set()
+    for file in sorted(snap.local, key=lambda f: (f.root, f.rel)):
+        fid = (file.root, file.rel)
+        present.add(fid)
+        action = decide(file, snap.entries.get(fid), snap, now, policy)
+        actions.append(action)
+        if (allow_recheck and action.reason is Reason.SETTLING and action.observation
+                and worth_recheck(file, action.observation, now, policy.settle_seconds,
+                                  policy.stability)):
+            rechecks.append(file)
+    for root, rel in sorted(snap.excluded):
+        actions.append(_skip(Reason.EXCLUDED, LocalFile(root, rel, 0, 0), ""))
+    for fid in sorted(snap.entries):
+        entry = snap.entries[fid]
+        if fid not in present and entry.state is not EntryState.UPLOADED:
+            actions.append(Action(ActionKind.FORGET, Reason.GONE, None, entry.key,
+                                  detail=f"{entry.root}|{entry.rel}"))
+    return Plan(tuple(_ordered(actions, policy.order)), tuple(rechecks))
+
+
+def _ordered(actions: list[Action], order: str) -> list[Action]:
+    """Uploads first, in the configured order by mtime; the rest keep their sorted order."""
+    uploads = [a for a in actions if a.kind is ActionKind.UPLOAD]
+    rest = [a for a in actions if a.kind is not ActionKind.UPLOAD]
+    newest = order == "newest_first"
+    uploads.sort(key=lambda a: (-a.file.mtime_ns if newest else a.file.mtime_ns, a.key))  # type: ignore[union-attr]
+    return uploads + rest
+
+
+def merge(base: Plan, update: Plan) -> Plan:
+    """`base` with the actions for the files that `update` re-decided replaced."""
+    redone = {(a.file.root, a.file.rel) for a in update.actions if a.file is not None}
+    kept = [a for a in base.actions
+            if a.file is None or (a.file.root, a.file.rel) not in redone]
+    return Plan(tuple(update.actions) + tuple(kept), ())
+
+
+def apply_open_files(p: Plan, open_files: Mapping[FileId, str]) -> Plan:
+    """Turn planned uploads of files that another process holds open into OPEN skips."""
+    if not open_files:
+        return p
+    out = []
+    for a in p.actions:
+        holder = open_files.get((a.file.root, a.file.rel)) if a.file else None
+        if a.kind is ActionKind.UPLOAD and holder is not None:
+            a = replace(a, kind=ActionKind.SKIP, reason=Reason.OPEN, detail=holder)
+        out.append(a)
+    return Plan(tuple(out), p.rechecks)
+
+
+def reorder(p: Plan, order: str) -> Plan:
+    return Plan(tuple(_ordered(list(p.actions), order)), p.rechecks)

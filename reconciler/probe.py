@@ -1,0 +1,123 @@
+"""Observe other processes: which candidate files are held open for writing.
+
+Two OS-specific answers, each behind one function:
+
+* `find_writers` (Linux/macOS): one psutil sweep per pass over every process's open
+  files, bounded in time, tolerant of processes that vanish or deny access.
+* `open_for_upload` (every OS): the handle an upload reads from. On Windows it opens
+  with share mode READ|DELETE, so a sharing violation means a writer holds the file,
+  and while we hold the handle no writer can open it but the recorder can still move or
+  delete it. Python's plain open() does not share DELETE and would break the recorder's
+  move, so it is never used there.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, Optional
+
+import psutil
+
+ERROR_FILE_NOT_FOUND = 2
+ERROR_PATH_NOT_FOUND = 3
+ERROR_ACCESS_DENIED = 5
+ERROR_SHARING_VIOLATION = 32
+ERROR_LOCK_VIOLATION = 33
+GENERIC_READ = 0x80000000
+FILE_SHARE_READ = 0x1
+FILE_SHARE_DELETE = 0x4
+OPEN_EXISTING = 3
+FILE_FLAG_SEQUENTIAL_SCAN = 0x08000000
+_WRITE_MODES = {"w", "a", "r+", "a+", "w+"}
+
+
+class FileLocked(OSError):
+    """Another process holds the file in a way that excludes our read (Windows)."""
+
+
+@dataclass
+class SweepResult:
+    writers: dict[Any, str] = field(default_factory=dict)  # candidate id -> "name (pid N)"
+    complete: bool = True  # False: the time budget ran out before every process was seen
+    processes: int = 0
+
+
+def find_writers(candidates: Mapping[tuple[int, int], Any], budget_seconds: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> SweepResult:
+    """Which candidates (keyed by (st_dev, st_ino)) another process has open for writing."""
+    result = SweepResult()
+    if not candidates or os.name == "nt":
+        return result  # Windows: the share-mode open in open_for_upload is the gate
+    deadline = clock() + budget_seconds
+    me = os.getpid()
+    for proc in psutil.process_iter(["name"]):
+        if clock() > deadline:
+            result.complete = False
+            break
+        if proc.pid == me:
+            continue
+        result.processes += 1
+        try:
+            files = proc.open_files()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+        for f in files:
+            mode = getattr(f, "mode", None)  # Linux only; elsewhere assume it may write
+            if mode is not None and mode not in _WRITE_MODES:
+                continue
+            ident = _identity(proc.pid, f)
+            if ident in candidates:
+                result.writers[candidates[ident]] = f"{proc.info.get('name') or '?'} (pid {proc.pid})"
+    return result
+
+
+def _identity(pid: int, f: Any) -> Optional[tuple[int, int]]:
+    # /proc/PID/fd/N is the open file itself, even if it was renamed since it was opened.
+    for path in (f"/proc/{pid}/fd/{f.fd}", f.path):
+        try:
+            st = os.stat(path)
+            return (st.st_dev, st.st_ino)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def long_path(path: str) -> str:
+    """Windows paths over 260 characters need the \\\\?\\ prefix."""
+    if len(path) >= 248 and not path.startswith("\\\\?\\"):
+        path = os.path.abspath(path)
+        return "\\\\?\\UNC\\" + path[2:] if path.startswith("\\\\") else "\\\\?\\" + path
+    return path
+
+
+def open_shared(path: str, create_file: Callable[..., int],
+                open_osfhandle: Callable[[int, int], int]) -> IO[bytes]:
+    """Windows: open for reading with share READ|DELETE; map the OS's answers to Python's."""
+    try:
+        handle = create_file(long_path(path), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE,
+                             0, OPEN_EXISTING, FILE_FLAG_SEQUENTIAL_SCAN, 0)
+    except OSError as exc:
+        code = getattr(exc, "winerror", None)
+        if code in (ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION):
+            raise FileLocked(code, "held open by another process (sharing violation)", path) from None
+        if code in (ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND):
+            raise FileNotFoundError(code, "gone", path) from None
+        if code == ERROR_ACCESS_DENIED:
+            raise PermissionError(code, "access denied", path) from None
+        raise
+    fd = open_osfhandle(handle, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    return os.fdopen(fd, "rb")
+
+
+def open_for_upload(path: str) -> IO[bytes]:
+    """The handle an upload reads from (see the module doc for why it differs on Windows)."""
+    if sys.platform == "win32":
+        import _winapi  # type: ignore[import-not-found]
+        import msvcrt
+
+        return open_shared(path, _winapi.CreateFile, msvcrt.open_osfhandle)
+    return open(path, "rb")

@@ -1,0 +1,59 @@
+"""Text for people: the dry-run plan, the pass summary line, sizes and ages."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import IO
+
+from .config import Config
+from .models import ActionKind, PassReport, Plan
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def human_age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def print_plan(p: Plan, cfg: Config, out: IO[str]) -> None:
+    """The --dry-run output: uploads, adoptions, skips with reasons, then a summary."""
+    for a in p.uploads:
+        assert a.file is not None
+        note = f"; keeping both, {a.detail} holds other content" if a.detail else ""
+        out.write(f"upload  {a.file.rel}  ->  s3://{cfg.bucket}/{a.key}  "
+                  f"({human_bytes(a.file.size)}, {a.reason.value}{note})\n")
+    for a in p.adoptions:
+        assert a.file is not None
+        out.write(f"adopt   {a.file.rel}  =  s3://{cfg.bucket}/{a.key}  ({a.reason.value})\n")
+    for a in p.skips:
+        assert a.file is not None
+        detail = f": {a.detail}" if a.detail else ""
+        out.write(f"skip    {a.file.rel}  ({a.reason.value}{detail})\n")
+    for a in p.actions:
+        if a.kind is ActionKind.FORGET:
+            out.write(f"forget  {a.detail.split('|', 1)[-1]}  ({a.reason.value})\n")
+    reasons = Counter(a.reason.value for a in p.skips)
+    skipped = ", ".join(f"{r}: {n}" for r, n in sorted(reasons.items()))
+    total = sum(a.file.size for a in p.uploads if a.file)
+    out.write(f"dry run: {len(p.uploads)} to upload ({human_bytes(total)}), "
+              f"{len(p.adoptions)} already in the bucket, {len(p.skips)} skipped"
+              f"{' (' + skipped + ')' if skipped else ''}; nothing was changed.\n")
+    out.flush()
+
+
+def summary_line(report: PassReport) -> str:
+    skipped = ", ".join(f"{r} {n}" for r, n in sorted(report.skipped.items())) or "none"
+    duration = max(0.0, report.finished_at - report.started_at)
+    return (f"Pass done in {duration:.1f} s: found {report.found}, uploaded {report.uploaded} "
+            f"({human_bytes(report.uploaded_bytes)}), adopted {report.adopted}, failed "
+            f"{report.failed}, skipped: {skipped}")

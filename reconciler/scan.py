@@ -1,0 +1,116 @@
+"""Observe the folder: walk each watch dir into LocalFile records."""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Optional
+
+from .models import LocalFile, WatchDir
+
+
+class WatchDirError(Exception):
+    """A watch dir is missing or unreadable: an error for the pass, never 'all files gone'."""
+
+
+@dataclass
+class ScanResult:
+    files: list[LocalFile] = field(default_factory=list)
+    excluded: list[tuple[str, str]] = field(default_factory=list)  # (root, rel)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Filters:
+    extensions: tuple[str, ...]
+    exclude: tuple[str, ...]
+    recursive: bool = True
+
+    def wants(self, name: str) -> bool:
+        return os.path.splitext(name)[1].lower() in self.extensions
+
+    def excludes(self, rel: str) -> bool:
+        low = rel.lower()
+        name = low.rsplit("/", 1)[-1]
+        return any(fnmatchcase(low, p.lower()) or fnmatchcase(name, p.lower()) for p in self.exclude)
+
+
+def local_file(root: str, rel: str, st: os.stat_result) -> LocalFile:
+    return LocalFile(root=root, rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                     dev=st.st_dev, ino=st.st_ino)
+
+
+def path_of(file: LocalFile) -> str:
+    return os.path.join(file.root, *file.rel.split("/"))
+
+
+def restat(file: LocalFile) -> Optional[LocalFile]:
+    """A fresh os.stat of the file itself (directory listings lag on Windows); None if gone."""
+    try:
+        st = os.stat(path_of(file))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not stat_mod.S_ISREG(st.st_mode):
+        return None
+    return local_file(file.root, file.rel, st)
+
+
+def check_watch_dir(watch: WatchDir) -> None:
+    try:
+        with os.scandir(watch.path) as it:
+            next(it, None)
+    except FileNotFoundError:
+        raise WatchDirError(f"watch dir {watch.path} does not exist: check the path, or that "
+                            "the drive or share is connected.") from None
+    except NotADirectoryError:
+        raise WatchDirError(f"watch dir {watch.path} is not a folder: point watch_dir at the "
+                            "folder your recorder writes to.") from None
+    except PermissionError:
+        raise WatchDirError(f"watch dir {watch.path} is not readable by this user: grant read "
+                            "access, or run camup-sync as a user who has it.") from None
+    except OSError as exc:
+        raise WatchDirError(f"watch dir {watch.path} cannot be read ({exc.strerror}): check "
+                            "the drive or share.") from None
+
+
+def _walk(top: str, rel_dir: str, filters: Filters, out: ScanResult) -> Iterator[tuple[str, os.DirEntry]]:
+    try:
+        with os.scandir(top) as it:
+            entries = list(it)
+    except FileNotFoundError:
+        return  # a subfolder moved away while we walked: the next pass sees the new state
+    except OSError as exc:
+        out.warnings.append(f"cannot read folder {top}: {exc.strerror or exc}")
+        return
+    for entry in entries:
+        rel = f"{rel_dir}{entry.name}"
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if filters.recursive:
+                    yield from _walk(entry.path, rel + "/", filters, out)
+            elif entry.is_file(follow_symlinks=False):
+                yield rel, entry
+        except OSError:
+            continue
+
+
+def scan(watch: WatchDir, filters: Filters) -> ScanResult:
+    """Every wanted file under the watch dir, sorted by relative path."""
+    check_watch_dir(watch)
+    out = ScanResult()
+    for rel, entry in _walk(watch.path, "", filters, out):
+        if not filters.wants(entry.name):
+            continue
+        if filters.excludes(rel):
+            out.excluded.append((watch.path, rel))
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue  # vanished between listing and stat
+        out.files.append(local_file(watch.path, rel, st))
+    out.files.sort(key=lambda f: f.rel)
+    return out

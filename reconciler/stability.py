@@ -1,0 +1,53 @@
+"""Pure rules for "is this file finished?". No clock, no I/O: `now` comes in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .models import LocalFile, Observation, Readiness
+
+
+@dataclass(frozen=True)
+class StabilityPolicy:
+    checks: int = 2
+    min_age_seconds: float = 60.0
+    skip_empty: bool = True
+
+
+def observe(previous: Optional[Observation], file: LocalFile, now: float) -> Observation:
+    """Fold one fresh stat into the file's history: unchanged size+mtime counts up."""
+    if previous and previous.size == file.size and previous.mtime_ns == file.mtime_ns:
+        return Observation(file.size, file.mtime_ns, previous.count + 1, previous.first_seen)
+    return Observation(file.size, file.mtime_ns, 1, now)
+
+
+def classify(
+    file: LocalFile,
+    previous: Optional[Observation],
+    now: float,
+    policy: StabilityPolicy,
+) -> tuple[Readiness, Observation]:
+    """READY only when every rule holds; otherwise the first rule that fails.
+
+    Returns the verdict and the history including this observation (to persist).
+    Whether another process holds the file open is the probe's to say (plan.apply_open_files).
+    """
+    seen = observe(previous, file, now)
+    if file.size == 0 and policy.skip_empty:
+        return Readiness.EMPTY, seen
+    if seen.count < policy.checks:
+        moved = previous is not None and seen.count == 1
+        return (Readiness.GROWING if moved else Readiness.SETTLING), seen
+    if now - file.mtime_ns / 1e9 < policy.min_age_seconds:
+        return Readiness.TOO_YOUNG, seen
+    return Readiness.READY, seen
+
+
+def worth_recheck(file: LocalFile, seen: Observation, now: float, settle: float,
+                  policy: StabilityPolicy) -> bool:
+    """One in-pass re-stat after `settle` seconds can make this file ready this pass."""
+    if file.size == 0 and policy.skip_empty:
+        return False
+    old_enough_after_wait = now + settle - file.mtime_ns / 1e9 >= policy.min_age_seconds
+    return seen.count == policy.checks - 1 and old_enough_after_wait

