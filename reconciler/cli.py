@@ -66,6 +66,8 @@ def _run(cfg: Config, once: bool, dry_run: bool) -> int:
 
     world = World()
     _install_stop_handlers(world.stop)
+    if once:
+        _require_a_watch_dir(cfg)
     if dry_run:
         return run_pass(cfg, world, dry_run=True).exit_code
     with InstanceLock(cfg.state_dir):
@@ -78,10 +80,28 @@ def _run(cfg: Config, once: bool, dry_run: bool) -> int:
         return EXIT_OK
 
 
+def _require_a_watch_dir(cfg: Config) -> None:
+    """A one-shot run with no readable watch dir is a start-up error (exit 2), not a pass.
+
+    The continuous mode keeps going instead: a share that is not mounted yet may come back.
+    """
+    from .scan import WatchDirError, check_watch_dir
+
+    problems = []
+    for w in cfg.watch_dirs:
+        try:
+            check_watch_dir(w)
+        except WatchDirError as exc:
+            problems.append(str(exc))
+    if len(problems) == len(cfg.watch_dirs):
+        raise ConfigError(problems[0])
+
+
 def _status(cfg: Config, as_json: bool) -> int:
+    from .passes import target_of
     from .status import gather, render
 
-    manifest = Manifest.open_readonly(cfg.manifest_path)
+    manifest = Manifest.open_readonly(cfg.manifest_path, target_of(cfg))
     try:
         render(gather(cfg, manifest, time.time()), time.time(), sys.stdout, as_json)
     finally:

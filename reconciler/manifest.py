@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 from .models import EntryState, LocalFile, ManifestEntry, Observation, PassReport
 
 SCHEMA_VERSION = 1
+TARGET = "target"  # meta row: the bucket the rows describe
 
 
 class ManifestError(Exception):
@@ -76,9 +77,26 @@ class Manifest:
 
     # ---- opening -------------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path | str) -> Manifest:
-        """Open for writing, creating or migrating; a corrupt file is moved aside."""
-        path = str(path)
+    def open(cls, path: Path | str, target: str = "") -> Manifest:
+        """Open for writing, creating or migrating; a corrupt file is moved aside.
+
+        `target` names the bucket (and endpoint) the rows describe: a manifest written for
+        another bucket is moved aside too, or nothing would be uploaded to the new one.
+        """
+        m = cls._open_or_rebuild(str(path))
+        recorded = m.meta(TARGET)
+        if target and recorded is None:
+            m.set_meta(TARGET, target)
+        elif target and recorded != target:
+            m.close()
+            aside = _move_aside(str(path), "other-bucket")
+            m = cls._open_or_rebuild(str(path))
+            m.set_meta(TARGET, target)
+            m.moved_aside = f"{aside} (it was for {recorded}, the config now says {target})"
+        return m
+
+    @classmethod
+    def _open_or_rebuild(cls, path: str) -> Manifest:
         try:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         except OSError as exc:
@@ -111,12 +129,18 @@ class Manifest:
         return cls(db, path, fresh)
 
     @classmethod
-    def open_readonly(cls, path: Path | str) -> Optional[Manifest]:
-        """For --dry-run and status: never creates, migrates or writes anything."""
+    def open_readonly(cls, path: Path | str, target: str = "") -> Optional[Manifest]:
+        """For --dry-run and status: never creates, migrates or writes anything.
+
+        None when there is no usable manifest for `target` (as a fresh one would be).
+        """
         path = str(path)
         if not os.path.exists(path):
             return None
-        uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
+        # No -wal file means no writer is active (a clean close removes it): open immutable,
+        # which creates no -wal/-shm files, so a preview leaves the state dir untouched.
+        live = os.path.exists(path + "-wal")
+        uri = Path(os.path.abspath(path)).as_uri() + ("?mode=ro" if live else "?immutable=1")
         try:
             db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
             version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -124,6 +148,10 @@ class Manifest:
                 db.close()
                 return None
             db.execute("SELECT count(*) FROM files").fetchone()
+            row = db.execute("SELECT value FROM meta WHERE name = ?", (TARGET,)).fetchone()
+            if target and row and row[0] != target:
+                db.close()
+                return None
         except sqlite3.DatabaseError:
             return None
         return cls(db, path, fresh=False)
@@ -274,9 +302,9 @@ def _check_integrity(db: sqlite3.Connection) -> None:
         raise sqlite3.DatabaseError(f"integrity check failed: {result}")
 
 
-def _move_aside(path: str) -> str:
+def _move_aside(path: str, why: str = "corrupt") -> str:
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    aside = f"{path}.corrupt-{stamp}"
+    aside = f"{path}.{why}-{stamp}"
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
             os.replace(path + suffix, aside + suffix)

@@ -175,9 +175,12 @@ class PassReport:
     errors: list[str] = field(default_factory=list)  # pass-level (a watch dir missing)
     fatal: Optional[str] = None  # bucket unusable: exit 4
     listed: bool = False
+    watch_dir_missing: bool = False
 
     @property
     def exit_code(self) -> int:
         if self.fatal:
             return 4
+        if self.watch_dir_missing:
+            return 2
         return 1 if self.failed or self.errors else 0

@@ -59,6 +59,11 @@ class World:
         return self._bucket
 
 
+def target_of(cfg: Config) -> str:
+    """What the manifest's rows describe: this bucket at this endpoint."""
+    return f"{cfg.remote.endpoint_url or 'aws'}|{cfg.bucket}"
+
+
 def policy_of(cfg: Config) -> Policy:
     s = cfg.stability
     return Policy(
@@ -88,6 +93,7 @@ def _observe_local(cfg: Config, manifest: Optional[Manifest],
             result = scan(watch, filters)
         except WatchDirError as exc:
             report.errors.append(str(exc))
+            report.watch_dir_missing = True
             logger.error("{}", exc)
             continue
         for warning in result.warnings:
@@ -142,6 +148,8 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
     found, entries = _observe_local(cfg, manifest, report)
     report.found = len(found.files)
     remote = None
+    if report.errors and len(report.errors) == len(cfg.watch_dirs):
+        return Plan(()), entries  # nothing readable: no reason to ask the bucket anything
     if _listing_due(cfg, manifest, report.started_at):
         remote = _list_remote(cfg, world)
         report.listed = True
@@ -293,10 +301,12 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
     """One whole pass. Returns its report; report.exit_code is the process's answer."""
     world = world or World()
     report = PassReport(started_at=world.clock())
-    manifest = Manifest.open_readonly(cfg.manifest_path) if dry_run else Manifest.open(cfg.manifest_path)
+    target = target_of(cfg)
+    manifest = (Manifest.open_readonly(cfg.manifest_path, target) if dry_run
+                else Manifest.open(cfg.manifest_path, target))
     if manifest is not None and manifest.moved_aside:
-        logger.warning("The manifest was not valid and was moved aside to {}; rebuilding it from "
-                       "the bucket listing (nothing is uploaded twice)", manifest.moved_aside)
+        logger.warning("The manifest was moved aside to {}; rebuilding it from the bucket "
+                       "listing (nothing is uploaded twice)", manifest.moved_aside)
     pass_id = manifest.start_pass(report.started_at) if manifest and not dry_run else 0
     try:
         try:

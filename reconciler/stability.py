@@ -36,11 +36,12 @@ def classify(
     seen = observe(previous, file, now)
     if file.size == 0 and policy.skip_empty:
         return Readiness.EMPTY, seen
-    if seen.count < policy.checks:
-        moved = previous is not None and seen.count == 1
-        return (Readiness.GROWING if moved else Readiness.SETTLING), seen
+    if previous is not None and seen.count == 1:
+        return Readiness.GROWING, seen  # it moved since we last looked
     if now - file.mtime_ns / 1e9 < policy.min_age_seconds:
         return Readiness.TOO_YOUNG, seen
+    if seen.count < policy.checks:
+        return Readiness.SETTLING, seen
     return Readiness.READY, seen
 
 

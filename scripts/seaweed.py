@@ -139,8 +139,8 @@ class SeaweedServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:  # throwaway data: no need to wait longer
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=15)

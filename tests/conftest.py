@@ -1,0 +1,23 @@
+"""Shared helpers for unit tests: builders for records and configs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))  # seaweed.py, shared with scripts/demo
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """Write a config.yaml into tmp_path and return its path."""
+
+    def write(text: str, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
