@@ -130,7 +130,7 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
         present.add(fid)
         action = decide(file, snap.entries.get(fid), snap, now, policy)
         actions.append(action)
-        if (allow_recheck and action.reason is Reason.SETTLING and action.observation
+        if (allow_recheck and action.reason in (Reason.SETTLING, Reason.GROWING) and action.observation
                 and worth_recheck(file, action.observation, now, policy.settle_seconds,
                                   policy.stability)):
             rechecks.append(file)

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from seaweed import SeaweedServer
 
 from .harness import Camp, s3_client

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import boto3
 from botocore.config import Config as BotoConfig
+
 from seaweed import clean_aws_env
 
 PYTHON = sys.executable
