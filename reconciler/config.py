@@ -256,6 +256,12 @@ def _validate(cfg: Config) -> None:
     cfg.transfer.bandwidth_bytes  # noqa: B018 - parses, raising ConfigError on a bad rate
     if cfg.after_upload.action == "move" and not cfg.after_upload.move_to:
         raise ConfigError("after_upload.action is move but after_upload.move_to is not set.")
+    move_to = cfg.after_upload.move_to
+    for w in cfg.watch_dirs if move_to else ():
+        inside = os.path.commonpath([os.path.normcase(w.path), os.path.normcase(move_to)])
+        if inside == os.path.normcase(w.path):
+            raise ConfigError(f"after_upload.move_to {move_to} is inside watch dir {w.path}: "
+                              "moved files would be found again; pick a folder outside it.")
     if cfg.remote.checksum == "crc32c":
         try:
             import crc32c  # noqa: F401

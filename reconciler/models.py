@@ -48,6 +48,8 @@ class ActionKind(str, Enum):
     ADOPT = "adopt"  # record as uploaded without sending a byte
     SKIP = "skip"
     FORGET = "forget"  # drop a manifest row whose file is gone and was never uploaded
+    DELETE = "delete"  # after_upload: remove the local file once the remote copy is verified
+    MOVE = "move"  # after_upload: move the local file to move_to once verified
 
 
 class EntryState(str, Enum):
@@ -141,6 +143,10 @@ class Plan:
     @property
     def skips(self) -> list[Action]:
         return [a for a in self.actions if a.kind is ActionKind.SKIP]
+
+    @property
+    def local_cleanups(self) -> list[Action]:
+        return [a for a in self.actions if a.kind in (ActionKind.DELETE, ActionKind.MOVE)]
 
 
 @dataclass(frozen=True)

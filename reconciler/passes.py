@@ -14,6 +14,7 @@ from typing import IO, Any, Callable, Optional
 
 from loguru import logger
 
+from .after import clean_up
 from .config import Config
 from .execute import Executor, RetryPolicy, cross_pass_backoff
 from .logs import live_console
@@ -70,7 +71,8 @@ def policy_of(cfg: Config) -> Policy:
         stability=StabilityPolicy(s.checks, s.min_age_seconds, s.skip_empty),
         prefixes={w.path: w.prefix for w in cfg.watch_dirs},
         key_template=cfg.key_template, on_conflict=cfg.remote.on_conflict, order=cfg.order,
-        settle_seconds=s.settle_seconds)
+        settle_seconds=s.settle_seconds, after_upload=cfg.after_upload.action,
+        after_upload_min_age=cfg.after_upload.min_age_hours * 3600)
 
 
 def _listing_due(cfg: Config, manifest: Optional[Manifest], now: float) -> bool:
@@ -329,6 +331,8 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
             report.skipped[a.reason.value] = report.skipped.get(a.reason.value, 0) + 1
         try:
             _execute(cfg, p, manifest, world, report, entries)
+            if p.local_cleanups and not report.fatal:
+                clean_up(world.get_bucket(cfg), p.local_cleanups, entries, cfg.after_upload.move_to)
         except RemoteError as exc:
             report.fatal = str(exc)
         if report.fatal:

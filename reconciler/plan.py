@@ -4,7 +4,8 @@ Pure: no clock, no I/O, no logging. One `decide()` per local file, visited in so
 order so the same inputs always give the same plan. The case table, in order:
 
     name cannot be a key                               -> skip  BAD_NAME
-    manifest: uploaded, same size and mtime            -> skip  UPLOADED
+    manifest: uploaded, same size and mtime            -> skip  UPLOADED (or after_upload
+                                                          delete/move, once old enough)
     another watch dir uploaded this very file (id)     -> adopt ADOPT_MOVED
     listing: same key, same size, manifest unaware     -> adopt ADOPT_REMOTE
     manifest: failed, next attempt in the future       -> skip  BACKOFF
@@ -58,6 +59,9 @@ class Policy:
     on_conflict: str = "keep_both"
     order: str = "newest_first"
     settle_seconds: float = 2.0
+    after_upload: str = "keep"  # keep | delete | move
+    after_upload_min_age: float = 0.0  # seconds since upload
+
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,16 @@ def _conflict(file: LocalFile, key: str, seen: Observation, remote: Mapping[str,
     return Action(ActionKind.UPLOAD, Reason.CONFLICT_KEEP_BOTH, file, alt, seen, detail=key)
 
 
+def _after_upload(file: LocalFile, entry: ManifestEntry, now: float, policy: Policy) -> Optional[Action]:
+    """delete/move a local file only long enough after its upload; execute verifies first."""
+    if policy.after_upload == "keep" or entry.uploaded_at is None:
+        return None
+    if now - entry.uploaded_at < policy.after_upload_min_age:
+        return None
+    kind = ActionKind.DELETE if policy.after_upload == "delete" else ActionKind.MOVE
+    return Action(kind, Reason.UPLOADED, file, entry.key)
+
+
 def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
            policy: Policy) -> Action:
     """The one decision for one local file; see the module's case table."""
@@ -97,7 +111,7 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
         return _skip(Reason.BAD_NAME, file, "", detail=str(exc))
     unchanged = entry is not None and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns)
     if entry and entry.state is EntryState.UPLOADED and unchanged:
-        return _skip(Reason.UPLOADED, file, entry.key)
+        return _after_upload(file, entry, now, policy) or _skip(Reason.UPLOADED, file, entry.key)
     twin = snap.uploaded_by_identity.get(file.identity) if file.ino else None
     if twin is not None and twin.key == key:
         return Action(ActionKind.ADOPT, Reason.ADOPT_MOVED, file, key)

@@ -39,6 +39,11 @@ def print_plan(p: Plan, cfg: Config, out: IO[str]) -> None:
         assert a.file is not None
         detail = f": {a.detail}" if a.detail else ""
         out.write(f"skip    {a.file.rel}  ({a.reason.value}{detail})\n")
+    for a in p.local_cleanups:
+        assert a.file is not None
+        where = f" to {cfg.after_upload.move_to}" if a.kind is ActionKind.MOVE else ""
+        out.write(f"{a.kind.value:<7} {a.file.rel}{where}  (after_upload; only once "
+                  f"s3://{cfg.bucket}/{a.key} is verified)\n")
     for a in p.actions:
         if a.kind is ActionKind.FORGET:
             out.write(f"forget  {a.detail.split('|', 1)[-1]}  ({a.reason.value})\n")

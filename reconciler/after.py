@@ -1,0 +1,75 @@
+"""after_upload: delete or move local files, only once the remote copy is verified.
+
+Verified means the object at the recorded key has the recorded size and, where the store
+keeps a checksum, the checksum of the local bytes. Anything less and the file stays.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import IO, Optional, Protocol
+
+from loguru import logger
+
+from .models import Action, ActionKind, ManifestEntry
+from .probe import open_for_upload
+from .scan import path_of, restat
+
+
+class Verifier(Protocol):
+    def head(self, key: str) -> Optional[tuple[int, Optional[str]]]: ...
+
+    def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]: ...
+
+
+def verified(store: Verifier, action: Action, entry: Optional[ManifestEntry]) -> Optional[str]:
+    """None when the remote copy matches the local file; else why it does not."""
+    file = action.file
+    assert file is not None
+    found = store.head(action.key)
+    if found is None:
+        return "the object is missing from the bucket"
+    size, stored = found
+    if size != file.size:
+        return f"the object has {size} bytes, the file {file.size}"
+    expected = entry.checksum if entry else None
+    if stored is None:
+        return None  # the store keeps no checksum (checksum: off): size is all there is
+    if expected is None:  # adopted from a listing: hash the local bytes to compare
+        with open_for_upload(path_of(file)) as fh:
+            expected = store.local_checksum(fh, file.size)
+    return None if expected == stored else "the object's checksum differs from the local file's"
+
+
+def clean_up(store: Verifier, actions: list[Action], entries: dict[tuple[str, str], ManifestEntry],
+             move_to: Optional[str]) -> int:
+    """Carry out delete/move actions; returns how many files were removed from the folder."""
+    done = 0
+    for action in actions:
+        file = action.file
+        assert file is not None
+        now = restat(file)
+        if now is None or (now.size, now.mtime_ns) != (file.size, file.mtime_ns):
+            continue  # gone or changed since the plan: leave it to the next pass
+        problem = verified(store, action, entries.get((file.root, file.rel)))
+        if problem:
+            logger.warning("Keeping {}: not verified in the bucket ({})", file.rel, problem)
+            continue
+        try:
+            if action.kind is ActionKind.DELETE:
+                os.remove(path_of(file))
+                logger.info("Deleted local {} (verified at s3://.../{})", file.rel, action.key)
+            else:
+                assert move_to is not None
+                target = os.path.join(move_to, *file.rel.split("/"))
+                if os.path.exists(target):
+                    logger.warning("Keeping {}: {} already exists", file.rel, target)
+                    continue
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.move(path_of(file), target)
+                logger.info("Moved local {} to {} (verified in the bucket)", file.rel, target)
+            done += 1
+        except OSError as exc:
+            logger.warning("Could not {} {}: {}", action.kind.value, file.rel, exc.strerror or exc)
+    return done
