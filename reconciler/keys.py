@@ -7,11 +7,14 @@ the same file always maps to the same key on every OS and every run.
 from __future__ import annotations
 
 import posixpath
+import re
 import unicodedata
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 MAX_KEY_BYTES = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DOT_SEGMENT = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")
 
 
 class UnsafeKey(ValueError):
@@ -19,7 +22,12 @@ class UnsafeKey(ValueError):
 
 
 def _nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+def _utc(mtime_ns: int) -> datetime:
+    """Exact (truncated to microseconds): a float of ns since 1970 would round 23:59:59.9999999 up."""
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=mtime_ns // 1000)
 
 
 def _fields(prefix: str, rel: str, mtime_ns: int) -> dict[str, object]:
@@ -29,7 +37,7 @@ def _fields(prefix: str, rel: str, mtime_ns: int) -> dict[str, object]:
     camera = rel.split("/", 1)[0] if "/" in rel else name.split(".", 1)[0]
     return {"prefix": prefix, "rel": rel, "dir": folder, "name": name, "stem": stem,
             "ext": ext, "camera": camera,
-            "mtime": datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc)}
+            "mtime": _utc(mtime_ns)}
 
 
 def check_template(template: str) -> None:
@@ -46,10 +54,9 @@ def key_for(prefix: str, rel: str, mtime_ns: int = 0, template: Optional[str] = 
     if "\\" in rel:
         raise UnsafeKey(f"{rel!r} contains a backslash")
     key = _nfc(template.format(**_fields(prefix, rel, mtime_ns)) if template else prefix + rel)
-    parts = key.split("/")
-    if key.startswith("/") or any(p in ("..", ".") for p in parts):
+    if key.startswith("/") or _DOT_SEGMENT.search(key):
         raise UnsafeKey(f"key {key!r} would start with '/' or hold a '.' or '..' segment")
-    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+    if _CONTROL.search(key):
         raise UnsafeKey(f"key {key!r} holds a control character")
     if len(key.encode("utf-8", "surrogateescape")) > MAX_KEY_BYTES:
         raise UnsafeKey(f"key is longer than S3's {MAX_KEY_BYTES} bytes")
@@ -64,6 +71,6 @@ def keep_both_key(key: str, size: int, mtime_ns: int) -> str:
     """A distinct, deterministic key for our copy when another object holds `key`."""
     folder, name = posixpath.split(key)
     stem, ext = posixpath.splitext(name)
-    stamp = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = _utc(mtime_ns).strftime("%Y%m%dT%H%M%SZ")
     alt = f"{stem}.camup-{stamp}-{size}{ext}"
     return f"{folder}/{alt}" if folder else alt

@@ -58,12 +58,15 @@ _COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size
             "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at")
 
 
+_STATES = {s.value: s for s in EntryState}
+
+
 def _entry(row: tuple) -> ManifestEntry:
     (root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns,
      obs_count, obs_first, attempts, next_at, last_error, uploaded_at) = row
     obs = (Observation(obs_size, obs_mtime_ns, obs_count, obs_first)
            if obs_count is not None else None)
-    return ManifestEntry(root, rel, key, EntryState(state), size, mtime_ns, dev, ino, checksum,
+    return ManifestEntry(root, rel, key, _STATES[state], size, mtime_ns, dev, ino, checksum,
                          obs, attempts, next_at, last_error, uploaded_at)
 
 
@@ -165,14 +168,11 @@ class Manifest:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM files WHERE root = ?", (root,))
         return {(r[0], r[1]): _entry(r) for r in rows}
 
-    def uploaded_by_identity(self) -> dict[tuple[int, int, int, int], ManifestEntry]:
+    def uploaded_by_identity(self) -> dict[tuple[int, int, int, int], str]:
+        """(volume, file id, size, mtime) -> key of every uploaded file, in one query."""
         rows = self.db.execute(
-            f"SELECT {_COLUMNS} FROM files WHERE state = 'uploaded' AND ino != 0")
-        out = {}
-        for r in rows:
-            e = _entry(r)
-            out[(e.dev, e.ino, e.size, e.mtime_ns)] = e
-        return out
+            "SELECT dev, ino, size, mtime_ns, key FROM files WHERE state = 'uploaded' AND ino != 0")
+        return {(dev, ino, size, mtime): key for dev, ino, size, mtime, key in rows}
 
     def all_entries(self) -> list[ManifestEntry]:
         return [_entry(r) for r in self.db.execute(f"SELECT {_COLUMNS} FROM files")]

@@ -41,6 +41,9 @@ from .stability import StabilityPolicy, classify, worth_recheck
 
 FileId = tuple[str, str]  # (watch dir, relative path)
 
+# Skips that one in-pass re-stat may turn ready (TOO_YOUNG: old enough after the wait).
+_RECHECK = (Reason.SETTLING, Reason.GROWING, Reason.TOO_YOUNG)
+
 _SKIP_FOR = {
     Readiness.SETTLING: Reason.SETTLING,
     Readiness.GROWING: Reason.GROWING,
@@ -68,7 +71,7 @@ class Policy:
 class Snapshot:
     local: Sequence[LocalFile]
     entries: Mapping[FileId, ManifestEntry]  # rows of the watch dirs that were scanned
-    uploaded_by_identity: Mapping[tuple[int, int, int, int], ManifestEntry] = field(default_factory=dict)
+    uploaded_by_identity: Mapping[tuple[int, int, int, int], str] = field(default_factory=dict)  # -> key
     remote: Optional[Mapping[str, RemoteObject]] = None  # None: not listed this pass
     excluded: Sequence[FileId] = ()
     prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
@@ -112,8 +115,8 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
     unchanged = entry is not None and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns)
     if entry and entry.state is EntryState.UPLOADED and unchanged:
         return _after_upload(file, entry, now, policy) or _skip(Reason.UPLOADED, file, entry.key)
-    twin = snap.uploaded_by_identity.get(file.identity) if file.ino else None
-    if twin is not None and twin.key == key:
+    twin_key = snap.uploaded_by_identity.get(file.identity) if file.ino else None
+    if twin_key == key:
         return Action(ActionKind.ADOPT, Reason.ADOPT_MOVED, file, key)
     theirs = snap.remote.get(key) if snap.remote is not None else None
     ours = entry is not None and entry.uploaded_at is not None and entry.key == key
@@ -127,7 +130,7 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
         return _skip(_SKIP_FOR[readiness], file, key, seen)
     if entry and entry.state is EntryState.UPLOADED:
         return Action(ActionKind.UPLOAD, Reason.CHANGED, file, key, seen, overwrite=ours)
-    if theirs is not None:
+    if theirs is not None and not ours:  # ours: we wrote it, so overwrite below
         return _conflict(file, key, seen, snap.remote or {}, policy.on_conflict)
     reason = Reason.RETRY if entry and entry.state is EntryState.FAILED else Reason.NEW
     return Action(ActionKind.UPLOAD, reason, file, key, seen,
@@ -144,7 +147,7 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
         present.add(fid)
         action = decide(file, snap.entries.get(fid), snap, now, policy)
         actions.append(action)
-        if (allow_recheck and action.reason in (Reason.SETTLING, Reason.GROWING) and action.observation
+        if (allow_recheck and action.reason in _RECHECK and action.observation
                 and worth_recheck(file, action.observation, now, policy.settle_seconds,
                                   policy.stability)):
             rechecks.append(file)

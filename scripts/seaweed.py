@@ -101,7 +101,10 @@ class SeaweedServer:
             "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]
         (self.data_dir / "data").mkdir(exist_ok=True)
-        env = dict(os.environ, TMPDIR=str(tmp))
+        # weed turns AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY into an identity and then refuses
+        # anonymous requests: start it without any AWS_* variable ("any credentials accepted").
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env["TMPDIR"] = str(tmp)
         log = open(self.data_dir / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
