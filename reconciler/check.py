@@ -7,7 +7,7 @@ import uuid
 from typing import IO, Callable, Optional
 
 from .config import Config
-from .remote import Bucket, RemoteError
+from .remote import Bucket, ErrorKind, RemoteError
 from .scan import WatchDirError, check_watch_dir
 
 EXIT_OK, EXIT_CONFIG, EXIT_REMOTE = 0, 2, 4
@@ -41,23 +41,28 @@ class Preflight:
         except RemoteError as exc:
             self.line(False, "S3 client", str(exc))
             return self.code
-        if self._remote("bucket reachable", bucket.check_access):
+        if self._remote("bucket reachable", lambda: self._reach(bucket)):
             self._remote("can write (probe object written and removed)", lambda: self._probe(bucket))
             if self.cfg.remote.listing != "never":
                 prefix = self.cfg.watch_dirs[0].prefix
-                self._remote("can list", lambda: bucket.client.list_objects_v2(
-                    Bucket=bucket.name, Prefix=prefix, MaxKeys=1) and None)
+                self._remote("can list", lambda: bucket.check_list(prefix))
         return self.code
+
+    def _reach(self, bucket: Bucket) -> Optional[str]:
+        try:
+            bucket.check_access()
+        except RemoteError as exc:
+            # Write-only credentials may not HeadBucket; the write probe is the real test.
+            if exc.kind is ErrorKind.KEY and self.cfg.remote.listing == "never":
+                return "HeadBucket not permitted, fine for write-only credentials"
+            raise
+        return None
 
     def _remote(self, what: str, fn: Callable[[], Optional[str]]) -> bool:
         try:
             detail = fn()
         except RemoteError as exc:
             return self.line(False, what, str(exc))
-        except Exception as exc:
-            from .remote import classify_error
-
-            return self.line(False, what, str(classify_error(exc, self.cfg.bucket)))
         return self.line(True, what, detail or "")
 
     def _probe(self, bucket: Bucket) -> Optional[str]:

@@ -147,12 +147,12 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
 def parse_rate(value: Any) -> int:
     """'2MB/s' -> 2_000_000 bytes/s; a bare number is bytes per second."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value)
+        value = repr(value)  # checked like text: 0, -1, 0.4, inf are not rates (0 was "unlimited")
     m = _RATE.match(str(value))
-    if not m or float(m.group(1)) <= 0:
-        raise ConfigError(f'transfer.max_bandwidth "{value}" is not a rate: write e.g. "2MB/s".')
-    unit = (m.group(2) or "b").lower().rstrip("b") or "b"
+    unit = ((m.group(2) or "b").lower().rstrip("b") or "b") if m else "b"
     scale = {"b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+    if not m or float(m.group(1)) * scale[unit] < 1:
+        raise ConfigError(f'transfer.max_bandwidth "{value}" is not a rate: write e.g. "2MB/s".')
     return int(float(m.group(1)) * scale[unit])
 
 

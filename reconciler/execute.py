@@ -52,13 +52,13 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rand: Callable[[], float]) -> float:
         """Exponential with 'equal jitter': half fixed, half random, capped."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        ceiling = min(self.max_delay, self.base_delay * (2 ** min(attempt - 1, 64)))  # no overflow
         return ceiling / 2 + rand() * ceiling / 2
 
 
 def cross_pass_backoff(failures: int) -> float:
     """After a pass's attempts are spent: 1 min, 2, 4 ... capped at 6 h."""
-    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** max(0, failures - 1))
+    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** min(max(0, failures - 1), 30))
 
 
 @dataclass
@@ -77,6 +77,10 @@ class Executor:
     def __post_init__(self) -> None:
         if self.stop is None:
             self.stop = threading.Event()
+        self._halt = threading.Event()  # this run only: a fatal pass must not stop the program
+
+    def _stopping(self) -> bool:
+        return self.stop.is_set() or self._halt.is_set()
 
     def run(self, uploads: list[Action], record: Callable[[UploadResult], None]) -> Optional[str]:
         """Upload in order with parallel_files in flight; returns a fatal error, if any."""
@@ -95,11 +99,11 @@ class Executor:
                         record(future.result())
                     except PassAborted as exc:
                         fatal = fatal or str(exc)
-                        self.stop.set()  # the others stop at their next part or attempt
+                        self._halt.set()  # the others stop at their next part or attempt
         return fatal
 
     def _checked_progress(self, n: int) -> None:
-        if self.stop.is_set():
+        if self._stopping():
             raise Abandoned()
         self.progress(n)
 
@@ -133,7 +137,7 @@ class Executor:
         attempt = 0
         while attempt < self.retry.max_attempts:
             attempt += 1
-            if self.stop.is_set():
+            if self._stopping():
                 return UploadResult(action, key=key, attempts=attempt - 1, error="stopped")
             logger.info("Uploading {} -> {} attempt {}", file.rel, key, attempt)
             fh.seek(0)

@@ -28,8 +28,19 @@ def _patcher(secrets: tuple[str, ...]) -> Any:
     def patch(record: Any) -> None:
         record["message"] = redact(record["message"], secrets)
         if record["exception"] is not None:
+            record["exception"] = _scrubbed(record["exception"], secrets)
             record["extra"]["redacted"] = True
     return patch
+
+
+def _scrubbed(exc: Any, secrets: tuple[str, ...]) -> Any:
+    """The exception as logged, its text redacted (a stand-in of the same name when needed)."""
+    text = str(exc.value)
+    clean = redact(text, secrets)
+    if clean == text:
+        return exc
+    stand_in = type(exc.type.__name__, (Exception,), {"__module__": exc.type.__module__})(clean)
+    return exc._replace(type=type(stand_in), value=stand_in)
 
 
 def live_console() -> bool:

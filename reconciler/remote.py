@@ -241,6 +241,9 @@ class Bucket:
     def check_access(self) -> None:
         self._call("head_bucket")
 
+    def check_list(self, prefix: str) -> None:
+        self._call("list_objects_v2", Prefix=prefix, MaxKeys=1)
+
     # ---- writing ------------------------------------------------------------------
     def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
                progress: Progress, on_multipart: Callable[[str, bool], None]) -> Optional[str]:

@@ -51,4 +51,4 @@ def worth_recheck(file: LocalFile, seen: Observation, now: float, settle: float,
     if file.size == 0 and policy.skip_empty:
         return False
     old_enough_after_wait = now + settle - file.mtime_ns / 1e9 >= policy.min_age_seconds
-    return seen.count == policy.checks - 1 and old_enough_after_wait
+    return seen.count >= policy.checks - 1 and old_enough_after_wait

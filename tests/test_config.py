@@ -1,0 +1,432 @@
+"""Loading config.yaml: DESIGN.md section 1's keys and defaults, paths, env, errors."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from reconciler.config import (
+    DEFAULT_EXCLUDE,
+    DEFAULT_EXTENSIONS,
+    AfterUpload,
+    Config,
+    ConfigError,
+    Logging,
+    Remote,
+    Retry,
+    Stability,
+    Transfer,
+    load,
+    parse_rate,
+)
+from reconciler.models import WatchDir
+
+# DESIGN.md section 1, verbatim (every key with its documented default).
+SAMPLE = r"""
+watch_dir: C:\BlueIris\New          # or a list: watch_dirs: [{path: ..., prefix: ...}, ...]
+bucket: my-camera-archive
+prefix: blueiris/                   # key = prefix + path relative to the watch dir ('/' separators)
+key_template: null                  # optional, e.g. "{prefix}{camera}/{mtime:%Y/%m/%d}/{name}"
+extensions: [.dat, .bvr, .avi, .mov, .jpg, .mp4]   # case-insensitive
+exclude: ["*.part", "*.filepart", "*.tmp", "~*"]   # glob patterns on the relative path (temp names of FTP uploads)
+recursive: true
+
+interval_seconds: 60                # between passes when running continuously
+order: newest_first                 # or oldest_first: which ready files go first
+
+stability:
+  checks: 2                         # observations with unchanged size+mtime (passes, plus an in-pass re-check)
+  settle_seconds: 2                 # wait before the in-pass re-check of new candidates (one wait per pass)
+  min_age_seconds: 60               # mtime must be at least this old (recorders touch files shortly after closing them)
+  check_open_files: true            # skip files another process has open (psutil / share-mode probe)
+  skip_empty: true                  # zero-byte files are not uploaded
+
+remote:
+  endpoint_url: null                # S3-compatible stores
+  region: null
+  profile: null
+  storage_class: null               # e.g. STANDARD_IA, GLACIER_IR
+  sse: null                         # AES256 or aws:kms
+  sse_kms_key_id: null
+  checksum: auto                    # auto | sha256 | crc32c | off ; "off" for stores that reject flexible checksums
+  listing: auto                     # auto: list the prefix when the manifest is new or lost, then every relist_hours; always: every pass; never: write-only credentials
+  relist_hours: 24
+  on_conflict: keep_both            # remote key exists with different content: keep_both | overwrite | skip
+
+transfer:
+  multipart_threshold_mb: 16
+  multipart_chunksize_mb: 16
+  max_concurrency: 8                # parts in flight for one file
+  parallel_files: 4                 # files in flight at once
+  max_bandwidth: null               # e.g. "2MB/s"; null = unlimited
+
+retry:
+  max_attempts: 5                   # within one pass, per file (MAX_RETRIES)
+  base_delay_seconds: 1             # exponential backoff with jitter
+  max_delay_seconds: 60
+  # after a pass's attempts are spent, the file backs off across passes (1 min, 2, 4 ... capped at 6 h)
+
+after_upload:
+  action: keep                      # keep | delete | move
+  move_to: null                     # for move
+  min_age_hours: 0                  # only act on files uploaded at least this long ago
+  # delete/move happen only after the remote object is verified (size, and checksum where stored)
+
+state_dir: .camup                   # manifest (SQLite) and lock live here
+logging:
+  level: INFO
+  file: null                        # e.g. logs/camup-sync.log, rotated
+  rotation: 10 MB
+  retention: 14 days
+  json: false
+"""  # noqa: E501 - verbatim from DESIGN.md
+
+MINIMAL = "watch_dir: cams\nbucket: my-bucket\n"
+NO_ENV: dict[str, str] = {}
+
+
+def _load(write_config, text: str, env=None) -> Config:
+    return load(write_config(text), env=NO_ENV if env is None else env)
+
+
+def _error(write_config, text: str, env=None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        _load(write_config, text, env)
+    return str(caught.value)
+
+
+# ---- every documented key, with its default ---------------------------------------------------
+def test_the_design_sample_loads_and_matches_the_defaults_in_code(write_config, tmp_path) -> None:
+    cfg = _load(write_config, SAMPLE)
+    assert cfg.bucket == "my-camera-archive"
+    assert cfg.prefix == "blueiris/"
+    assert len(cfg.watch_dirs) == 1 and cfg.watch_dirs[0].prefix == "blueiris/"
+    assert cfg.watch_dirs[0].path.replace("\\", "/").endswith("C:/BlueIris/New")
+    # The sample's values are the documented defaults: a config with only the required keys
+    # must come out the same.
+    minimal = _load(write_config, MINIMAL)
+    for section in ("stability", "remote", "transfer", "retry", "after_upload", "logging"):
+        assert getattr(cfg, section) == getattr(minimal, section), section
+    for key in ("key_template", "extensions", "exclude", "recursive", "interval_seconds", "order",
+                "state_dir"):
+        assert getattr(cfg, key) == getattr(minimal, key), key
+
+
+DEFAULTS = [
+    ("prefix", ""), ("key_template", None), ("extensions", DEFAULT_EXTENSIONS),
+    ("exclude", DEFAULT_EXCLUDE), ("recursive", True), ("interval_seconds", 60.0),
+    ("order", "newest_first"),
+    ("stability", Stability(checks=2, settle_seconds=2.0, min_age_seconds=60.0,
+                            check_open_files=True, skip_empty=True)),
+    ("remote", Remote(endpoint_url=None, region=None, profile=None, storage_class=None, sse=None,
+                      sse_kms_key_id=None, checksum="auto", listing="auto", relist_hours=24.0,
+                      on_conflict="keep_both")),
+    ("transfer", Transfer(multipart_threshold_mb=16.0, multipart_chunksize_mb=16.0,
+                          max_concurrency=8, parallel_files=4, max_bandwidth=None)),
+    ("retry", Retry(max_attempts=5, base_delay_seconds=1.0, max_delay_seconds=60.0)),
+    ("after_upload", AfterUpload(action="keep", move_to=None, min_age_hours=0.0)),
+    ("logging", Logging(level="INFO", file=None, rotation="10 MB", retention="14 days", json=False)),
+]
+
+
+@pytest.mark.parametrize(("key", "expected"), DEFAULTS, ids=[k for k, _ in DEFAULTS])
+def test_defaults_when_omitted(write_config, key: str, expected) -> None:
+    assert getattr(_load(write_config, MINIMAL), key) == expected
+
+
+def test_default_extensions_and_excludes_are_the_documented_ones() -> None:
+    assert DEFAULT_EXTENSIONS == (".dat", ".bvr", ".avi", ".mov", ".jpg", ".mp4")
+    assert DEFAULT_EXCLUDE == ("*.part", "*.filepart", "*.tmp", "~*")
+
+
+def test_every_field_has_a_one_line_doc() -> None:
+    for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Logging):
+        for f in fields(cls):
+            assert f.metadata.get("doc"), f"{cls.__name__}.{f.name}"
+
+
+def test_state_dir_default_is_next_to_the_config(write_config, tmp_path) -> None:
+    cfg = _load(write_config, MINIMAL)
+    assert cfg.state_dir == str(tmp_path / ".camup")
+    assert cfg.manifest_path == tmp_path / ".camup" / "manifest.sqlite3"
+
+
+def test_extensions_are_normalised(write_config) -> None:
+    cfg = _load(write_config, MINIMAL + "extensions: [MP4, .JPG, .Dav]\n")
+    assert cfg.extensions == (".mp4", ".jpg", ".dav")
+
+
+def test_a_single_string_is_a_one_item_list(write_config) -> None:
+    cfg = _load(write_config, MINIMAL + "extensions: .mp4\nexclude: '*.tmp'\n")
+    assert (cfg.extensions, cfg.exclude) == ((".mp4",), ("*.tmp",))
+
+
+# ---- watch dirs ------------------------------------------------------------------------------
+def test_watch_dir_shorthand(write_config, tmp_path) -> None:
+    cfg = _load(write_config, MINIMAL + "prefix: bi/\n")
+    assert cfg.watch_dirs == (WatchDir(str(tmp_path / "cams"), "bi/"),)
+
+
+def test_watch_dirs_list_with_per_dir_prefix(write_config, tmp_path) -> None:
+    cfg = _load(write_config, (
+        "bucket: my-bucket\nprefix: shared/\nwatch_dirs:\n"
+        "  - {path: a, prefix: front/}\n"
+        "  - path: b\n"
+        "  - c\n"))
+    assert cfg.watch_dirs == (
+        WatchDir(str(tmp_path / "a"), "front/"),
+        WatchDir(str(tmp_path / "b"), "shared/"),
+        WatchDir(str(tmp_path / "c"), "shared/"),
+    )
+
+
+def test_relative_paths_resolve_against_the_config_folder_not_the_cwd(
+        write_config, tmp_path, monkeypatch) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    (tmp_path / "conf").mkdir()
+    path = write_config(
+        "watch_dir: ../cams\nbucket: my-bucket\nstate_dir: state\n"
+        "logging: {file: logs/c.log}\nafter_upload: {action: move, move_to: done}\n",
+        name="conf/config.yaml")
+    cfg = load(Path(os.path.relpath(path, elsewhere)), env=NO_ENV)
+    conf = tmp_path / "conf"
+    assert cfg.watch_dirs[0].path == str(tmp_path / "cams")
+    assert cfg.state_dir == str(conf / "state")
+    assert cfg.logging.file == str(conf / "logs" / "c.log")
+    assert cfg.after_upload.move_to == str(conf / "done")
+
+
+def test_absolute_paths_stay(write_config, tmp_path) -> None:
+    target = tmp_path / "abs" / "cams"
+    cfg = _load(write_config, f"watch_dir: '{target}'\nbucket: my-bucket\n")
+    assert cfg.watch_dirs[0].path == str(target)
+
+
+# ---- environment overrides --------------------------------------------------------------------
+def test_env_overrides(write_config, tmp_path) -> None:
+    env = {"CAMUP_BUCKET": "env-bucket", "CAMUP_PREFIX": "envp/", "CAMUP_WATCH_DIR": "/srv/cams",
+           "CAMUP_ENDPOINT_URL": "http://127.0.0.1:9000"}
+    cfg = _load(write_config, MINIMAL + "prefix: filep/\nremote: {endpoint_url: 'http://x:1'}\n", env)
+    assert cfg.bucket == "env-bucket"
+    assert cfg.prefix == "envp/"
+    assert cfg.watch_dirs == (WatchDir("/srv/cams", "envp/"),)
+    assert cfg.remote.endpoint_url == "http://127.0.0.1:9000"
+
+
+def test_env_watch_dir_replaces_a_watch_dirs_list(write_config) -> None:
+    text = "bucket: my-bucket\nwatch_dirs: [{path: a}, {path: b}]\n"
+    cfg = _load(write_config, text, {"CAMUP_WATCH_DIR": "/srv/cams"})
+    assert [w.path for w in cfg.watch_dirs] == ["/srv/cams"]
+
+
+def test_env_supplies_the_required_keys(write_config) -> None:
+    cfg = _load(write_config, "", {"CAMUP_BUCKET": "env-bucket", "CAMUP_WATCH_DIR": "/srv/cams"})
+    assert (cfg.bucket, cfg.watch_dirs[0].path) == ("env-bucket", "/srv/cams")
+
+
+def test_empty_env_values_do_not_override(write_config) -> None:
+    cfg = _load(write_config, MINIMAL, {"CAMUP_BUCKET": "", "CAMUP_ENDPOINT_URL": ""})
+    assert (cfg.bucket, cfg.remote.endpoint_url) == ("my-bucket", None)
+
+
+def test_env_is_not_read_when_given_explicitly(write_config, monkeypatch) -> None:
+    monkeypatch.setenv("CAMUP_BUCKET", "from-process-env")
+    assert _load(write_config, MINIMAL, {}).bucket == "my-bucket"
+    assert load(write_config(MINIMAL)).bucket == "from-process-env"
+
+
+# ---- errors --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "names", "suggests"),
+    [
+        ("watch_dri: x\n", "watch_dri", "watch_dir"),
+        ("buckets: x\n", "buckets", "bucket"),
+        ("stability: {check: 3}\n", "stability.check", "checks"),
+        ("stability: {settle: 3}\n", "stability.settle", "settle_seconds"),
+        ("retry: {max_retries: 3}\n", "retry.max_retries", "max_attempts"),
+        ("transfer: {max_bandwith: 1}\n", "transfer.max_bandwith", "max_bandwidth"),
+        ("remote: {endpoint: x}\n", "remote.endpoint", "endpoint_url"),
+        ("watch_dirs: [{path: a, prefx: b}]\n", "watch_dirs[0].prefx", "prefix"),
+    ],
+)
+def test_unknown_key_is_named_with_the_nearest(write_config, text, names, suggests) -> None:
+    message = _error(write_config, "bucket: my-bucket\nwatch_dir: cams\n" + text
+                     if not text.startswith("watch_dirs") else "bucket: my-bucket\n" + text)
+    assert f'"{names}"' in message
+    assert f'"{suggests}"' in message
+
+
+def test_unknown_key_without_a_near_one_lists_the_valid_keys(write_config) -> None:
+    message = _error(write_config, MINIMAL + "retry: {zzzzzz: 1}\n")
+    assert '"retry.zzzzzz"' in message and "max_attempts" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("stability: {checks: two}\n", "stability.checks"),
+        ("stability: {checks: 2.5}\n", "stability.checks"),
+        ("recursive: 'yes please'\n", "recursive"),
+        ("interval_seconds: '60'\n", "interval_seconds"),
+        ("extensions: 5\n", "extensions"),
+        ("extensions: [.mp4, 5]\n", "extensions"),
+        ("order: random\n", "order"),
+        ("remote: {on_conflict: rename}\n", "remote.on_conflict"),
+        ("remote: {checksum: md5}\n", "remote.checksum"),
+        ("remote: {sse: aes}\n", "remote.sse"),
+        ("logging: {level: LOUD}\n", "logging.level"),
+        ("after_upload: {action: shred}\n", "after_upload.action"),
+        ("stability: 5\n", "stability"),
+        ("prefix: [a]\n", "prefix"),
+        ("key_template: 5\n", "key_template"),
+        ("transfer: {max_bandwidth: [1]}\n", "transfer.max_bandwidth"),
+    ],
+)
+def test_wrong_types_and_values_name_the_key(write_config, text, names) -> None:
+    message = _error(write_config, MINIMAL + text)
+    assert names in message
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [("retry: {max_attempts: true}\n", "retry.max_attempts"),
+     ("transfer: {parallel_files: false}\n", "transfer.parallel_files"),
+     ("stability: {checks: true}\n", "stability.checks"),
+     ("stability: {settle_seconds: true}\n", "stability.settle_seconds"),
+     ("interval_seconds: true\n", "interval_seconds"),
+     ("transfer: {max_bandwidth: true}\n", "transfer.max_bandwidth")],
+)
+def test_bool_is_not_a_number(write_config, text: str, names: str) -> None:
+    message = _error(write_config, MINIMAL + text)
+    assert names in message and "must be" in message
+
+
+def test_fractions_allowed_for_durations(write_config) -> None:
+    cfg = _load(write_config, MINIMAL + (
+        "interval_seconds: 2.5\nstability: {settle_seconds: 0.5, min_age_seconds: 0.25}\n"
+        "remote: {relist_hours: 0.5}\nretry: {base_delay_seconds: 0.1, max_delay_seconds: 1.5}\n"
+        "after_upload: {min_age_hours: 1.5}\n"))
+    assert cfg.stability.settle_seconds == 0.5
+    assert cfg.stability.min_age_seconds == 0.25
+    assert cfg.interval_seconds == 2.5
+    assert cfg.remote.relist_hours == 0.5
+    assert (cfg.retry.base_delay_seconds, cfg.retry.max_delay_seconds) == (0.1, 1.5)
+    assert cfg.after_upload.min_age_hours == 1.5
+
+
+def test_whole_numbers_become_floats_for_float_keys(write_config) -> None:
+    cfg = _load(write_config, MINIMAL + "stability: {settle_seconds: 3}\n")
+    assert cfg.stability.settle_seconds == 3.0 and isinstance(cfg.stability.settle_seconds, float)
+
+
+def test_invalid_yaml_says_the_line(write_config) -> None:
+    message = _error(write_config, "bucket: my-bucket\nwatch_dir: cams\nstability:\n  checks: [2\n"
+                     "  settle_seconds: 1\nfoo: : :\n")
+    assert "not valid YAML" in message
+    assert "line " in message
+    line = int(message.split("line ", 1)[1].split(",", 1)[0])
+    assert 4 <= line <= 6
+
+
+def test_invalid_yaml_tab_indent_line(write_config) -> None:
+    message = _error(write_config, "bucket: my-bucket\nwatch_dir: cams\nstability:\n\tchecks: 2\n")
+    assert "line 4" in message
+
+
+def test_double_quoted_windows_path_is_invalid_yaml_with_a_hint(write_config) -> None:
+    message = _error(write_config, 'bucket: my-bucket\nwatch_dir: "C:\\xBlue"\n')
+    assert "line 2" in message and "single quotes" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("watch_dir: cams\n", "no bucket"),
+        ("watch_dir: cams\nbucket: ''\n", "no bucket"),
+        ("bucket: my-bucket\n", "no watch_dir"),
+        ("bucket: my-bucket\nwatch_dirs: []\n", "no watch_dir"),
+        ("bucket: my-bucket\nwatch_dir: a\nwatch_dirs: [b]\n", "not both"),
+        ("bucket: my-bucket\nwatch_dirs: [{prefix: x}]\n", "watch_dirs[0]"),
+        ("bucket: My_Bucket!\nwatch_dir: a\n", "not a valid S3 bucket name"),
+        ("", "no bucket"),
+        ("- a\n- b\n", "mapping"),
+    ],
+)
+def test_missing_or_malformed_required_keys(write_config, text: str, needle: str) -> None:
+    assert needle in _error(write_config, text)
+
+
+def test_missing_config_file(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load(tmp_path / "nope.yaml", env=NO_ENV)
+
+
+def test_config_path_from_env(write_config, tmp_path, monkeypatch) -> None:
+    path = write_config(MINIMAL, name="other.yaml")
+    monkeypatch.chdir(tmp_path.parent)
+    assert load(None, env={"CAMUP_CONFIG": str(path)}).source == str(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("2MB/s", 2_000_000), ("2 MB/s", 2_000_000), ("512KiB/s", 512 * 1024), ("1.5MB/s", 1_500_000),
+     ("10M", 10_000_000), ("1GiB/s", 1024**3), ("800kb/s", 800_000), ("100", 100), (100, 100),
+     (2.5e6, 2_500_000), ("3 b/s", 3)],
+)
+def test_parse_rate(value, expected: int) -> None:
+    assert parse_rate(value) == expected
+
+
+@pytest.mark.parametrize("value", ["fast", "2 MB/min", "-1MB/s", "0MB/s", "MB/s", "", 0, -5, 0.4,
+                                   float("inf"), "0.4"])
+def test_parse_rate_rejects(value) -> None:
+    with pytest.raises(ConfigError, match="max_bandwidth"):
+        parse_rate(value)
+
+
+def test_max_bandwidth_in_the_config(write_config) -> None:
+    cfg = _load(write_config, MINIMAL + "transfer: {max_bandwidth: 2MB/s}\n")
+    assert cfg.transfer.bandwidth_bytes == 2_000_000
+    assert _load(write_config, MINIMAL).transfer.bandwidth_bytes is None
+    assert "max_bandwidth" in _error(write_config, MINIMAL + "transfer: {max_bandwidth: lots}\n")
+    assert "max_bandwidth" in _error(write_config, MINIMAL + "transfer: {max_bandwidth: 0}\n")
+
+
+@pytest.mark.parametrize(("size", "ok"), [(4, False), (4.99, False), (5, True), (8, True)])
+def test_multipart_chunksize_minimum(write_config, size, ok: bool) -> None:
+    text = MINIMAL + f"transfer: {{multipart_chunksize_mb: {size}}}\n"
+    if ok:
+        assert _load(write_config, text).transfer.chunk_bytes == int(size * 1024 * 1024)
+    else:
+        assert "multipart_chunksize_mb" in _error(write_config, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("stability: {checks: 0}\n", "stability.checks"),
+        ("retry: {max_attempts: 0}\n", "retry.max_attempts"),
+        ("transfer: {parallel_files: 0}\n", "transfer.parallel_files"),
+        ("transfer: {max_concurrency: -1}\n", "transfer.max_concurrency"),
+        ("interval_seconds: 0\n", "interval_seconds"),
+        ("stability: {settle_seconds: -1}\n", "stability.settle_seconds"),
+        ("stability: {min_age_seconds: -0.5}\n", "stability.min_age_seconds"),
+        ("transfer: {multipart_threshold_mb: 0}\n", "transfer.multipart_threshold_mb"),
+        ("after_upload: {action: move}\n", "move_to"),
+        ("after_upload: {action: move, move_to: cams/done}\n", "inside watch dir"),
+        ("exclude: ['']\n", "empty pattern"),
+    ],
+)
+def test_out_of_range_values(write_config, text: str, names: str) -> None:
+    assert names in _error(write_config, MINIMAL + text)
+
+
+def test_config_is_frozen(write_config) -> None:
+    cfg = _load(write_config, MINIMAL)
+    with pytest.raises(AttributeError):
+        cfg.bucket = "other"  # type: ignore[misc]

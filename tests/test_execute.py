@@ -1,0 +1,471 @@
+"""The Executor with an in-memory Store and real temporary files."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+from typing import IO, Callable, Optional
+
+import pytest
+
+from reconciler.execute import (
+    CROSS_PASS_BACKOFF_CAP,
+    Executor,
+    PassAborted,
+    RetryPolicy,
+    cross_pass_backoff,
+)
+from reconciler.keys import keep_both_key
+from reconciler.models import Action, ActionKind, LocalFile, Reason, UploadResult
+from reconciler.probe import FileLocked
+from reconciler.remote import ErrorKind, FileChanged, RemoteError
+
+CONTENT = b"camera bytes " * 100
+
+
+def digest(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+class FakeStore:
+    """An in-memory bucket with conditional writes; `script[key]` holds one step per call:
+    an exception to raise, or a hook(fh, path) to run before the bytes are read."""
+
+    def __init__(self, keep_checksums: bool = True):
+        self.objects: dict[str, tuple[bytes, Optional[str]]] = {}
+        self.script: dict[str, list] = {}
+        self.calls: list[tuple[str, bool]] = []
+        self.keep_checksums = keep_checksums
+        self.lock = threading.Lock()
+
+    def put(self, key: str, data: bytes) -> None:
+        self.objects[key] = (data, digest(data) if self.keep_checksums else None)
+
+    def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
+               progress: Callable[[int], None], on_multipart: Callable[[str, bool], None]) -> Optional[str]:
+        with self.lock:
+            self.calls.append((key, overwrite))
+            steps = self.script.get(key) or []
+            step = steps.pop(0) if steps else None
+        if isinstance(step, BaseException):
+            raise step
+        if step is not None:
+            step(fh, progress, on_multipart)
+        if not overwrite and key in self.objects:
+            raise RemoteError(ErrorKind.EXISTS, "an object already exists at this key", "412")
+        data = fh.read(size)
+        if len(data) < size:
+            raise FileChanged()
+        progress(len(data))
+        self.put(key, data)
+        return digest(data)
+
+    def head(self, key: str) -> Optional[tuple[int, Optional[str]]]:
+        obj = self.objects.get(key)
+        return None if obj is None else (len(obj[0]), obj[1])
+
+    def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]:
+        fh.seek(0)
+        return digest(fh.read(size))
+
+
+def real_file(tmp_path: Path, rel: str = "a.mp4", data: bytes = CONTENT) -> LocalFile:
+    path = tmp_path / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    st = os.stat(path)
+    return LocalFile(str(tmp_path), rel, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+
+
+def upload(f: LocalFile, key: str = "cam/a.mp4", reason: Reason = Reason.NEW,
+           overwrite: bool = False) -> Action:
+    return Action(ActionKind.UPLOAD, reason, f, key, overwrite=overwrite)
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def read_opener(path: str) -> IO[bytes]:
+    return open(path, "rb")  # the Executor closes the handle
+
+
+def executor(store: FakeStore, **kw) -> Executor:
+    kw.setdefault("retry", RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=60.0))
+    kw.setdefault("sleep", Sleeps())
+    kw.setdefault("rand", lambda: 1.0)
+    kw.setdefault("opener", read_opener)
+    return Executor(store, **kw)
+
+
+def retryable(n: int = 1) -> list:
+    return [RemoteError(ErrorKind.RETRYABLE, f"S3 answered 503: SlowDown #{i}", "503") for i in range(n)]
+
+
+# ---- success and retries ----------------------------------------------------------------------------
+def test_success(tmp_path: Path) -> None:
+    store, sent = FakeStore(), []
+    ex = executor(store, progress=sent.append)
+    r = ex.upload_one(upload(real_file(tmp_path)))
+    assert (r.ok, r.key, r.checksum, r.attempts, r.error) == (True, "cam/a.mp4", digest(CONTENT), 1, None)
+    assert not (r.changed or r.gone or r.adopted or r.locked or r.skipped_conflict)
+    assert store.objects["cam/a.mp4"][0] == CONTENT
+    assert sum(sent) == len(CONTENT)
+    assert ex.sleep == []
+
+
+def test_retryable_errors_are_retried_with_growing_delays(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.script["cam/a.mp4"] = retryable(3)
+    ex = executor(store)
+    r = ex.upload_one(upload(real_file(tmp_path)))
+    assert (r.ok, r.attempts) == (True, 4)
+    assert ex.sleep == [1.0, 2.0, 4.0]
+    assert store.objects["cam/a.mp4"][0] == CONTENT, "every attempt starts from byte 0"
+
+
+@pytest.mark.parametrize(
+    ("rand", "expected"),
+    [(1.0, [1.0, 2.0, 4.0, 5.0, 5.0, 5.0]),  # full ceiling, capped at max_delay
+     (0.0, [0.5, 1.0, 2.0, 2.5, 2.5, 2.5]),  # equal jitter: never below half the ceiling
+     (0.5, [0.75, 1.5, 3.0, 3.75, 3.75, 3.75])],
+)
+def test_retries_end_after_max_attempts_with_capped_jittered_delays(tmp_path, rand, expected) -> None:
+    store = FakeStore()
+    store.script["cam/a.mp4"] = retryable(100)
+    ex = executor(store, retry=RetryPolicy(max_attempts=7, base_delay=1.0, max_delay=5.0),
+                  rand=lambda: rand)
+    r = ex.upload_one(upload(real_file(tmp_path)))
+    assert (r.ok, r.attempts) == (False, 7)
+    assert r.error == "S3 answered 503: SlowDown #6"
+    assert ex.sleep == pytest.approx(expected)
+    assert len(store.calls) == 7
+    assert "cam/a.mp4" not in store.objects
+
+
+def test_key_error_fails_without_retry(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.script["cam/a.mp4"] = [RemoteError(ErrorKind.KEY, "access denied (AccessDenied)", "AccessDenied")]
+    ex = executor(store)
+    r = ex.upload_one(upload(real_file(tmp_path)))
+    assert (r.ok, r.attempts, r.error) == (False, 1, "access denied (AccessDenied)")
+    assert ex.sleep == [] and len(store.calls) == 1
+
+
+def test_read_error_during_upload_fails_without_retry(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.script["cam/a.mp4"] = [OSError(5, "Input/output error")]
+    ex = executor(store)
+    r = ex.upload_one(upload(real_file(tmp_path)))
+    assert (r.ok, r.attempts) == (False, 1)
+    assert r.error == "cannot read the file: Input/output error"
+    assert ex.sleep == []
+
+
+def test_fatal_raises_pass_aborted(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.script["cam/a.mp4"] = [RemoteError(ErrorKind.FATAL, "bucket cams does not exist", "NoSuchBucket")]
+    with pytest.raises(PassAborted, match="does not exist"):
+        executor(store).upload_one(upload(real_file(tmp_path)))
+
+
+def test_fatal_ends_the_run_and_starts_nothing_else(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.script["k1"] = [RemoteError(ErrorKind.FATAL, "bucket cams does not exist", "NoSuchBucket")]
+    files = [real_file(tmp_path, f"{i}.mp4") for i in range(1, 4)]
+    ex = executor(store, parallel_files=1)
+    recorded: list[UploadResult] = []
+    fatal = ex.run([upload(f, f"k{i}") for i, f in enumerate(files, 1)], recorded.append)
+    assert fatal == "bucket cams does not exist"
+    assert [k for k, _ in store.calls] == ["k1"]
+    assert recorded == []
+    assert not ex.stop.is_set(), "a fatal pass must not stop the program (continuous mode goes on)"
+
+
+def test_fatal_stops_uploads_in_flight(tmp_path: Path) -> None:
+    store = FakeStore()
+    started = threading.Event()
+
+    def slow(fh, progress, on_multipart) -> None:  # a long multipart upload, part by part
+        started.set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            progress(0)
+            time.sleep(0.002)
+
+    def fatal_once_slow_runs(fh, progress, on_multipart) -> None:
+        started.wait(10)
+        raise RemoteError(ErrorKind.FATAL, "the access key is not valid", "InvalidAccessKeyId")
+
+    store.script = {"slow": [slow], "bad": [fatal_once_slow_runs]}
+    a, b, c = (real_file(tmp_path, n) for n in ("a.mp4", "b.mp4", "c.mp4"))
+    ex = executor(store, parallel_files=2)
+    recorded: list[UploadResult] = []
+    t0 = time.monotonic()
+    fatal = ex.run([upload(a, "slow"), upload(b, "bad"), upload(c, "never")], recorded.append)
+    assert time.monotonic() - t0 < 5, "the slow upload was abandoned, not waited out"
+    assert fatal == "the access key is not valid"
+    assert [(r.action.key, r.ok, r.error) for r in recorded] == [("slow", False, "stopped")]
+    assert "never" not in [k for k, _ in store.calls]
+    assert not ex.stop.is_set()
+
+
+def test_run_uploads_in_order_and_records_each(tmp_path: Path) -> None:
+    store = FakeStore()
+    files = [real_file(tmp_path, f"{i}.mp4", data=bytes([i]) * 10) for i in range(5)]
+    recorded: list[UploadResult] = []
+    fatal = executor(store, parallel_files=1).run([upload(f, f"k{i}") for i, f in enumerate(files)],
+                                                  recorded.append)
+    assert fatal is None
+    assert [k for k, _ in store.calls] == [f"k{i}" for i in range(5)]
+    assert [(r.key, r.ok) for r in recorded] == [(f"k{i}", True) for i in range(5)]
+
+
+def test_run_in_parallel_records_everything(tmp_path: Path) -> None:
+    store = FakeStore()
+    files = [real_file(tmp_path, f"{i}.mp4", data=bytes([i]) * 10) for i in range(12)]
+    recorded: list[UploadResult] = []
+    executor(store, parallel_files=4).run([upload(f, f"k{i}") for i, f in enumerate(files)],
+                                          recorded.append)
+    assert sorted(r.key for r in recorded) == sorted(f"k{i}" for i in range(12))
+    assert all(r.ok for r in recorded)
+
+
+def test_on_multipart_is_told_the_key(tmp_path: Path) -> None:
+    store, seen = FakeStore(), []
+    store.script["cam/a.mp4"] = [lambda fh, progress, on_mp: (on_mp("uid-1", True), on_mp("uid-1", False))]
+    ex = executor(store, on_multipart=lambda *args: seen.append(args))
+    assert ex.upload_one(upload(real_file(tmp_path))).ok
+    assert seen == [("uid-1", "cam/a.mp4", True), ("uid-1", "cam/a.mp4", False)]
+
+
+# ---- the key already exists ------------------------------------------------------------------------
+OTHER_SAME_SIZE = bytes(reversed(CONTENT))
+
+
+@pytest.mark.parametrize(
+    ("name", "existing", "checksums", "on_conflict", "outcome", "final_key"),
+    [
+        ("identical, checksum matches", CONTENT, True, "keep_both", "adopted", "cam/a.mp4"),
+        ("identical, store keeps no checksum", CONTENT, False, "keep_both", "adopted", "cam/a.mp4"),
+        ("same size, other bytes", OTHER_SAME_SIZE, True, "keep_both", "uploaded", "alt"),
+        ("other size", b"short", True, "keep_both", "uploaded", "alt"),
+        ("other size, skip", b"short", True, "skip", "skipped", "cam/a.mp4"),
+        ("same size other bytes, skip", OTHER_SAME_SIZE, True, "skip", "skipped", "cam/a.mp4"),
+        ("other size, overwrite", b"short", True, "overwrite", "uploaded", "cam/a.mp4"),
+        ("identical, overwrite adopts", CONTENT, True, "overwrite", "adopted", "cam/a.mp4"),
+    ],
+)
+def test_existing_key(tmp_path, name, existing, checksums, on_conflict, outcome, final_key) -> None:
+    store = FakeStore(keep_checksums=checksums)
+    store.put("cam/a.mp4", existing)
+    f = real_file(tmp_path)
+    alt = keep_both_key("cam/a.mp4", f.size, f.mtime_ns)
+    final_key = alt if final_key == "alt" else final_key
+    ex = executor(store, on_conflict=on_conflict)
+    r = ex.upload_one(upload(f))
+    assert r.key == final_key, name
+    assert r.attempts == 1, "finding the key taken is not a failed attempt"
+    assert ex.sleep == []
+    if outcome == "adopted":
+        assert (r.ok, r.adopted) == (True, True)
+        assert r.checksum == (digest(CONTENT) if checksums else None)
+        assert len(store.calls) == 1
+    elif outcome == "uploaded":
+        assert (r.ok, r.adopted) == (True, False)
+        assert store.objects[final_key][0] == CONTENT
+    else:
+        assert (r.ok, r.skipped_conflict) == (False, True)
+    if final_key != "cam/a.mp4" or outcome == "skipped":
+        assert store.objects["cam/a.mp4"][0] == existing, "their object is untouched"
+
+
+def test_same_size_without_stored_checksum_is_trusted_on_size(tmp_path: Path) -> None:
+    """DESIGN: same size, and checksum *where one is stored*."""
+    store = FakeStore(keep_checksums=False)
+    store.put("cam/a.mp4", OTHER_SAME_SIZE)
+    r = executor(store).upload_one(upload(real_file(tmp_path)))
+    assert (r.ok, r.adopted, r.key) == (True, True, "cam/a.mp4")
+
+
+def test_keep_both_when_the_alternative_is_taken_too(tmp_path: Path) -> None:
+    store = FakeStore()
+    f = real_file(tmp_path)
+    alt = keep_both_key("cam/a.mp4", f.size, f.mtime_ns)
+    store.put("cam/a.mp4", b"theirs")
+    store.put(alt, b"also theirs")
+    r = executor(store).upload_one(upload(f))
+    assert (r.ok, r.key) == (False, alt)
+    assert "hold other content" in (r.error or "")
+    assert store.objects[alt][0] == b"also theirs"
+
+
+def test_planned_keep_both_upload_finding_its_key_taken(tmp_path: Path) -> None:
+    store = FakeStore()
+    f = real_file(tmp_path)
+    alt = keep_both_key("cam/a.mp4", f.size, f.mtime_ns)
+    store.put(alt, b"someone else")
+    r = executor(store).upload_one(upload(f, alt, Reason.CONFLICT_KEEP_BOTH))
+    assert (r.ok, r.key) == (False, alt) and "hold other content" in (r.error or "")
+
+
+def test_planned_overwrite_does_not_ask(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.put("cam/a.mp4", b"old version of ours")
+    r = executor(store).upload_one(upload(real_file(tmp_path), overwrite=True))
+    assert (r.ok, r.adopted) == (True, False)
+    assert store.calls == [("cam/a.mp4", True)]
+    assert store.objects["cam/a.mp4"][0] == CONTENT
+
+
+# ---- the file changes or goes --------------------------------------------------------------------
+def test_file_changed_between_plan_and_open(tmp_path: Path) -> None:
+    f = real_file(tmp_path)
+    with open(tmp_path / "a.mp4", "ab") as fh:
+        fh.write(b"more")
+    store = FakeStore()
+    r = executor(store).upload_one(upload(f))
+    assert (r.ok, r.changed) == (False, True)
+    assert store.calls == []
+
+
+def test_mtime_touched_between_plan_and_open(tmp_path: Path) -> None:
+    f = real_file(tmp_path)
+    os.utime(tmp_path / "a.mp4", ns=(f.mtime_ns + 10**9, f.mtime_ns + 10**9))
+    r = executor(FakeStore()).upload_one(upload(f))
+    assert (r.ok, r.changed) == (False, True)
+
+
+def test_file_that_grows_during_upload_is_not_done(tmp_path: Path) -> None:
+    f = real_file(tmp_path)
+
+    def recorder_appends(fh, progress, on_mp) -> None:
+        with open(tmp_path / "a.mp4", "ab") as writer:
+            writer.write(b"appended while uploading")
+
+    store = FakeStore()
+    store.script["cam/a.mp4"] = [recorder_appends]
+    r = executor(store).upload_one(upload(f))
+    assert (r.ok, r.changed) == (False, True)
+    assert r.key == "cam/a.mp4", "the key we wrote, so the manifest knows the object is ours"
+
+
+def test_file_that_shrinks_during_upload(tmp_path: Path) -> None:
+    f = real_file(tmp_path)
+
+    def truncate(fh, progress, on_mp) -> None:
+        os.truncate(tmp_path / "a.mp4", 10)
+
+    store = FakeStore()
+    store.script["cam/a.mp4"] = [truncate]
+    r = executor(store).upload_one(upload(f))
+    assert (r.ok, r.changed) == (False, True)
+
+
+def test_store_noticing_a_short_read_reports_changed(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.script["cam/a.mp4"] = [FileChanged()]
+    r = executor(store).upload_one(upload(real_file(tmp_path)))
+    assert (r.ok, r.changed, r.attempts) == (False, True, 1)
+
+
+def test_gone_at_open(tmp_path: Path) -> None:
+    f = real_file(tmp_path)
+    os.remove(tmp_path / "a.mp4")
+    store = FakeStore()
+    r = executor(store).upload_one(upload(f))
+    assert (r.ok, r.gone, r.error) == (False, True, None)
+    assert store.calls == []
+
+
+def _raiser(exc: BaseException) -> Callable[[str], IO[bytes]]:
+    def opener(path: str) -> IO[bytes]:
+        raise exc
+    return opener
+
+
+def test_locked_at_open(tmp_path: Path) -> None:
+    r = executor(FakeStore(), opener=_raiser(FileLocked(32, "sharing violation"))).upload_one(
+        upload(real_file(tmp_path)))
+    assert (r.ok, r.locked, r.error) == (False, True, None)
+
+
+def test_unreadable_at_open(tmp_path: Path) -> None:
+    r = executor(FakeStore(), opener=_raiser(PermissionError(13, "Permission denied"))).upload_one(
+        upload(real_file(tmp_path)))
+    assert (r.ok, r.gone, r.locked) == (False, False, False)
+    assert r.error == "cannot read the file: Permission denied"
+
+
+# ---- stopping --------------------------------------------------------------------------------------
+def test_stop_before_upload(tmp_path: Path) -> None:
+    store = FakeStore()
+    ex = executor(store)
+    ex.stop.set()
+    r = ex.upload_one(upload(real_file(tmp_path)))
+    assert (r.ok, r.error, r.attempts) == (False, "stopped", 0)
+    assert store.calls == []
+
+
+def test_stop_between_retries(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.script["cam/a.mp4"] = retryable(5)
+    stop = threading.Event()
+    ex = executor(store, stop=stop, sleep=lambda s: stop.set())  # Ctrl+C during the backoff
+    r = ex.upload_one(upload(real_file(tmp_path)))
+    assert (r.ok, r.error, r.attempts) == (False, "stopped", 1)
+    assert len(store.calls) == 1
+
+
+def test_stop_during_upload(tmp_path: Path) -> None:
+    store = FakeStore()
+    stop = threading.Event()
+    store.script["cam/a.mp4"] = [lambda fh, progress, on_mp: (stop.set(), progress(1))]
+    r = executor(store, stop=stop).upload_one(upload(real_file(tmp_path)))
+    assert (r.ok, r.error) == (False, "stopped")
+    assert "cam/a.mp4" not in store.objects
+
+
+def test_run_after_stop_starts_nothing(tmp_path: Path) -> None:
+    store, recorded = FakeStore(), []
+    ex = executor(store)
+    ex.stop.set()
+    assert ex.run([upload(real_file(tmp_path))], recorded.append) is None
+    assert (store.calls, recorded) == ([], [])
+
+
+# ---- backoff arithmetic ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("failures", "seconds"),
+    [(0, 60), (1, 60), (2, 120), (3, 240), (4, 480), (5, 960), (9, 15360), (10, 21600), (11, 21600),
+     (100, 21600), (5000, 21600)],
+)
+def test_cross_pass_backoff(failures: int, seconds: float) -> None:
+    assert cross_pass_backoff(failures) == seconds
+    assert CROSS_PASS_BACKOFF_CAP == 6 * 3600
+
+
+@pytest.mark.parametrize("policy", [RetryPolicy(5, 1.0, 60.0), RetryPolicy(10, 0.5, 7.0),
+                                    RetryPolicy(3, 2.0, 1.0)])
+def test_retry_delay_bounds(policy: RetryPolicy) -> None:
+    for rand in (0.0, 0.3, 0.999999, 1.0):
+        previous = 0.0
+        for attempt in range(1, 60):
+            ceiling = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+            d = policy.delay(attempt, lambda r=rand: r)
+            assert ceiling / 2 <= d <= ceiling <= policy.max_delay
+            assert d >= previous, "never shrinks"
+            previous = d
+    assert policy.delay(2000, lambda: 1.0) == policy.max_delay, "no overflow for huge attempts"
+
+
+def test_retry_delay_jitter_spreads() -> None:
+    policy = RetryPolicy(5, 1.0, 60.0)
+    assert policy.delay(3, lambda: 0.0) == 2.0
+    assert policy.delay(3, lambda: 1.0) == 4.0
+    assert policy.delay(3, lambda: 0.25) == 2.5

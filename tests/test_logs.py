@@ -1,0 +1,113 @@
+"""Secrets never reach a log: redact() and the sinks logs.setup() configures."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+from reconciler import logs
+from reconciler.logs import redact
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+TOKEN = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN+/="
+
+
+@pytest.mark.parametrize(
+    ("text", "secrets", "expected"),
+    [
+        (f"key is {SECRET}.", (SECRET,), "key is ****."),
+        (f"{SECRET} and again {SECRET}", (SECRET,), "**** and again ****"),
+        (f"a {SECRET} b {TOKEN}", (SECRET, TOKEN), "a **** b ****"),
+        ("nothing secret here", (SECRET,), "nothing secret here"),
+        ("short abc stays", ("abc",), "short abc stays"),  # too short to replace safely
+        ("empty secrets are ignored", ("", ), "empty secrets are ignored"),
+        ("https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=0123abcd"
+         "&X-Amz-Date=20240101T000000Z", (),
+         "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=****"
+         "&X-Amz-Date=20240101T000000Z"),
+        ("?X-Amz-Credential=AKIAEXAMPLE%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&x=1", (),
+         "?X-Amz-Credential=****&x=1"),
+        ("?X-Amz-Security-Token=IQoJb3JpZ2luX2VjE%2B and more", (), "?X-Amz-Security-Token=**** and more"),
+        ("x-amz-signature=deadbeef", (), "x-amz-signature=****"),
+        ("?AWSAccessKeyId=AKIAEXAMPLE&Signature=abc%2Bdef&Expires=1", (),
+         "?AWSAccessKeyId=****&Signature=****&Expires=1"),
+        ("url='https://h/k?X-Amz-Signature=abc' done", (), "url='https://h/k?X-Amz-Signature=****' done"),
+        ('"X-Amz-Signature=abc"', (), '"X-Amz-Signature=****"'),
+    ],
+)
+def test_redact(text: str, secrets: tuple, expected: str) -> None:
+    assert redact(text, secrets) == expected
+
+
+@pytest.fixture
+def configured(tmp_path: Path, monkeypatch):
+    """logs.setup() with secrets in the environment; loguru restored afterwards."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+
+    def setup(**kw) -> Path:
+        path = tmp_path / "logs" / "camup-sync.log"
+        logs.setup(file=str(path), **kw)
+        return path
+
+    yield setup
+    logger.remove()
+    logger.configure(patcher=lambda record: None)
+    logger.add(sys.stderr)
+
+
+def _emit() -> None:
+    logger.info("credentials {} {} url {}", SECRET, TOKEN,
+                "https://h/k?X-Amz-Signature=cafe0123&X-Amz-Date=1")
+    signature = "beef" + "4567"  # not as one word in the source line the traceback quotes
+    try:
+        raise RuntimeError(f"request to https://h/k?X-Amz-Signature={signature} failed with {SECRET}")
+    except RuntimeError:
+        logger.exception("unexpected")
+    logger.remove()  # closes the file sink
+
+
+def test_file_sink_never_holds_secrets(configured) -> None:
+    path = configured()
+    _emit()
+    text = path.read_text(encoding="utf-8")
+    assert "credentials **** **** url https://h/k?X-Amz-Signature=****&X-Amz-Date=1" in text
+    assert "RuntimeError: request to https://h/k?X-Amz-Signature=**** failed with ****" in text
+    for leak in (SECRET, TOKEN, "cafe0123", "beef4567"):
+        assert leak not in text
+
+
+def test_json_file_sink_never_holds_secrets(configured) -> None:
+    path = configured(json=True)
+    _emit()
+    text = path.read_text(encoding="utf-8")
+    records = [json.loads(line) for line in text.splitlines()]
+    assert [r["record"]["message"] for r in records] == [
+        "credentials **** **** url https://h/k?X-Amz-Signature=****&X-Amz-Date=1", "unexpected"]
+    assert records[1]["record"]["exception"]["type"] == "RuntimeError"
+    for leak in (SECRET, TOKEN, "cafe0123", "beef4567"):
+        assert leak not in text
+
+
+def test_level_filters_the_file(configured) -> None:
+    path = configured(level="WARNING")
+    logger.info("quiet line")
+    logger.warning("loud line")
+    logger.remove()
+    text = path.read_text(encoding="utf-8")
+    assert "loud line" in text and "quiet line" not in text
+    assert "| WARNING | loud line" in text
+
+
+def test_setup_replaces_earlier_sinks(configured, tmp_path: Path) -> None:
+    first = configured()
+    second = tmp_path / "other.log"
+    logs.setup(file=str(second))
+    logger.info("after the second setup")
+    logger.remove()
+    assert "after the second setup" not in first.read_text(encoding="utf-8")
+    assert "after the second setup" in second.read_text(encoding="utf-8")

@@ -1,0 +1,401 @@
+"""The SQLite manifest, on tmp_path files (and :memory: where a file adds nothing)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from reconciler.manifest import MIGRATIONS, SCHEMA_VERSION, Manifest
+from reconciler.models import EntryState, LocalFile, ManifestEntry, Observation, PassReport
+
+ROOT = "/watch/a"
+NOW = 1_700_000_000.0
+TARGET = "http://127.0.0.1:9000|cams"
+
+
+def lf(rel: str = "a.mp4", size: int = 100, mtime_ns: int = 5 * 10**18, ino: int = 42,
+       root: str = ROOT) -> LocalFile:
+    return LocalFile(root, rel, size, mtime_ns, dev=7, ino=ino)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "manifest.sqlite3"
+
+
+@pytest.fixture
+def m(path: Path):
+    manifest = Manifest.open(path, TARGET)
+    yield manifest
+    manifest.close()
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+# ---- opening, migrations, WAL -------------------------------------------------------------------
+def test_create_sets_version_wal_and_target(path: Path) -> None:
+    m = Manifest.open(path, TARGET)
+    try:
+        assert m.fresh is True and m.moved_aside is None
+        assert m.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+        assert m.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert m.meta("target") == TARGET
+    finally:
+        m.close()
+    again = Manifest.open(path, TARGET)
+    try:
+        assert again.fresh is False and again.moved_aside is None
+    finally:
+        again.close()
+
+
+def test_empty_file_is_created_fresh(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+    m = Manifest.open(path, TARGET)
+    try:
+        assert m.fresh is True
+        assert m.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    finally:
+        m.close()
+
+
+def test_in_memory_manifest_works() -> None:
+    m = Manifest.open(":memory:")
+    try:
+        m.record_uploaded([(lf(), "k", None)], NOW)
+        assert list(m.entries_for(ROOT)) == [(ROOT, "a.mp4")]
+    finally:
+        m.close()
+
+
+# ---- entries round-trip --------------------------------------------------------------------------
+def test_record_uploaded_round_trip(m: Manifest) -> None:
+    f = lf()
+    m.record_uploaded([(f, "cam/a.mp4", "sha256:abc"), (lf("b.mp4", ino=43), "cam/b.mp4", None)], NOW)
+    entries = m.entries_for(ROOT)
+    assert entries[(ROOT, "a.mp4")] == ManifestEntry(
+        ROOT, "a.mp4", "cam/a.mp4", EntryState.UPLOADED, size=100, mtime_ns=f.mtime_ns, dev=7,
+        ino=42, checksum="sha256:abc", observation=None, attempts=0, next_attempt_at=None,
+        last_error=None, uploaded_at=NOW)
+    assert entries[(ROOT, "b.mp4")].checksum is None
+    assert m.entries_for("/watch/other") == {}
+
+
+def test_record_failed_increments_attempts_and_keeps_uploaded_at(m: Manifest) -> None:
+    f = lf()
+    m.record_failed(f, "cam/a.mp4", "S3 answered 503", NOW + 60)
+    e = m.entries_for(ROOT)[(ROOT, "a.mp4")]
+    assert (e.state, e.attempts, e.next_attempt_at, e.last_error, e.uploaded_at) == (
+        EntryState.FAILED, 1, NOW + 60, "S3 answered 503", None)
+    m.record_failed(f, "cam/a.mp4", "network error", NOW + 120)
+    e = m.entries_for(ROOT)[(ROOT, "a.mp4")]
+    assert (e.attempts, e.next_attempt_at, e.last_error) == (2, NOW + 120, "network error")
+
+    uploaded = lf("up.mp4", ino=50)
+    m.record_uploaded([(uploaded, "cam/up.mp4", "c1")], NOW - 500)
+    m.record_failed(uploaded, "cam/up.mp4", "boom", NOW + 60)
+    e = m.entries_for(ROOT)[(ROOT, "up.mp4")]
+    assert (e.state, e.attempts, e.uploaded_at, e.size, e.checksum) == (
+        EntryState.FAILED, 1, NOW - 500, 100, "c1")
+
+
+def test_record_failed_clears_the_observation(m: Manifest) -> None:
+    f = lf()
+    m.record_observations([(f, "cam/a.mp4", Observation(100, f.mtime_ns, 2, NOW))])
+    m.record_failed(f, "cam/a.mp4", "x", NOW + 60)
+    assert m.entries_for(ROOT)[(ROOT, "a.mp4")].observation is None
+
+
+def test_record_uploaded_resets_a_failure(m: Manifest) -> None:
+    f = lf()
+    m.record_failed(f, "cam/a.mp4", "x", NOW + 60)
+    m.record_uploaded([(f, "cam/a.mp4", None)], NOW)
+    e = m.entries_for(ROOT)[(ROOT, "a.mp4")]
+    assert (e.state, e.attempts, e.next_attempt_at, e.last_error) == (EntryState.UPLOADED, 0, None, None)
+
+
+def test_record_observations(m: Manifest) -> None:
+    f, up = lf(), lf("up.mp4", ino=50)
+    m.record_uploaded([(up, "cam/up.mp4", None)], NOW)
+    m.record_observations([(f, "cam/a.mp4", Observation(100, f.mtime_ns, 1, NOW)),
+                           (up, "cam/up.mp4", Observation(120, 9, 1, NOW))])
+    entries = m.entries_for(ROOT)
+    assert entries[(ROOT, "a.mp4")].state is EntryState.PENDING
+    assert entries[(ROOT, "a.mp4")].observation == Observation(100, f.mtime_ns, 1, NOW)
+    assert entries[(ROOT, "up.mp4")].state is EntryState.UPLOADED, "an uploaded row stays uploaded"
+    assert entries[(ROOT, "up.mp4")].observation == Observation(120, 9, 1, NOW)
+    assert entries[(ROOT, "up.mp4")].size == 100, "the uploaded version's size is kept"
+    m.record_observations([(f, "cam/a.mp4", Observation(100, f.mtime_ns, 2, NOW))])
+    assert m.entries_for(ROOT)[(ROOT, "a.mp4")].observation.count == 2
+    m.record_observations([])  # nothing to write is fine
+
+
+def test_forget_leaves_uploaded_rows(m: Manifest) -> None:
+    pending, failed, up = lf("p.mp4"), lf("f.mp4"), lf("u.mp4")
+    m.record_observations([(pending, "k/p", Observation(1, 1, 1, NOW))])
+    m.record_failed(failed, "k/f", "x", NOW)
+    m.record_uploaded([(up, "k/u", None)], NOW)
+    m.forget([(ROOT, "p.mp4"), (ROOT, "f.mp4"), (ROOT, "u.mp4"), (ROOT, "never.mp4")])
+    assert list(m.entries_for(ROOT)) == [(ROOT, "u.mp4")]
+    m.forget([])
+
+
+def test_record_overwritten(m: Manifest) -> None:
+    f = lf()
+    m.record_uploaded([(f, "cam/a.mp4", "c")], NOW - 100)
+    m.record_observations([(f, "cam/a.mp4", Observation(100, f.mtime_ns, 3, NOW))])
+    m.record_overwritten(f, "cam/a.mp4", NOW)
+    e = m.entries_for(ROOT)[(ROOT, "a.mp4")]
+    assert (e.state, e.uploaded_at, e.observation) == (EntryState.PENDING, NOW, None)
+    fresh = lf("new.mp4")
+    m.record_overwritten(fresh, "cam/new.mp4", NOW)
+    e = m.entries_for(ROOT)[(ROOT, "new.mp4")]
+    assert (e.state, e.key, e.uploaded_at) == (EntryState.PENDING, "cam/new.mp4", NOW)
+
+
+def test_reset_observation(m: Manifest) -> None:
+    f = lf()
+    m.record_observations([(f, "k", Observation(100, f.mtime_ns, 2, NOW))])
+    m.reset_observation(f)
+    assert m.entries_for(ROOT)[(ROOT, "a.mp4")].observation is None
+
+
+def test_uploaded_by_identity(m: Manifest) -> None:
+    up, no_ino, pending = lf("u.mp4", ino=9), lf("z.mp4", ino=0), lf("p.mp4", ino=10)
+    m.record_uploaded([(up, "k/u", None), (no_ino, "k/z", None)], NOW)
+    m.record_observations([(pending, "k/p", Observation(1, 1, 1, NOW))])
+    found = m.uploaded_by_identity()
+    assert list(found) == [up.identity]
+    assert found[up.identity] == "k/u"
+    other_root = lf("u.mp4", ino=9, root="/watch/b")
+    assert other_root.identity in found, "the identity does not depend on the watch dir"
+
+
+def test_state_counts_and_failing(m: Manifest) -> None:
+    m.record_uploaded([(lf("u1.mp4", size=10), "k1", None), (lf("u2.mp4", size=5), "k2", None)], NOW)
+    m.record_failed(lf("f1.mp4"), "kf1", "x", NOW + 20)
+    m.record_failed(lf("f2.mp4"), "kf2", "y", NOW + 10)
+    counts = m.state_counts()
+    assert counts["uploaded"]["files"] == 2 and counts["uploaded"]["bytes"] == 15
+    assert counts["failed"]["files"] == 2
+    assert [e.rel for e in m.failing()] == ["f2.mp4", "f1.mp4"]
+
+
+# ---- recovery: moved aside, never fatal ------------------------------------------------------------
+def test_corrupt_file_is_moved_aside_and_fresh(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    junk = b"this is not a database at all" * 200
+    path.write_bytes(junk)
+    m = Manifest.open(path, TARGET)
+    try:
+        assert m.fresh is True
+        assert m.moved_aside is not None
+        aside = m.moved_aside.split(" ", 1)[0]
+        assert Path(aside).read_bytes() == junk
+        assert Path(aside).name.startswith("manifest.sqlite3.corrupt-")
+        m.record_uploaded([(lf(), "k", None)], NOW)
+        assert len(m.entries_for(ROOT)) == 1
+    finally:
+        m.close()
+
+
+def test_damaged_database_is_moved_aside(path: Path) -> None:
+    m = Manifest.open(path, TARGET)
+    m.record_uploaded([(lf(f"{i}.mp4", ino=i + 1), f"k{i}", None) for i in range(300)], NOW)
+    m.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    assert len(data) > 3 * page
+    data[page:page * 3] = b"\xff" * (page * 2)  # smash b-tree pages, keep the header
+    path.write_bytes(bytes(data))
+    again = Manifest.open(path, TARGET)
+    try:
+        assert again.moved_aside is not None and again.fresh is True
+        assert again.entries_for(ROOT) == {}
+    finally:
+        again.close()
+
+
+def test_future_schema_is_moved_aside(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE files (x)")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    db.commit()
+    db.close()
+    m = Manifest.open(path, TARGET)
+    try:
+        assert m.fresh is True
+        assert m.moved_aside is not None and "newer" in m.moved_aside
+        assert m.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    finally:
+        m.close()
+    aside = [p for p in path.parent.iterdir() if ".corrupt-" in p.name]
+    assert len(aside) == 1
+
+
+def test_another_buckets_manifest_is_moved_aside(path: Path) -> None:
+    m = Manifest.open(path, "aws|old-bucket")
+    m.record_uploaded([(lf(), "k", None)], NOW)
+    m.close()
+    again = Manifest.open(path, "aws|new-bucket")
+    try:
+        assert again.fresh is True
+        assert again.moved_aside is not None
+        assert "old-bucket" in again.moved_aside and "new-bucket" in again.moved_aside
+        assert again.entries_for(ROOT) == {}
+        assert again.meta("target") == "aws|new-bucket"
+    finally:
+        again.close()
+    aside = [p for p in path.parent.iterdir() if ".other-bucket-" in p.name and not p.name.endswith(
+        ("-wal", "-shm"))]
+    assert len(aside) == 1
+    old = sqlite3.connect(aside[0])
+    try:
+        assert old.execute("SELECT count(*) FROM files").fetchone()[0] == 1
+    finally:
+        old.close()
+
+
+def test_same_target_keeps_rows(path: Path) -> None:
+    m = Manifest.open(path, TARGET)
+    m.record_uploaded([(lf(), "k", None)], NOW)
+    m.close()
+    again = Manifest.open(path, TARGET)
+    try:
+        assert again.moved_aside is None and len(again.entries_for(ROOT)) == 1
+    finally:
+        again.close()
+
+
+# ---- read-only opening (dry run, status) --------------------------------------------------------
+def test_open_readonly_missing_returns_none_and_creates_nothing(tmp_path: Path) -> None:
+    before = listing(tmp_path)
+    assert Manifest.open_readonly(tmp_path / "state" / "manifest.sqlite3", TARGET) is None
+    assert listing(tmp_path) == before
+    assert not (tmp_path / "state").exists()
+
+
+def test_open_readonly_reads_and_writes_nothing(path: Path) -> None:
+    m = Manifest.open(path, TARGET)
+    m.record_uploaded([(lf(), "k", None)], NOW)
+    m.close()
+    before = listing(path.parent)
+    stamps = {p.name: p.stat().st_mtime_ns for p in path.parent.iterdir()}
+    ro = Manifest.open_readonly(path, TARGET)
+    assert ro is not None
+    try:
+        assert ro.fresh is False
+        assert list(ro.entries_for(ROOT)) == [(ROOT, "a.mp4")]
+        assert ro.uploaded_by_identity()
+        with pytest.raises(sqlite3.DatabaseError):
+            ro.db.execute("DELETE FROM files")
+    finally:
+        ro.close()
+    assert listing(path.parent) == before
+    assert {p.name: p.stat().st_mtime_ns for p in path.parent.iterdir()} == stamps
+
+
+def test_open_readonly_corrupt_returns_none_and_leaves_it(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"garbage" * 1000)
+    before = listing(path.parent)
+    assert Manifest.open_readonly(path, TARGET) is None
+    assert listing(path.parent) == before
+    assert path.read_bytes() == b"garbage" * 1000
+
+
+def test_open_readonly_other_target_or_future_version_is_none(path: Path) -> None:
+    Manifest.open(path, TARGET).close()
+    assert Manifest.open_readonly(path, "aws|another") is None
+    assert Manifest.open_readonly(path, TARGET) is not None
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    assert Manifest.open_readonly(path, TARGET) is None
+
+
+def test_open_readonly_next_to_a_live_writer(path: Path) -> None:
+    writer = Manifest.open(path, TARGET)
+    try:
+        writer.record_uploaded([(lf(), "k", None)], NOW)
+        assert Path(str(path) + "-wal").exists(), "a writer is active"
+        ro = Manifest.open_readonly(path, TARGET)
+        assert ro is not None
+        try:
+            assert list(ro.entries_for(ROOT)) == [(ROOT, "a.mp4")]
+        finally:
+            ro.close()
+    finally:
+        writer.close()
+
+
+# ---- multipart and passes ------------------------------------------------------------------------
+def test_multipart_table(m: Manifest) -> None:
+    m.multipart_started("up-1", "cam/a.mp4", NOW)
+    m.multipart_started("up-2", "cam/b.mp4", NOW + 1)
+    assert sorted(m.open_multiparts()) == [("up-1", "cam/a.mp4", NOW), ("up-2", "cam/b.mp4", NOW + 1)]
+    m.multipart_ended("up-1")
+    assert m.open_multiparts() == [("up-2", "cam/b.mp4", NOW + 1)]
+    m.multipart_ended("never-started")
+    assert len(m.open_multiparts()) == 1
+
+
+def test_multipart_rows_survive_a_reopen(path: Path) -> None:
+    m = Manifest.open(path, TARGET)
+    m.multipart_started("up-1", "cam/a.mp4", NOW)
+    m.close()
+    again = Manifest.open(path, TARGET)
+    try:
+        assert again.open_multiparts() == [("up-1", "cam/a.mp4", NOW)]
+    finally:
+        again.close()
+
+
+def test_pass_round_trip(m: Manifest) -> None:
+    pid = m.start_pass(NOW)
+    report = PassReport(started_at=NOW, finished_at=NOW + 3, found=4, uploaded=2, failed=1)
+    m.finish_pass(pid, report)
+    (last,) = m.passes()
+    assert (last["started_at"], last["finished_at"], last["exit_code"]) == (NOW, NOW + 3, 1)
+    assert last["report"]["uploaded"] == 2 and last["report"]["found"] == 4
+
+
+def test_passes_table_keeps_the_last_thousand() -> None:
+    m = Manifest.open(":memory:")
+    try:
+        ids = [m.start_pass(NOW + i) for i in range(1100)]
+        count, lowest = m.db.execute("SELECT count(*), min(id) FROM passes").fetchone()
+        assert 1000 <= count <= 1001
+        assert lowest >= ids[-1] - 1000
+        assert m.passes(limit=1)[0]["started_at"] == NOW + 1099, "the newest is kept"
+    finally:
+        m.close()
+
+
+def test_writes_are_visible_to_a_second_connection(path: Path) -> None:
+    """Each write is its own committed transaction, so a kill right after loses nothing."""
+    m = Manifest.open(path, TARGET)
+    try:
+        m.record_uploaded([(lf(), "k", None)], NOW)
+        other = sqlite3.connect(path)
+        try:
+            assert other.execute("SELECT count(*) FROM files").fetchone()[0] == 1
+        finally:
+            other.close()
+    finally:
+        m.close()
+
+
+def test_state_dir_is_created(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "manifest.sqlite3"
+    Manifest.open(target).close()
+    assert target.exists()
+    assert os.path.isdir(tmp_path / "a" / "b")

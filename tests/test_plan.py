@@ -1,0 +1,421 @@
+"""The planner's case table, one row per rule of reconciler/plan.py's docstring.
+
+No file system, no clock, no server: records in, a Plan out.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import subprocess
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from reconciler.keys import keep_both_key
+from reconciler.models import (
+    Action,
+    ActionKind,
+    EntryState,
+    LocalFile,
+    ManifestEntry,
+    Observation,
+    Plan,
+    Reason,
+    RemoteObject,
+)
+from reconciler.plan import Policy, Snapshot, apply_open_files, merge, plan, reorder
+from reconciler.stability import StabilityPolicy
+
+NOW = 1_700_000_000.0
+A = "/watch/a"  # prefix cam/
+B = "/watch/b"  # prefix cam/ too: a file moved from A to B keeps its key
+C = "/watch/c"  # prefix other/
+PREFIXES = {A: "cam/", B: "cam/", C: "other/"}
+PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
+FORBIDDEN = {"os", "time", "boto3", "sqlite3", "psutil", "loguru", "yaml"}
+
+
+# ---- builders ---------------------------------------------------------------------------
+def lf(rel: str = "x.mp4", size: int = 100, age: int = 3600, root: str = A, ino: int = 0,
+       dev: int = 1) -> LocalFile:
+    """A local file whose mtime is `age` seconds before NOW (whole seconds: exact floats)."""
+    return LocalFile(root, rel, size, (int(NOW) - age) * 10**9, dev, ino)
+
+
+def seen(f: LocalFile, count: int = 1, first_seen: float = NOW - 120) -> Observation:
+    """The history a previous pass left for exactly this size and mtime."""
+    return Observation(f.size, f.mtime_ns, count, first_seen)
+
+
+def entry(f: LocalFile, state: EntryState, key: Optional[str] = None, **kw) -> ManifestEntry:
+    if state is EntryState.UPLOADED:
+        kw.setdefault("uploaded_at", NOW - 7200)
+        kw.setdefault("size", f.size)
+        kw.setdefault("mtime_ns", f.mtime_ns)
+        kw.setdefault("dev", f.dev)
+        kw.setdefault("ino", f.ino)
+    return ManifestEntry(f.root, f.rel, key or PREFIXES[f.root] + f.rel, state, **kw)
+
+
+def policy(**kw) -> Policy:
+    stab = StabilityPolicy(kw.pop("checks", 2), kw.pop("min_age", 60.0), kw.pop("skip_empty", True))
+    return Policy(stability=stab, prefixes=PREFIXES, **kw)
+
+
+def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=None) -> Snapshot:
+    return Snapshot(
+        local=list(files),
+        entries={(e.root, e.rel): e for e in entries},
+        uploaded_by_identity={(e.dev, e.ino, e.size, e.mtime_ns): e.key for e in twins},
+        remote=None if remote is None else {o.key: o for o in remote},
+        excluded=list(excluded),
+        prior=prior or {},
+    )
+
+
+# ---- the case table ------------------------------------------------------------------------
+@dataclass
+class Case:
+    name: str
+    file: LocalFile
+    kind: ActionKind
+    reason: Reason
+    key: Optional[str] = None  # None: don't care
+    overwrite: Optional[bool] = None
+    entry: Optional[ManifestEntry] = None
+    twins: tuple = ()
+    remote: Optional[tuple] = None
+    prior: Optional[Observation] = None
+    policy: dict = field(default_factory=dict)
+    detail: Optional[str] = None
+
+
+F = lf()  # an hour old, 100 bytes, at A/x.mp4 -> cam/x.mp4
+STABLE = entry(F, EntryState.PENDING, observation=seen(F))  # one earlier look: now it is ready
+MOVED = lf(root=B, ino=77)  # came over from watch dir A, where it was uploaded
+MOVED_TWIN = entry(replace(MOVED, root=A), EntryState.UPLOADED)
+MOVED_C = lf(root=C, ino=77)  # same file id, but its prefix gives another key
+ALT = keep_both_key("cam/x.mp4", F.size, F.mtime_ns)
+
+CASES = [
+    Case("backslash name", lf("a\\b.mp4"), ActionKind.SKIP, Reason.BAD_NAME, key=""),
+    Case("control char name", lf("a\x01b.mp4"), ActionKind.SKIP, Reason.BAD_NAME, key=""),
+    Case("dot-dot name", lf("../x.mp4"), ActionKind.SKIP, Reason.BAD_NAME, key=""),
+    Case("uploaded and unchanged", F, ActionKind.SKIP, Reason.UPLOADED, key="cam/x.mp4",
+         entry=entry(F, EntryState.UPLOADED)),
+    Case("uploaded unchanged wins over a remote of other size", F, ActionKind.SKIP,
+         Reason.UPLOADED, entry=entry(F, EntryState.UPLOADED),
+         remote=(RemoteObject("cam/x.mp4", 5),)),
+    Case("uploaded unchanged, under its recorded key", F, ActionKind.SKIP, Reason.UPLOADED,
+         key="old/x.mp4", entry=entry(F, EntryState.UPLOADED, key="old/x.mp4")),
+    Case("identity twin from another watch dir, same key", MOVED, ActionKind.ADOPT,
+         Reason.ADOPT_MOVED, key="cam/x.mp4", twins=(MOVED_TWIN,)),
+    Case("identity twin adopts even while unstable", MOVED, ActionKind.ADOPT, Reason.ADOPT_MOVED,
+         twins=(MOVED_TWIN,), policy={"checks": 5}),
+    Case("identity twin but ino 0 (no file id)", lf(root=B), ActionKind.UPLOAD, Reason.NEW,
+         twins=(entry(lf(root=A), EntryState.UPLOADED),), prior=seen(F)),
+    Case("identity twin but another key", MOVED_C, ActionKind.UPLOAD, Reason.NEW,
+         key="other/x.mp4", twins=(MOVED_TWIN,), prior=seen(MOVED_C)),
+    Case("identity twin of another size", lf(root=B, ino=77, size=101), ActionKind.UPLOAD,
+         Reason.NEW, twins=(MOVED_TWIN,), prior=seen(lf(root=B, ino=77, size=101))),
+    Case("remote same size, manifest unaware", F, ActionKind.ADOPT, Reason.ADOPT_REMOTE,
+         key="cam/x.mp4", remote=(RemoteObject("cam/x.mp4", 100),)),
+    Case("remote same size adopts before stability", lf(age=5), ActionKind.ADOPT,
+         Reason.ADOPT_REMOTE, remote=(RemoteObject("cam/x.mp4", 100),)),
+    Case("remote same size, pending row", F, ActionKind.ADOPT, Reason.ADOPT_REMOTE,
+         entry=STABLE, remote=(RemoteObject("cam/x.mp4", 100),)),
+    Case("remote same size but the object is ours from before: changed", F, ActionKind.UPLOAD,
+         Reason.CHANGED, overwrite=True,
+         entry=entry(F, EntryState.UPLOADED, size=50, observation=seen(F)),
+         remote=(RemoteObject("cam/x.mp4", 100),)),
+    Case("remote zero-byte object, empty file", lf(size=0), ActionKind.SKIP, Reason.EMPTY,
+         remote=(RemoteObject("cam/x.mp4", 0),)),
+    Case("remote other size: keep_both", F, ActionKind.UPLOAD, Reason.CONFLICT_KEEP_BOTH,
+         key=ALT, overwrite=False, entry=STABLE, remote=(RemoteObject("cam/x.mp4", 5),),
+         detail="cam/x.mp4"),
+    Case("remote other size: keep_both copy already there", F, ActionKind.ADOPT,
+         Reason.ADOPT_REMOTE, key=ALT, entry=STABLE,
+         remote=(RemoteObject("cam/x.mp4", 5), RemoteObject(ALT, 100))),
+    Case("remote other size: overwrite", F, ActionKind.UPLOAD, Reason.CONFLICT_OVERWRITE,
+         key="cam/x.mp4", overwrite=True, entry=STABLE, remote=(RemoteObject("cam/x.mp4", 5),),
+         policy={"on_conflict": "overwrite"}),
+    Case("remote other size: skip", F, ActionKind.SKIP, Reason.CONFLICT_SKIP, key="cam/x.mp4",
+         entry=STABLE, remote=(RemoteObject("cam/x.mp4", 5),), policy={"on_conflict": "skip"}),
+    Case("remote other size waits for stability first", F, ActionKind.SKIP, Reason.SETTLING,
+         remote=(RemoteObject("cam/x.mp4", 5),)),
+    Case("failed, next attempt in the future", F, ActionKind.SKIP, Reason.BACKOFF,
+         key="cam/x.mp4", detail="S3 answered 503",
+         entry=entry(F, EntryState.FAILED, observation=seen(F), attempts=2,
+                     next_attempt_at=NOW + 1, last_error="S3 answered 503")),
+    Case("failed, next attempt passed", F, ActionKind.UPLOAD, Reason.RETRY, key="cam/x.mp4",
+         entry=entry(F, EntryState.FAILED, observation=seen(F), attempts=2,
+                     next_attempt_at=NOW - 1, last_error="boom")),
+    Case("failed, next attempt exactly now", F, ActionKind.UPLOAD, Reason.RETRY,
+         entry=entry(F, EntryState.FAILED, observation=seen(F), next_attempt_at=NOW)),
+    Case("failed in the past but not stable again", F, ActionKind.SKIP, Reason.SETTLING,
+         entry=entry(F, EntryState.FAILED, next_attempt_at=NOW - 1)),
+    Case("first seen: settling", F, ActionKind.SKIP, Reason.SETTLING, key="cam/x.mp4"),
+    Case("seen once, checks 3: settling", F, ActionKind.SKIP, Reason.SETTLING, entry=STABLE,
+         policy={"checks": 3}),
+    Case("first seen, checks 1: ready", F, ActionKind.UPLOAD, Reason.NEW, policy={"checks": 1}),
+    Case("size moved since last look: growing", F, ActionKind.SKIP, Reason.GROWING,
+         entry=entry(F, EntryState.PENDING, observation=Observation(90, F.mtime_ns, 3, NOW - 99))),
+    Case("mtime moved since last look: growing", F, ActionKind.SKIP, Reason.GROWING,
+         entry=entry(F, EntryState.PENDING, observation=Observation(100, F.mtime_ns - 1, 3, 0))),
+    Case("stable but too young", lf(age=59), ActionKind.SKIP, Reason.TOO_YOUNG,
+         entry=entry(lf(age=59), EntryState.PENDING, observation=seen(lf(age=59)))),
+    Case("stable and exactly min_age old", lf(age=60), ActionKind.UPLOAD, Reason.NEW,
+         prior=seen(lf(age=60))),
+    Case("empty file", lf(size=0), ActionKind.SKIP, Reason.EMPTY,
+         prior=seen(lf(size=0), count=9)),
+    Case("empty file allowed when skip_empty is false", lf(size=0), ActionKind.UPLOAD, Reason.NEW,
+         prior=seen(lf(size=0)), policy={"skip_empty": False}),
+    Case("stable, new", F, ActionKind.UPLOAD, Reason.NEW, key="cam/x.mp4", overwrite=False,
+         entry=STABLE),
+    Case("stable, new, on_conflict overwrite may overwrite", F, ActionKind.UPLOAD, Reason.NEW,
+         overwrite=True, entry=STABLE, policy={"on_conflict": "overwrite"}),
+    Case("this pass's earlier look wins over the manifest's", F, ActionKind.UPLOAD, Reason.NEW,
+         entry=entry(F, EntryState.PENDING, observation=Observation(1, 1, 1, 0)), prior=seen(F)),
+    Case("changed after upload", F, ActionKind.UPLOAD, Reason.CHANGED, key="cam/x.mp4",
+         overwrite=True, entry=entry(F, EntryState.UPLOADED, size=50, observation=seen(F))),
+    Case("changed after upload under another key: not ours to overwrite", F, ActionKind.UPLOAD,
+         Reason.CHANGED, key="cam/x.mp4", overwrite=False,
+         entry=entry(F, EntryState.UPLOADED, key="old/x.mp4", size=50, observation=seen(F))),
+    Case("changed after upload, still moving", F, ActionKind.SKIP, Reason.GROWING,
+         entry=entry(F, EntryState.UPLOADED, size=50,
+                     observation=Observation(70, F.mtime_ns, 1, NOW - 9))),
+    Case("overwritten earlier but changed meanwhile: ours", F, ActionKind.UPLOAD, Reason.NEW,
+         overwrite=True, remote=(RemoteObject("cam/x.mp4", 7),),
+         entry=entry(F, EntryState.PENDING, uploaded_at=NOW - 50, observation=seen(F))),
+    Case("retry of a changed upload that failed: the object is ours", F, ActionKind.UPLOAD,
+         Reason.RETRY, key="cam/x.mp4", overwrite=True, remote=(RemoteObject("cam/x.mp4", 50),),
+         entry=entry(F, EntryState.FAILED, uploaded_at=NOW - 900, next_attempt_at=NOW - 1,
+                     observation=seen(F))),
+    Case("uploaded, after_upload delete, old enough", F, ActionKind.DELETE, Reason.UPLOADED,
+         key="cam/x.mp4", entry=entry(F, EntryState.UPLOADED),
+         policy={"after_upload": "delete", "after_upload_min_age": 7200}),
+    Case("uploaded, after_upload move, old enough", F, ActionKind.MOVE, Reason.UPLOADED,
+         key="old/x.mp4", entry=entry(F, EntryState.UPLOADED, key="old/x.mp4"),
+         policy={"after_upload": "move", "after_upload_min_age": 60}),
+    Case("uploaded, after_upload delete, uploaded too recently", F, ActionKind.SKIP,
+         Reason.UPLOADED, entry=entry(F, EntryState.UPLOADED),
+         policy={"after_upload": "delete", "after_upload_min_age": 7201}),
+    Case("changed after upload is never deleted", F, ActionKind.UPLOAD, Reason.CHANGED,
+         entry=entry(F, EntryState.UPLOADED, size=50, observation=seen(F)),
+         policy={"after_upload": "delete"}),
+    Case("template key", lf("front/Cam1.20240101_120000.mp4"), ActionKind.SKIP, Reason.SETTLING,
+         key="cam/front/2023/11/14/Cam1.20240101_120000.mp4",
+         policy={"key_template": "{prefix}{camera}/{mtime:%Y/%m/%d}/{name}"}),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_decide(case: Case) -> None:
+    prior = {(case.file.root, case.file.rel): case.prior} if case.prior else {}
+    snap = snapshot([case.file], [case.entry] if case.entry else [], case.twins, case.remote,
+                    prior=prior)
+    p = plan(snap, NOW, policy(**case.policy))
+    assert len(p.actions) == 1
+    (action,) = p.actions
+    assert (action.kind, action.reason) == (case.kind, case.reason)
+    assert action.file == case.file
+    if case.key is not None:
+        assert action.key == case.key
+    if case.overwrite is not None:
+        assert action.overwrite is case.overwrite
+    if case.detail is not None:
+        assert action.detail == case.detail
+
+
+def test_bad_name_detail_says_why() -> None:
+    (action,) = plan(snapshot([lf("a\\b.mp4")]), NOW, policy()).actions
+    assert "backslash" in action.detail
+
+
+def test_skips_carry_the_observation_to_persist() -> None:
+    (action,) = plan(snapshot([F], [STABLE]), NOW, policy(checks=3)).actions
+    assert action.observation == Observation(F.size, F.mtime_ns, 2, STABLE.observation.first_seen)
+    (first,) = plan(snapshot([F]), NOW, policy()).actions
+    assert first.observation == Observation(F.size, F.mtime_ns, 1, NOW)
+
+
+# ---- the in-pass recheck list ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "file", "prior_count", "pol", "allow", "expected"),
+    [
+        ("old file first seen", F, None, {}, True, True),
+        ("young file first seen", lf(age=10), None, {}, True, False),
+        ("first seen, ready after the settle wait", lf(age=59), None, {}, True, True),
+        ("first seen, still young after the settle wait", lf(age=57), None, {}, True, False),
+        ("checks 3: one re-check cannot make it ready", F, None, {"checks": 3}, True, False),
+        ("checks 3, seen once before", F, 1, {"checks": 3}, True, True),
+        ("stable for passes, ready after the settle wait", lf(age=59), 4, {}, True, True),
+        ("stable for passes, still young after the wait", lf(age=30), 4, {}, True, False),
+        ("empty file", lf(size=0), None, {}, True, False),
+        ("re-decide pass: no further re-check", F, None, {}, False, False),
+    ],
+)
+def test_rechecks(name, file, prior_count, pol, allow, expected) -> None:
+    entries = [entry(file, EntryState.PENDING, observation=seen(file, prior_count))] if prior_count else []
+    p = plan(snapshot([file], entries), NOW, policy(settle_seconds=2.0, **pol), allow_recheck=allow)
+    assert (file in p.rechecks) is expected, name
+
+
+def test_recheck_of_settling_file_makes_it_ready() -> None:
+    """What passes._recheck does: re-plan the fresh stat with this pass's observation."""
+    first = plan(snapshot([F]), NOW, policy())
+    assert first.rechecks == (F,)
+    prior = {(F.root, F.rel): first.actions[0].observation}
+    again = plan(snapshot([F], prior=prior), NOW + 2, policy(), allow_recheck=False)
+    assert [(a.kind, a.reason) for a in again.actions] == [(ActionKind.UPLOAD, Reason.NEW)]
+
+
+# ---- orphans, remote-only, exclusions ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [(EntryState.PENDING, [(ActionKind.FORGET, Reason.GONE)]),
+     (EntryState.FAILED, [(ActionKind.FORGET, Reason.GONE)]),
+     (EntryState.UPLOADED, [])],
+)
+def test_orphan_rows(state, expected) -> None:
+    gone = entry(lf("gone.mp4"), state)
+    p = plan(snapshot([], [gone]), NOW, policy())
+    assert [(a.kind, a.reason) for a in p.actions] == expected
+    for a in p.actions:
+        assert a.file is None
+        assert a.key == "cam/gone.mp4"
+        assert a.detail == f"{A}|gone.mp4"
+
+
+def test_remote_only_keys_get_no_action() -> None:
+    remote = (RemoteObject("cam/only-there.mp4", 10), RemoteObject("cam/x.mp4", 100))
+    assert plan(snapshot([], [], remote=remote), NOW, policy()).actions == ()
+    p = plan(snapshot([F], [STABLE], remote=remote), NOW, policy())
+    assert {a.key for a in p.actions} == {"cam/x.mp4"}
+
+
+def test_excluded_files_are_reported_as_skips() -> None:
+    p = plan(snapshot(excluded=[(A, "~tmp.mp4")]), NOW, policy())
+    assert [(a.kind, a.reason, a.file.rel) for a in p.actions] == [
+        (ActionKind.SKIP, Reason.EXCLUDED, "~tmp.mp4")]
+
+
+# ---- determinism and order --------------------------------------------------------------------
+def _mixed_inputs():
+    files = [lf(f"cam{i % 3}/clip{i:02d}.mp4", size=100 + i, age=3600 + 97 * (i % 7), ino=i + 1)
+             for i in range(30)]
+    entries = [entry(f, EntryState.PENDING, observation=seen(f)) for f in files[::2]]
+    entries += [entry(files[1], EntryState.UPLOADED), entry(lf("orphan.mp4"), EntryState.PENDING)]
+    remote = [RemoteObject(PREFIXES[A] + f.rel, f.size) for f in files[3::5]]
+    return files, entries, remote
+
+
+def test_shuffled_input_gives_the_same_plan() -> None:
+    files, entries, remote = _mixed_inputs()
+    expected = plan(snapshot(files, entries, remote=remote), NOW, policy())
+    assert len(expected.uploads) >= 5 and expected.adoptions and expected.skips
+    rng = random.Random(7)
+    for _ in range(5):
+        rng.shuffle(files)
+        rng.shuffle(entries)
+        rng.shuffle(remote)
+        assert plan(snapshot(files, entries, remote=remote), NOW, policy()) == expected
+
+
+@pytest.mark.parametrize("order", ["newest_first", "oldest_first"])
+def test_order_of_uploads(order: str) -> None:
+    files, entries, remote = _mixed_inputs()
+    p = plan(snapshot(files, entries, remote=remote), NOW, policy(order=order))
+    kinds = [a.kind for a in p.actions]
+    n = len(p.uploads)
+    assert kinds[:n] == [ActionKind.UPLOAD] * n, "uploads come first"
+    mtimes = [a.file.mtime_ns for a in p.uploads]
+    assert len(set(mtimes)) > 1
+    assert mtimes == sorted(mtimes, reverse=(order == "newest_first"))
+    # ties broken by key, so equal mtimes are still in one fixed order
+    for a, b in zip(p.uploads, p.uploads[1:]):
+        if a.file.mtime_ns == b.file.mtime_ns:
+            assert a.key < b.key
+
+
+def test_reorder_switches_order() -> None:
+    files, entries, remote = _mixed_inputs()
+    newest = plan(snapshot(files, entries, remote=remote), NOW, policy(order="newest_first"))
+    oldest = plan(snapshot(files, entries, remote=remote), NOW, policy(order="oldest_first"))
+    assert reorder(newest, "oldest_first") == oldest
+    assert reorder(oldest, "newest_first") == newest
+
+
+# ---- merge() and apply_open_files() ------------------------------------------------------------
+def _act(f: Optional[LocalFile], kind=ActionKind.SKIP, reason=Reason.SETTLING, key="k") -> Action:
+    return Action(kind, reason, f, key)
+
+
+def test_merge_replaces_redone_files_and_keeps_the_rest() -> None:
+    a, b, c = lf("a.mp4"), lf("b.mp4"), lf("c.mp4", root=B)
+    forget = _act(None, ActionKind.FORGET, Reason.GONE)
+    base = Plan((_act(a), _act(b, ActionKind.UPLOAD, Reason.NEW), _act(c), forget), rechecks=(a, c))
+    update = Plan((_act(a, ActionKind.UPLOAD, Reason.NEW, "new-a"), _act(c, reason=Reason.GROWING)))
+    merged = merge(base, update)
+    assert merged.rechecks == ()
+    assert sorted(merged.actions, key=repr) == sorted(
+        [update.actions[0], update.actions[1], base.actions[1], forget], key=repr)
+    assert len(merged.actions) == 4
+
+
+def test_merge_matches_on_root_and_rel() -> None:
+    a_in_a, a_in_b = lf("a.mp4"), lf("a.mp4", root=B)
+    merged = merge(Plan((_act(a_in_a), _act(a_in_b))), Plan((_act(a_in_b, reason=Reason.GROWING),)))
+    assert sorted((x.file.root, x.reason) for x in merged.actions) == [
+        (A, Reason.SETTLING), (B, Reason.GROWING)]
+
+
+def test_apply_open_files() -> None:
+    up, other, skip = lf("up.mp4"), lf("other.mp4"), lf("skip.mp4")
+    p = Plan((_act(up, ActionKind.UPLOAD, Reason.NEW), _act(other, ActionKind.UPLOAD, Reason.NEW),
+              _act(skip, ActionKind.SKIP, Reason.SETTLING)), rechecks=(skip,))
+    out = apply_open_files(p, {(A, "up.mp4"): "recorder (pid 9)", (A, "skip.mp4"): "x (pid 1)"})
+    assert [(a.file.rel, a.kind, a.reason, a.detail) for a in out.actions] == [
+        ("up.mp4", ActionKind.SKIP, Reason.OPEN, "recorder (pid 9)"),
+        ("other.mp4", ActionKind.UPLOAD, Reason.NEW, ""),
+        ("skip.mp4", ActionKind.SKIP, Reason.SETTLING, ""),
+    ]
+    assert out.rechecks == (skip,)
+    assert out.uploads == [p.actions[1]]
+    assert apply_open_files(p, {}) == p
+    assert apply_open_files(p, {(B, "up.mp4"): "elsewhere"}) == p
+
+
+# ---- purity ------------------------------------------------------------------------------------
+def _imported_top_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("module", ["plan.py", "stability.py"])
+def test_pure_modules_import_no_io(module: str) -> None:
+    assert _imported_top_modules(PACKAGE / module) & FORBIDDEN == set()
+
+
+def test_import_checker_sees_imports(tmp_path: Path) -> None:
+    probe = tmp_path / "m.py"
+    probe.write_text("import os.path\ndef f():\n    from time import time\n", encoding="utf-8")
+    assert _imported_top_modules(probe) == {"os", "time"}
+
+
+def test_importing_the_planner_loads_no_io_library() -> None:
+    code = ("import sys, reconciler.plan, reconciler.stability\n"
+            "print(' '.join(sorted(m for m in ('boto3', 'botocore', 'sqlite3', '_sqlite3', 'psutil',"
+            " 'loguru', 'yaml') if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent)
+    assert out.stdout.strip() == ""

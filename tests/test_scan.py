@@ -1,0 +1,151 @@
+"""scan() over real temporary folders."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from reconciler.config import DEFAULT_EXCLUDE, DEFAULT_EXTENSIONS
+from reconciler.models import LocalFile, WatchDir
+from reconciler.scan import Filters, WatchDirError, path_of, restat, scan
+
+FILTERS = Filters(DEFAULT_EXTENSIONS, DEFAULT_EXCLUDE, recursive=True)
+
+
+def make(root: Path, *rels: str, data: bytes = b"x") -> None:
+    for rel in rels:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def rels(root: Path, filters: Filters = FILTERS) -> list[str]:
+    return [f.rel for f in scan(WatchDir(str(root), "p/"), filters).files]
+
+
+def test_records_hold_a_fresh_stat(tmp_path: Path) -> None:
+    make(tmp_path, "Cam1/a.mp4", data=b"0123456789")
+    (f,) = scan(WatchDir(str(tmp_path), ""), FILTERS).files
+    st = os.stat(tmp_path / "Cam1" / "a.mp4")
+    assert f == LocalFile(str(tmp_path), "Cam1/a.mp4", 10, st.st_mtime_ns, st.st_dev, st.st_ino)
+    assert path_of(f) == str(tmp_path / "Cam1" / "a.mp4")
+
+
+def test_extension_filter_is_case_insensitive(tmp_path: Path) -> None:
+    make(tmp_path, "a.mp4", "B.MP4", "c.Jpg", "d.DAT", "e.txt", "f.mp4.txt", "noext", "g.mp")
+    assert rels(tmp_path) == ["B.MP4", "a.mp4", "c.Jpg", "d.DAT"]
+
+
+def test_configured_extensions(tmp_path: Path) -> None:
+    make(tmp_path, "a.mp4", "b.dav", "c.DAV")
+    assert rels(tmp_path, Filters((".dav",), ())) == ["b.dav", "c.DAV"]
+
+
+def test_exclude_globs_on_name_and_relative_path(tmp_path: Path) -> None:
+    make(tmp_path, "~a.mp4", "Cam1/~b.mp4", "ok.mp4", "Cam1/ok.mp4", "private/c.mp4",
+         "private/deeper/d.mp4", "Cam1.mp4.tmp", "clip.MP4.Part", "x.mp4")
+    filters = Filters((".mp4", ".part", ".tmp"), ("*.part", "~*", "private/*", "*.tmp"))
+    result = scan(WatchDir(str(tmp_path), ""), filters)
+    assert [f.rel for f in result.files] == ["Cam1/ok.mp4", "ok.mp4", "x.mp4"]
+    assert sorted(rel for _, rel in result.excluded) == sorted(
+        ["~a.mp4", "Cam1/~b.mp4", "private/c.mp4", "private/deeper/d.mp4", "Cam1.mp4.tmp",
+         "clip.MP4.Part"])
+    assert {root for root, _ in result.excluded} == {str(tmp_path)}
+
+
+def test_unwanted_extensions_are_not_reported_as_excluded(tmp_path: Path) -> None:
+    make(tmp_path, "clip.mp4.part", "notes.txt")
+    result = scan(WatchDir(str(tmp_path), ""), FILTERS)
+    assert (result.files, result.excluded) == ([], [])
+
+
+def test_recursive_false_stays_at_the_top(tmp_path: Path) -> None:
+    make(tmp_path, "top.mp4", "Cam1/sub.mp4", "Cam1/deep/deeper.mp4")
+    assert rels(tmp_path, Filters(DEFAULT_EXTENSIONS, (), recursive=False)) == ["top.mp4"]
+    assert rels(tmp_path, Filters(DEFAULT_EXTENSIONS, (), recursive=True)) == [
+        "Cam1/deep/deeper.mp4", "Cam1/sub.mp4", "top.mp4"]
+
+
+def test_directory_symlinks_are_not_followed(tmp_path: Path) -> None:
+    watch, outside = tmp_path / "watch", tmp_path / "outside"
+    make(outside, "secret.mp4")
+    make(watch, "real/a.mp4")
+    (watch / "link").symlink_to(outside, target_is_directory=True)
+    (watch / "loop").symlink_to(watch, target_is_directory=True)  # would never end if followed
+    assert rels(watch) == ["real/a.mp4"]
+
+
+def test_file_symlinks_and_dangling_links_are_not_files(tmp_path: Path) -> None:
+    make(tmp_path, "real.mp4")
+    (tmp_path / "alias.mp4").symlink_to(tmp_path / "real.mp4")
+    (tmp_path / "dangling.mp4").symlink_to(tmp_path / "missing.mp4")
+    assert rels(tmp_path) == ["real.mp4"]
+
+
+def test_unicode_and_long_names(tmp_path: Path) -> None:
+    names = ["Kamera Büro/Einfahrt 監視.mp4", "café.jpg", unicodedata.normalize("NFD", "né.mp4"),
+             "Cam1.20240101_120000.mp4", "sp ace/(1) & [2].mp4"]
+    long_dir = "/".join(["d" * 100] * 3)  # the full path is over 300 characters
+    long_name = "L" * 240 + ".mp4"
+    make(tmp_path, *names, f"{long_dir}/{long_name}")
+    found = scan(WatchDir(str(tmp_path), ""), FILTERS).files
+    assert sorted(f.rel for f in found) == sorted([*names, f"{long_dir}/{long_name}"])
+    for f in found:
+        assert restat(f) == f, f.rel
+    assert max(len(path_of(f)) for f in found) > 300
+
+
+def test_sorted_output(tmp_path: Path) -> None:
+    make(tmp_path, "b.mp4", "a/z.mp4", "A.mp4", "c/a.mp4", "a.mp4", "B/b.mp4")
+    got = rels(tmp_path)
+    assert got == sorted(got)
+    assert got == ["A.mp4", "B/b.mp4", "a.mp4", "a/z.mp4", "b.mp4", "c/a.mp4"]
+
+
+def test_missing_watch_dir_raises(tmp_path: Path) -> None:
+    with pytest.raises(WatchDirError, match="does not exist"):
+        scan(WatchDir(str(tmp_path / "gone"), ""), FILTERS)
+
+
+def test_watch_dir_that_is_a_file_raises(tmp_path: Path) -> None:
+    make(tmp_path, "file.mp4")
+    with pytest.raises(WatchDirError, match="not a folder"):
+        scan(WatchDir(str(tmp_path / "file.mp4"), ""), FILTERS)
+
+
+def test_empty_watch_dir_is_not_an_error(tmp_path: Path) -> None:
+    result = scan(WatchDir(str(tmp_path), ""), FILTERS)
+    assert (result.files, result.excluded, result.warnings) == ([], [], [])
+
+
+def test_restat_sees_fresh_values_and_none_when_gone(tmp_path: Path) -> None:
+    make(tmp_path, "a.mp4", data=b"12345")
+    (f,) = scan(WatchDir(str(tmp_path), ""), FILTERS).files
+    with open(tmp_path / "a.mp4", "ab") as fh:
+        fh.write(b"678")
+    os.utime(tmp_path / "a.mp4", ns=(f.mtime_ns + 5 * 10**9, f.mtime_ns + 5 * 10**9))
+    fresh = restat(f)
+    assert fresh is not None
+    assert (fresh.size, fresh.mtime_ns) == (8, f.mtime_ns + 5 * 10**9)
+    os.remove(tmp_path / "a.mp4")
+    assert restat(f) is None
+
+
+def test_restat_of_a_path_that_became_a_folder_is_none(tmp_path: Path) -> None:
+    make(tmp_path, "a.mp4")
+    (f,) = scan(WatchDir(str(tmp_path), ""), FILTERS).files
+    os.remove(tmp_path / "a.mp4")
+    (tmp_path / "a.mp4").mkdir()
+    assert restat(f) is None
+
+
+def test_restat_when_a_parent_became_a_file_is_none(tmp_path: Path) -> None:
+    make(tmp_path, "Cam1/a.mp4")
+    (f,) = scan(WatchDir(str(tmp_path), ""), FILTERS).files
+    (tmp_path / "Cam1" / "a.mp4").unlink()
+    (tmp_path / "Cam1").rmdir()
+    (tmp_path / "Cam1").write_bytes(b"now a file")
+    assert restat(f) is None
