@@ -6,6 +6,7 @@ probe are built here (or injected by tests through `World`).
 
 from __future__ import annotations
 
+import random
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from .manifest import Manifest
 from .models import (
     ActionKind,
     EntryState,
+    LocalFile,
     ManifestEntry,
     PassReport,
     Plan,
@@ -32,7 +34,7 @@ from .models import (
 from .plan import FileId, Policy, Snapshot, apply_open_files, merge, plan, reorder
 from .probe import SweepResult, find_writers
 from .progress import PassProgress
-from .remote import Bucket, RemoteError, make_client
+from .remote import Bucket, ErrorKind, RemoteError, make_client
 from .render import print_plan, summary_line
 from .scan import Filters, ScanResult, WatchDirError, restat, scan
 from .stability import StabilityPolicy
@@ -110,8 +112,19 @@ def _observe_local(cfg: Config, manifest: Optional[Manifest],
 def _list_remote(cfg: Config, world: World) -> dict[str, RemoteObject]:
     bucket = world.get_bucket(cfg)
     listed: dict[str, RemoteObject] = {}
+    r = cfg.retry
+    retry = RetryPolicy(r.max_attempts, r.base_delay_seconds, r.max_delay_seconds)
     for prefix in sorted({w.prefix for w in cfg.watch_dirs}):
-        listed.update(bucket.list(prefix))
+        for attempt in range(1, retry.max_attempts + 1):
+            try:  # a transient answer (5xx, SlowDown, a dropped connection) is retried here too
+                listed.update(bucket.list(prefix))
+                break
+            except RemoteError as exc:
+                if exc.kind is not ErrorKind.RETRYABLE or attempt == retry.max_attempts:
+                    raise
+                logger.warning("Listing s3://{}/{} failed (attempt {} of {}): {}", cfg.bucket,
+                               prefix, attempt, retry.max_attempts, exc)
+                world.sleep(retry.delay(attempt, random.random))
     logger.info("Listed {} objects under s3://{}/{}", len(listed), cfg.bucket,
                 ", ".join(sorted({w.prefix for w in cfg.watch_dirs})))
     return listed
@@ -129,6 +142,8 @@ def _recheck(p: Plan, snap: Snapshot, cfg: Config, world: World, policy: Policy)
     again = plan(Snapshot(fresh, snap.entries, snap.uploaded_by_identity, snap.remote, (), prior),
                  world.clock(), policy, allow_recheck=False)
     gone = {(f.root, f.rel) for f in p.rechecks} - {(f.root, f.rel) for f in fresh}
+    for _root, rel in sorted(gone):  # moved away during the wait: said, never an error
+        logger.info("Gone before upload: {} (moved or deleted by the recorder)", rel)
     kept = Plan(tuple(a for a in p.actions if not (a.file and (a.file.root, a.file.rel) in gone)))
     return reorder(merge(kept, again), cfg.order)
 
@@ -144,6 +159,25 @@ def _probe_open(p: Plan, cfg: Config, world: World) -> Plan:
     return apply_open_files(p, sweep.writers)
 
 
+def _fresh_candidates(files: list[LocalFile], entries: dict[FileId, ManifestEntry]) -> list[LocalFile]:
+    """Re-stat every file the manifest does not already hold as uploaded-and-unchanged.
+
+    On Windows a directory listing's size and mtime lag behind a file that is open for
+    writing, so stability is judged on a fresh os.stat of the file itself. Files already
+    uploaded keep the listing's values: re-statting 100k of them would make idle passes slow.
+    """
+    out = []
+    for f in files:
+        e = entries.get((f.root, f.rel))
+        if e is not None and e.state is EntryState.UPLOADED and (e.size, e.mtime_ns) == (f.size, f.mtime_ns):
+            out.append(f)
+            continue
+        fresh = restat(f)
+        if fresh is not None:
+            out.append(fresh)
+    return out
+
+
 def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
                report: PassReport) -> tuple[Plan, dict[FileId, ManifestEntry]]:
     """Observe everything and decide; no writes anywhere. Also returns the manifest rows."""
@@ -156,7 +190,8 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
         remote = _list_remote(cfg, world)
         report.listed = True
     identity = manifest.uploaded_by_identity() if manifest is not None else {}
-    snap = Snapshot(found.files, entries, identity, remote, found.excluded)
+    local = _fresh_candidates(found.files, entries)
+    snap = Snapshot(local, entries, identity, remote, found.excluded)
     policy = policy_of(cfg)
     p = plan(snap, world.clock(), policy)
     p = _recheck(p, snap, cfg, world, policy)
@@ -169,7 +204,7 @@ def _log_decisions(p: Plan, entries: dict[FileId, ManifestEntry]) -> None:
             continue
         before = entries.get((a.file.root, a.file.rel))
         started_waiting = before is None or before.observation is None  # said once, not every pass
-        if a.reason in (Reason.SETTLING, Reason.GROWING) and started_waiting:
+        if a.reason in (Reason.SETTLING, Reason.GROWING, Reason.TOO_YOUNG) and started_waiting:
             logger.info("Waiting for file to stabilize: {} ({} bytes)", a.file.rel, a.file.size)
         elif a.reason is Reason.OPEN:
             logger.info("Skipping {}: open by another process: {}", a.file.rel, a.detail)
