@@ -48,10 +48,20 @@ def _fail(code: int, message: str) -> int:
 
 
 def _install_stop_handlers(stop: threading.Event) -> None:
+    # loguru is not re-entrant: a signal that lands while the main thread is inside a log
+    # call must not log itself (loguru would print a traceback), so a thread says it.
+    requested = threading.Event()
+
+    def announce() -> None:
+        requested.wait()
+        logger.info("Stop requested; finishing cleanly (uploads in flight are abandoned safely)")
+
+    threading.Thread(target=announce, name="stop-announcer", daemon=True).start()
+
     def handler(signum: int, frame: object) -> None:
         if stop.is_set():
             return
-        logger.info("Stop requested; finishing cleanly (uploads in flight are abandoned safely)")
+        requested.set()
         stop.set()
 
     for name in ("SIGINT", "SIGTERM", "SIGBREAK"):  # SIGBREAK: Ctrl+Break / service stop on Windows
@@ -141,7 +151,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _fail(EXIT_LOCKED, str(exc))
     except ManifestError as exc:
         return _fail(EXIT_FAILED, str(exc))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenPipeError):  # Ctrl+C before the handlers; `| head`
         return EXIT_OK
     except OSError as exc:
         return _fail(EXIT_FAILED, f"{exc}; check the paths and permissions named here.")
