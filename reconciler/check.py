@@ -7,7 +7,8 @@ import uuid
 from typing import IO, Callable, Optional
 
 from .config import Config
-from .remote import Bucket, ErrorKind, RemoteError
+from .remote import Bucket
+from .s3errors import ErrorKind, RemoteError
 from .scan import WatchDirError, check_watch_dir
 
 EXIT_OK, EXIT_CONFIG, EXIT_REMOTE = 0, 2, 4

@@ -172,6 +172,8 @@ def _check_value(name: str, value: Any, default: Any, meta: Any) -> Any:
     types = meta.get("types") or (type(default),)
     if value is None and "types" in meta:
         return None
+    if value is False and "off" in (meta.get("choices") or ()):
+        value = "off"  # YAML 1.1 reads a bare `checksum: off` as false
     if float in types and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if tuple in types:

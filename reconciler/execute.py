@@ -10,16 +10,18 @@ from __future__ import annotations
 import os
 import random
 import threading
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import IO, Callable, Optional, Protocol
 
 from loguru import logger
 
+from .checksums import FileChanged
 from .keys import keep_both_key
 from .models import Action, Reason, UploadResult
 from .probe import FileLocked, open_for_upload
-from .remote import ErrorKind, FileChanged, RemoteError
+from .s3errors import ErrorKind, RemoteError
 from .scan import path_of
 
 CROSS_PASS_BACKOFF_START = 60.0
@@ -28,8 +30,8 @@ CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
 
 class Store(Protocol):
     def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
-               progress: Callable[[int], None],
-               on_multipart: Callable[[str, bool], None]) -> Optional[str]: ...
+               progress: Callable[[int], None], on_multipart: Callable[[str, bool], None],
+               resume_id: Optional[str] = None) -> Optional[str]: ...
 
     def head(self, key: str) -> Optional[tuple[int, Optional[str]]]: ...
 
@@ -71,6 +73,7 @@ class Executor:
     rand: Callable[[], float] = random.random
     progress: Callable[[int], None] = lambda n: None
     on_multipart: Callable[[str, str, bool], None] = lambda upload_id, key, started: None
+    resume: Mapping[tuple[str, str], str] = field(default_factory=dict)  # file -> upload id
     opener: Callable[[str], IO[bytes]] = open_for_upload
     stop: threading.Event = None  # type: ignore[assignment]
 
@@ -135,6 +138,14 @@ class Executor:
         key, overwrite = action.key, action.overwrite
         last = "no attempt made"
         attempt = 0
+        # A multipart upload left by an earlier attempt or run is continued, not restarted.
+        upload_id: Optional[str] = self.resume.get((file.root, file.rel))
+
+        def remember(uid: str, started: bool) -> None:
+            nonlocal upload_id
+            upload_id = uid if started else None
+            self.on_multipart(uid, key, started)  # the key of the attempt in flight
+
         while attempt < self.retry.max_attempts:
             attempt += 1
             if self._stopping():
@@ -142,9 +153,8 @@ class Executor:
             logger.info("Uploading {} -> {} attempt {}", file.rel, key, attempt)
             fh.seek(0)
             try:
-                checksum = self.store.upload(
-                    fh, key, file.size, overwrite, self._checked_progress,
-                    lambda upload_id, started, k=key: self.on_multipart(upload_id, k, started))
+                checksum = self.store.upload(fh, key, file.size, overwrite, self._checked_progress,
+                                             remember, upload_id if key == action.key else None)
                 return UploadResult(action, ok=True, key=key, checksum=checksum, attempts=attempt)
             except Abandoned:
                 return UploadResult(action, key=key, attempts=attempt, error="stopped")

@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .models import EntryState, LocalFile, ManifestEntry, Observation, PassReport
+from .models import EntryState, LocalFile, ManifestEntry, Observation, PassReport, PendingMultipart
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TARGET = "target"  # meta row: the bucket the rows describe
 
 
@@ -52,8 +52,15 @@ def _v1(db: sqlite3.Connection) -> None:
     )
 
 
+def _v2_resumable_multipart(db: sqlite3.Connection) -> None:
+    """Remember which file (and part size) a multipart upload was for, so it can resume."""
+    for column in ("root TEXT", "rel TEXT", "size INTEGER NOT NULL DEFAULT 0",
+                   "mtime_ns INTEGER NOT NULL DEFAULT 0", "part_size INTEGER NOT NULL DEFAULT 0"):
+        db.execute(f"ALTER TABLE multipart ADD COLUMN {column}")
+
+
 # Named migrations, applied in order, each in the transaction that records it.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2_resumable_multipart]
 _COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns, "
             "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at")
 
@@ -201,8 +208,10 @@ class Manifest:
             f"SELECT {_COLUMNS} FROM files WHERE state = 'failed' ORDER BY next_attempt_at")
         return [_entry(r) for r in rows]
 
-    def open_multiparts(self) -> list[tuple[str, str, float]]:
-        return list(self.db.execute("SELECT upload_id, key, started_at FROM multipart"))
+    def open_multiparts(self) -> list[PendingMultipart]:
+        rows = self.db.execute("SELECT upload_id, key, started_at, root, rel, size, mtime_ns, "
+                               "part_size FROM multipart ORDER BY started_at, upload_id")
+        return [PendingMultipart(*r) for r in rows]
 
     # ---- writing (each a small transaction) ----------------------------------------
     def _write(self, sql: str, rows: Iterable[tuple]) -> None:
@@ -275,8 +284,12 @@ class Manifest:
         self._write("UPDATE passes SET finished_at = ?, exit_code = ?, report = ? WHERE id = ?",
                     [(report.finished_at, report.exit_code, body, pass_id)])
 
-    def multipart_started(self, upload_id: str, key: str, now: float) -> None:
-        self._write("INSERT OR REPLACE INTO multipart VALUES (?, ?, ?)", [(upload_id, key, now)])
+    def multipart_started(self, upload_id: str, key: str, now: float,
+                          file: Optional[LocalFile] = None, part_size: int = 0) -> None:
+        row = (upload_id, key, now, file.root if file else None, file.rel if file else None,
+               file.size if file else 0, file.mtime_ns if file else 0, part_size)
+        self._write("INSERT OR REPLACE INTO multipart (upload_id, key, started_at, root, rel, size, "
+                    "mtime_ns, part_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [row])
 
     def multipart_ended(self, upload_id: str) -> None:
         self._write("DELETE FROM multipart WHERE upload_id = ?", [(upload_id,)])

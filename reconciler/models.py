@@ -110,6 +110,25 @@ class ManifestEntry:
 
 
 @dataclass(frozen=True)
+class PendingMultipart:
+    """A multipart upload we started and have not completed: resume it or abort it."""
+
+    upload_id: str
+    key: str
+    started_at: float
+    root: Optional[str] = None  # the file it was for (None: recorded by an older version)
+    rel: Optional[str] = None
+    size: int = 0
+    mtime_ns: int = 0
+    part_size: int = 0
+
+    def resumes(self, file: LocalFile, key: str, part_size: int) -> bool:
+        """Can this upload continue `file` to `key` with parts of `part_size`?"""
+        return ((self.root, self.rel, self.size, self.mtime_ns, self.key, self.part_size)
+                == (file.root, file.rel, file.size, file.mtime_ns, key, part_size))
+
+
+@dataclass(frozen=True)
 class RemoteObject:
     key: str
     size: int

@@ -34,8 +34,9 @@ from .models import (
 from .plan import FileId, Policy, Snapshot, apply_open_files, merge, plan, reorder
 from .probe import SweepResult, find_writers
 from .progress import PassProgress
-from .remote import Bucket, ErrorKind, RemoteError, make_client
+from .remote import Bucket, make_client
 from .render import print_plan, summary_line
+from .s3errors import ErrorKind, RemoteError
 from .scan import Filters, ScanResult, WatchDirError, restat, scan
 from .stability import StabilityPolicy
 
@@ -278,16 +279,27 @@ class _Recorder:
                      f.rel, r.attempts, r.error, wait / 60)
 
 
-def _cleanup_multiparts(cfg: Config, manifest: Manifest, world: World) -> None:
-    """Abort multipart uploads a killed run left behind (known from the manifest)."""
-    stale = manifest.open_multiparts()
-    if not stale:
-        return
-    bucket = world.get_bucket(cfg)
-    for upload_id, key, _started in stale:
-        bucket.abort(key, upload_id)
-        manifest.multipart_ended(upload_id)
-        logger.info("Aborted an interrupted multipart upload of {}", key)
+def _settle_multiparts(cfg: Config, manifest: Manifest, world: World, p: Plan) -> dict[FileId, str]:
+    """Multipart uploads an earlier run left: resume those whose file is planned again
+    unchanged (same key and part size); abort the rest, so none lingers in the bucket."""
+    pending = manifest.open_multiparts()
+    if not pending:
+        return {}
+    planned = {(a.file.root, a.file.rel): a for a in p.uploads if a.file is not None}
+    chunk = cfg.transfer.chunk_bytes
+    resume: dict[FileId, str] = {}
+    for mp in pending:
+        action = planned.get((mp.root or "", mp.rel or ""))
+        fid = (mp.root or "", mp.rel or "")
+        if action is not None and action.file is not None and fid not in resume \
+                and mp.resumes(action.file, action.key, chunk):
+            resume[fid] = mp.upload_id
+            logger.info("Resuming the interrupted multipart upload of {}", action.file.rel)
+            continue
+        world.get_bucket(cfg).abort(mp.key, mp.upload_id)
+        manifest.multipart_ended(mp.upload_id)
+        logger.info("Aborted an interrupted multipart upload of {}", mp.key)
+    return resume
 
 
 def _persist_observations(p: Plan, manifest: Manifest) -> None:
@@ -299,7 +311,7 @@ def _persist_observations(p: Plan, manifest: Manifest) -> None:
 
 
 def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
-             entries: dict[FileId, ManifestEntry]) -> None:
+             entries: dict[FileId, ManifestEntry], resume: dict[FileId, str]) -> None:
     adopt = [(a.file, a.key, None) for a in p.adoptions if a.file is not None]
     if adopt:
         manifest.record_uploaded(adopt, world.clock())
@@ -312,16 +324,20 @@ def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: Pas
     recorder = _Recorder(cfg, manifest, report, world, entries, progress)
     now = world.clock
 
+    files_by_key = {a.key: a.file for a in uploads}
+
     def on_multipart(upload_id: str, key: str, started: bool) -> None:
-        if started:
-            manifest.multipart_started(upload_id, key, now())
+        if started:  # with the file it is for, so a later run can resume it
+            manifest.multipart_started(upload_id, key, now(), files_by_key.get(key),
+                                       cfg.transfer.chunk_bytes)
         else:
             manifest.multipart_ended(upload_id)
 
     r = cfg.retry
     executor = Executor(bucket, RetryPolicy(r.max_attempts, r.base_delay_seconds, r.max_delay_seconds),
                         cfg.transfer.parallel_files, cfg.remote.on_conflict, sleep=world.sleep,
-                        progress=progress.add, on_multipart=on_multipart, stop=world.stop)
+                        progress=progress.add, on_multipart=on_multipart, resume=resume,
+                        stop=world.stop)
     try:
         fatal = executor.run(uploads, recorder)
     finally:
@@ -347,9 +363,8 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
     pass_id = manifest.start_pass(report.started_at) if manifest and not dry_run else 0
     try:
         try:
-            if manifest is not None and not dry_run:
-                _cleanup_multiparts(cfg, manifest, world)
             p, entries = build_plan(cfg, manifest, world, report)
+            resume = _settle_multiparts(cfg, manifest, world, p) if manifest and not dry_run else {}
         except RemoteError as exc:
             report.fatal = str(exc)
             logger.error("{}", exc)
@@ -365,7 +380,7 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         for a in p.skips:
             report.skipped[a.reason.value] = report.skipped.get(a.reason.value, 0) + 1
         try:
-            _execute(cfg, p, manifest, world, report, entries)
+            _execute(cfg, p, manifest, world, report, entries, resume)
             if p.local_cleanups and not report.fatal:
                 clean_up(world.get_bucket(cfg), p.local_cleanups, entries, cfg.after_upload.move_to)
         except RemoteError as exc:

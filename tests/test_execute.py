@@ -12,6 +12,7 @@ from typing import IO, Callable, Optional
 
 import pytest
 
+from reconciler.checksums import FileChanged
 from reconciler.execute import (
     CROSS_PASS_BACKOFF_CAP,
     Executor,
@@ -22,7 +23,7 @@ from reconciler.execute import (
 from reconciler.keys import keep_both_key
 from reconciler.models import Action, ActionKind, LocalFile, Reason, UploadResult
 from reconciler.probe import FileLocked
-from reconciler.remote import ErrorKind, FileChanged, RemoteError
+from reconciler.s3errors import ErrorKind, RemoteError
 
 CONTENT = b"camera bytes " * 100
 
@@ -46,7 +47,8 @@ class FakeStore:
         self.objects[key] = (data, digest(data) if self.keep_checksums else None)
 
     def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
-               progress: Callable[[int], None], on_multipart: Callable[[str, bool], None]) -> Optional[str]:
+               progress: Callable[[int], None], on_multipart: Callable[[str, bool], None],
+               resume_id: Optional[str] = None) -> Optional[str]:
         with self.lock:
             self.calls.append((key, overwrite))
             steps = self.script.get(key) or []

@@ -341,9 +341,11 @@ def test_open_readonly_next_to_a_live_writer(path: Path) -> None:
 def test_multipart_table(m: Manifest) -> None:
     m.multipart_started("up-1", "cam/a.mp4", NOW)
     m.multipart_started("up-2", "cam/b.mp4", NOW + 1)
-    assert sorted(m.open_multiparts()) == [("up-1", "cam/a.mp4", NOW), ("up-2", "cam/b.mp4", NOW + 1)]
+    assert [(p.upload_id, p.key, p.started_at) for p in m.open_multiparts()] == [
+        ("up-1", "cam/a.mp4", NOW), ("up-2", "cam/b.mp4", NOW + 1)]
     m.multipart_ended("up-1")
-    assert m.open_multiparts() == [("up-2", "cam/b.mp4", NOW + 1)]
+    assert [(p.upload_id, p.key, p.started_at) for p in m.open_multiparts()] == [
+        ("up-2", "cam/b.mp4", NOW + 1)]
     m.multipart_ended("never-started")
     assert len(m.open_multiparts()) == 1
 
@@ -354,7 +356,8 @@ def test_multipart_rows_survive_a_reopen(path: Path) -> None:
     m.close()
     again = Manifest.open(path, TARGET)
     try:
-        assert again.open_multiparts() == [("up-1", "cam/a.mp4", NOW)]
+        assert [(p.upload_id, p.key, p.started_at) for p in again.open_multiparts()] == [
+            ("up-1", "cam/a.mp4", NOW)]
     finally:
         again.close()
 
@@ -399,3 +402,36 @@ def test_state_dir_is_created(tmp_path: Path) -> None:
     Manifest.open(target).close()
     assert target.exists()
     assert os.path.isdir(tmp_path / "a" / "b")
+
+
+def test_multipart_rows_remember_their_file_so_the_upload_can_resume(m: Manifest) -> None:
+    f = lf("cam/a.mp4", size=50 << 20)
+    m.multipart_started("up-1", "k/a.mp4", NOW, f, 16 << 20)
+    (pending,) = m.open_multiparts()
+    assert pending.resumes(f, "k/a.mp4", 16 << 20)
+    assert not pending.resumes(f, "k/a.mp4", 8 << 20)  # other part size: parts would not line up
+    assert not pending.resumes(lf("cam/a.mp4", size=51 << 20), "k/a.mp4", 16 << 20)  # file changed
+    assert not pending.resumes(f, "k/other.mp4", 16 << 20)
+
+
+def test_version_1_manifest_is_migrated_keeping_its_rows(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO multipart VALUES ('old-up', 'k/a.mp4', 1.0)")
+    db.execute("INSERT INTO files (root, rel, key, state, size) "
+               "VALUES ('/w', 'a.mp4', 'k/a.mp4', 'uploaded', 5)")
+    db.commit()
+    db.close()
+
+    m = Manifest.open(path)
+    try:
+        assert m.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        (old,) = m.open_multiparts()
+        assert (old.upload_id, old.root) == ("old-up", None)  # not resumable: will be aborted
+        assert m.entries_for("/w")[("/w", "a.mp4")].size == 5
+        assert m.fresh is False
+    finally:
+        m.close()

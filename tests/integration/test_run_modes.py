@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -104,7 +105,7 @@ def test_sigterm_during_a_large_upload_exits_0_and_the_next_run_completes_it(cam
     watch = Watcher(proc)
     try:
         watch.wait_for("Uploading cam/long.mp4")
-        time.sleep(1.0)
+        time.sleep(3.0)  # a few 5 MiB parts at 4 MB/s
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
@@ -120,6 +121,10 @@ def test_sigterm_during_a_large_upload_exits_0_and_the_next_run_completes_it(cam
     result = camp.run("--once")
 
     assert result.returncode == 0, result.stderr
+    assert "Resuming the interrupted multipart upload of cam/long.mp4" in result.stderr
+    reused = re.search(r"Resumed cams/cam/long.mp4: (\d+) of 8 parts were already in the bucket",
+                       result.stderr)
+    assert reused and int(reused.group(1)) >= 1, result.stderr  # ~1 s at 4 MB/s: 5 MiB parts sent
     assert camp.objects() == {"cams/cam/long.mp4": big.read_bytes()}
     assert camp.s3.list_multipart_uploads(Bucket=camp.bucket).get("Uploads", []) == []
 

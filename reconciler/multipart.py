@@ -1,0 +1,159 @@
+"""Multipart uploads from one held handle: parts read in order, hashed, sent in parallel.
+
+An upload interrupted by a stop, a kill or a network failure is resumed rather than
+restarted: a part already in the store is reused only when its size and checksum (or,
+where the store keeps no part checksum, its MD5 ETag) match the local bytes read now.
+Only a file that changed under us aborts its upload; anything else left behind is
+resumed or aborted on the next pass from the manifest's record of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import IO, Any, Callable, Optional
+
+from loguru import logger
+
+from .checksums import Checksum, FileChanged, b64, composite, read_exact
+from .s3errors import RemoteError
+from .throttle import Throttle
+
+Progress = Callable[[int], None]
+Call = Callable[..., Any]  # Bucket._call: one S3 operation, failures as RemoteError
+
+
+@dataclass(frozen=True)
+class MultipartSettings:
+    chunk: int
+    concurrency: int
+    checksum: Optional[Checksum]
+    extra: dict[str, Any]
+
+
+class MultipartUpload:
+    """One multipart upload of `size` bytes from `fh` to `key` (new or resumed)."""
+
+    def __init__(self, call: Call, key: str, settings: MultipartSettings, throttle: Throttle):
+        self._call = call
+        self.key = key
+        self.s = settings
+        self.throttle = throttle
+        self.reused = 0  # parts found in the store and not sent again
+
+    def run(self, fh: IO[bytes], size: int, progress: Progress,
+            on_multipart: Callable[[str, bool], None], resume_id: Optional[str]) -> Optional[str]:
+        existing = self._parts(resume_id) if resume_id else None
+        if existing is None:
+            extra = dict(self.s.extra)
+            if self.s.checksum:
+                extra["ChecksumAlgorithm"] = self.s.checksum.name
+            upload_id = self._call("create_multipart_upload", Key=self.key, **extra)["UploadId"]
+            on_multipart(upload_id, True)
+            existing = {}
+        else:
+            upload_id = resume_id  # type: ignore[assignment]
+        try:
+            parts, digests = self._send(fh, size, upload_id, existing, progress)
+        except FileChanged:
+            self.abort(upload_id)  # these parts can never complete this file
+            on_multipart(upload_id, False)
+            raise
+        if existing:
+            logger.info("Resumed {}: {} of {} parts were already in the bucket", self.key,
+                        self.reused, len(parts))
+        self._call("complete_multipart_upload", Key=self.key, UploadId=upload_id,
+                   MultipartUpload={"Parts": parts})
+        on_multipart(upload_id, False)
+        if not self.s.checksum:
+            return None
+        return composite(self.s.checksum, digests)
+
+    def _parts(self, upload_id: str) -> Optional[dict[int, dict[str, Any]]]:
+        """The parts already uploaded, or None when the upload no longer exists."""
+        parts: dict[int, dict[str, Any]] = {}
+        marker = 0
+        try:
+            while True:
+                page = self._call("list_parts", Key=self.key, UploadId=upload_id,
+                                  PartNumberMarker=marker)
+                for p in page.get("Parts", ()):
+                    parts[p["PartNumber"]] = p
+                if not page.get("IsTruncated"):
+                    return parts
+                marker = page["NextPartNumberMarker"]
+        except RemoteError as exc:
+            if exc.code in ("NoSuchUpload", "404", "NoSuchKey"):
+                return None
+            raise
+
+    def _reusable(self, part: Optional[dict[str, Any]], data: bytes, digest: Optional[bytes]) -> bool:
+        if part is None or part.get("Size") != len(data):
+            return False
+        if self.s.checksum and part.get(self.s.checksum.field) and digest is not None:
+            return part[self.s.checksum.field] == b64(digest)
+        etag = str(part.get("ETag", "")).strip('"')
+        return etag == hashlib.md5(data).hexdigest()
+
+    def _send(self, fh: IO[bytes], size: int, upload_id: str, existing: dict[int, dict[str, Any]],
+              progress: Progress) -> tuple[list[dict[str, Any]], list[bytes]]:
+        """Read parts in order from the one handle; send up to `concurrency` at once."""
+        limit = threading.BoundedSemaphore(self.s.concurrency)
+        futures: list[Future] = []
+        digests: list[bytes] = []
+        field = self.s.checksum.field if self.s.checksum else None
+
+        def send(number: int, data: bytes, digest: Optional[bytes]) -> dict[str, Any]:
+            try:
+                self.throttle.consume(len(data))
+                kwargs = {field: b64(digest)} if field and digest is not None else {}
+                resp = self._call("upload_part", Key=self.key, UploadId=upload_id,
+                                  PartNumber=number, Body=data, **kwargs)
+                progress(len(data))
+                return {"PartNumber": number, "ETag": resp["ETag"], **kwargs}
+            finally:
+                limit.release()
+
+        with ThreadPoolExecutor(self.s.concurrency, "part") as pool:
+            for number, offset in enumerate(range(0, size, self.s.chunk), start=1):
+                data = read_exact(fh, min(self.s.chunk, size - offset))
+                digest = self.s.checksum.of(data) if self.s.checksum else None
+                if digest is not None:
+                    digests.append(digest)
+                done = existing.get(number)
+                if self._reusable(done, data, digest):
+                    assert done is not None
+                    reused = {"PartNumber": number, "ETag": done["ETag"]}
+                    if field and digest is not None:
+                        reused[field] = b64(digest)
+                    futures.append(_completed(reused))
+                    self.reused += 1
+                    progress(len(data))
+                    continue
+                limit.acquire()  # bounds memory to `concurrency` parts in flight
+                if any(f.done() and f.exception() for f in futures):
+                    limit.release()
+                    break
+                futures.append(pool.submit(send, number, data, digest))
+            wait(futures, return_when=FIRST_EXCEPTION)
+            for f in futures:
+                if f.done() and f.exception():
+                    for other in futures:
+                        other.cancel()
+                    raise f.exception()  # type: ignore[misc]
+        return [f.result() for f in futures], digests
+
+    def abort(self, upload_id: str) -> None:
+        try:
+            self._call("abort_multipart_upload", Key=self.key, UploadId=upload_id)
+        except RemoteError as exc:
+            if exc.code not in ("NoSuchUpload", "404"):
+                raise
+
+
+def _completed(value: dict[str, Any]) -> Future:
+    f: Future = Future()
+    f.set_result(value)
+    return f

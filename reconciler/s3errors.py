@@ -1,0 +1,80 @@
+"""S3 failures sorted by what to do about them, each with a sentence a user can act on."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import botocore.exceptions as bx
+
+
+class ErrorKind(str, Enum):
+    RETRYABLE = "retryable"  # network blips, 5xx, SlowDown: try again
+    KEY = "key"  # this key only (AccessDenied on it, bad name): fail the file, no retry
+    FATAL = "fatal"  # the bucket is unusable (credentials, no bucket, clock): end the pass
+    EXISTS = "exists"  # a conditional write found an object already there
+
+
+class RemoteError(Exception):
+    """An S3 failure with its kind and a sentence a user can act on."""
+
+    def __init__(self, kind: ErrorKind, message: str, code: str = ""):
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+
+
+_FATAL_CODES = {
+    "NoSuchBucket": "bucket {bucket} does not exist: create it, or fix bucket in the config.",
+    "InvalidAccessKeyId": "the access key is not valid for this store: check your credentials.",
+    "SignatureDoesNotMatch": "the secret key does not match the access key: check your credentials.",
+    "ExpiredToken": "the session token has expired: refresh your credentials.",
+    "TokenRefreshRequired": "the session token has expired: refresh your credentials.",
+    "InvalidToken": "the session token is not valid: refresh your credentials.",
+    "RequestTimeTooSkewed": "this computer's clock is too far off for S3: set the clock "
+                            "(enable time synchronisation) and run again.",
+    "AllAccessDisabled": "all access to bucket {bucket} is disabled: check the account.",
+    "AccountProblem": "the account has a problem S3 will not serve: check the account.",
+    "PermanentRedirect": "bucket {bucket} is in another region: set remote.region to it.",
+    "AuthorizationHeaderMalformed": "the region is wrong for bucket {bucket}: set remote.region.",
+    "InvalidBucketName": "bucket name {bucket} is not accepted by the store: fix bucket.",
+    "NotImplemented": "the store does not support a request camup-sync made: try "
+                      "remote.checksum: off for stores without flexible checksums.",
+    "InvalidRequest": "the store rejected the request: for stores without flexible checksums "
+                      "set remote.checksum: off.",
+}
+_RETRYABLE_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout",
+                    "RequestTimeoutException", "Throttling", "ThrottlingException", "BadDigest",
+                    "XAmzContentSHA256Mismatch", "IncompleteBody", "OperationAborted", "500",
+                    "502", "503", "504"}
+_DENIED = {"AccessDenied", "403", "Forbidden"}
+
+
+def classify_error(exc: BaseException, bucket: str = "") -> RemoteError:
+    """Map any boto3/botocore failure to an ErrorKind and a sentence."""
+    if isinstance(exc, RemoteError):
+        return exc
+    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
+        return RemoteError(ErrorKind.FATAL, "no AWS credentials found: set AWS_ACCESS_KEY_ID and "
+                           "AWS_SECRET_ACCESS_KEY, run 'aws configure', or set remote.profile.")
+    if isinstance(exc, bx.EndpointConnectionError):
+        return RemoteError(ErrorKind.FATAL, f"cannot connect to the S3 endpoint ({exc}): check "
+                           "the network and remote.endpoint_url; the next pass retries.")
+    if isinstance(exc, bx.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+        message = err.get("Message") or code
+        if code in ("PreconditionFailed", "412"):
+            return RemoteError(ErrorKind.EXISTS, "an object already exists at this key", code)
+        if code in _FATAL_CODES:
+            return RemoteError(ErrorKind.FATAL, _FATAL_CODES[code].format(bucket=bucket), code)
+        if code in _RETRYABLE_CODES:
+            return RemoteError(ErrorKind.RETRYABLE, f"S3 answered {code}: {message}", code)
+        if code in _DENIED:
+            return RemoteError(ErrorKind.KEY, f"access denied ({message}): the credentials need "
+                               f"s3:PutObject on bucket {bucket}.", code)
+        if code == "NoSuchUpload":
+            return RemoteError(ErrorKind.RETRYABLE, "the multipart upload vanished; restarting", code)
+        return RemoteError(ErrorKind.KEY, f"S3 refused the request: {code}: {message}", code)
+    if isinstance(exc, (bx.ConnectionError, bx.HTTPClientError, ConnectionError, TimeoutError)):
+        return RemoteError(ErrorKind.RETRYABLE, f"network error: {exc}")
+    raise exc  # a bug, not an S3 answer: let it surface
