@@ -1,0 +1,207 @@
+"""probe.py without a server: the Windows share-mode decision logic (with a fake
+CreateFile), long paths, and the psutil sweep against real writer and reader processes."""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from reconciler import probe
+from reconciler.probe import FileLocked, find_writers, long_path, open_shared
+
+from .writers import Writers, hold_open
+
+
+def _raising(winerror: int):
+    def create_file(*args: object) -> int:
+        exc = OSError(22, f"fake error {winerror}")
+        exc.winerror = winerror  # type: ignore[attr-defined]
+        raise exc
+
+    return create_file
+
+
+def _never(*args: object) -> int:
+    raise AssertionError("open_osfhandle must not be called when CreateFile failed")
+
+
+@pytest.mark.parametrize("code", [32, 33])
+def test_sharing_or_lock_violation_means_locked_by_a_writer(code: int) -> None:
+    with pytest.raises(FileLocked) as info:
+        open_shared(r"C:\cams\a.mp4", _raising(code), _never)
+    assert info.value.filename == r"C:\cams\a.mp4"
+    assert isinstance(info.value, OSError)
+
+
+@pytest.mark.parametrize("code", [2, 3])
+def test_file_or_path_not_found_means_gone(code: int) -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        open_shared(r"C:\cams\a.mp4", _raising(code), _never)
+    assert not isinstance(info.value, FileLocked)
+
+
+def test_access_denied_is_a_permission_error_not_a_lock() -> None:
+    with pytest.raises(PermissionError) as info:
+        open_shared(r"C:\cams\a.mp4", _raising(5), _never)
+    assert not isinstance(info.value, FileLocked)
+
+
+def test_other_os_errors_pass_through_unchanged() -> None:
+    with pytest.raises(OSError) as info:
+        open_shared(r"C:\cams\a.mp4", _raising(1117), _never)  # ERROR_IO_DEVICE
+    assert type(info.value) is OSError
+    assert info.value.winerror == 1117  # type: ignore[attr-defined]
+
+
+def test_success_returns_a_readable_binary_file_from_the_handle(tmp_path: Path) -> None:
+    target = tmp_path / "clip.mp4"
+    target.write_bytes(b"recorded bytes")
+    calls: dict[str, tuple] = {}
+
+    def create_file(*args: object) -> int:
+        calls["create"] = args
+        return 4242  # a Windows HANDLE
+
+    def open_osfhandle(handle: int, flags: int) -> int:
+        calls["osf"] = (handle, flags)
+        return os.open(target, os.O_RDONLY)
+
+    with open_shared(str(target), create_file, open_osfhandle) as fh:
+        assert fh.read() == b"recorded bytes"
+        assert "b" in fh.mode and fh.readable() and not fh.writable()
+    path, access, share, _security, disposition, flag_bits, _template = calls["create"]
+    assert path == str(target)
+    assert access == probe.GENERIC_READ
+    assert share == probe.FILE_SHARE_READ | probe.FILE_SHARE_DELETE  # never FILE_SHARE_WRITE (0x2)
+    assert not share & 0x2
+    assert disposition == probe.OPEN_EXISTING
+    assert flag_bits & probe.FILE_FLAG_SEQUENTIAL_SCAN
+    assert calls["osf"] == (4242, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+
+
+def test_open_shared_passes_long_paths_with_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(probe, "os", types.SimpleNamespace(path=ntpath, O_RDONLY=0, fdopen=os.fdopen))
+    seen = []
+
+    def create_file(path: str, *args: object) -> int:
+        seen.append(path)
+        raise _oserror(2)
+
+    long = "C:\\cams\\" + "d" * 250 + "\\a.mp4"
+    with pytest.raises(FileNotFoundError):
+        open_shared(long, create_file, _never)
+    assert seen == ["\\\\?\\" + long]
+
+
+def _oserror(code: int) -> OSError:
+    exc = OSError(22, "fake")
+    exc.winerror = code  # type: ignore[attr-defined]
+    return exc
+
+
+def test_long_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(probe, "os", types.SimpleNamespace(path=ntpath))  # Windows path rules here too
+    short = r"C:\BlueIris\New\Front.20261124_050000.mp4"
+    assert long_path(short) == short
+    deep = "C:\\BlueIris\\New\\" + "\\".join(["camera-folder-name"] * 14) + "\\clip.mp4"
+    assert len(deep) >= 260
+    assert long_path(deep) == "\\\\?\\" + deep
+    assert long_path(long_path(deep)) == "\\\\?\\" + deep  # already prefixed: unchanged
+    unc = "\\\\nas\\share\\" + "x" * 250 + "\\clip.mp4"
+    assert long_path(unc) == "\\\\?\\UNC\\nas\\share\\" + "x" * 250 + "\\clip.mp4"
+    mixed = "C:/BlueIris/New/" + "y" * 250 + "/clip.mp4"  # \\?\ turns off / normalization
+    assert long_path(mixed) == "\\\\?\\C:\\BlueIris\\New\\" + "y" * 250 + "\\clip.mp4"
+
+
+# ---------------------------------------------------------------- find_writers, real processes
+
+
+@pytest.fixture
+def writers() -> Iterator[Writers]:
+    pool = Writers()
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def _ident(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino)
+
+
+def test_find_writers_names_a_real_process_holding_a_file_open_for_writing(
+        tmp_path: Path, writers: Writers) -> None:
+    clip = tmp_path / "front.mp4"
+    w = writers("append", clip, every=0.5)
+    other = tmp_path / "back.mp4"
+    other.write_bytes(b"finished")
+
+    result = find_writers({_ident(clip): "front", _ident(other): "back"})
+
+    assert result.complete
+    assert result.processes > 1
+    name = psutil.Process(w.pid).name()
+    assert result.writers == {"front": f"{name} (pid {w.pid})"}
+
+
+def test_find_writers_sees_an_idle_writer_with_an_old_mtime(tmp_path: Path, writers: Writers) -> None:
+    clip = tmp_path / "idle.mp4"
+    w = writers("idle", clip, size=1000)
+
+    result = find_writers({_ident(clip): "idle"})
+
+    assert result.writers == {"idle": f"{psutil.Process(w.pid).name()} (pid {w.pid})"}
+
+
+def test_find_writers_follows_the_open_file_not_the_name(tmp_path: Path, writers: Writers) -> None:
+    clip = tmp_path / "clip.mp4"
+    w = writers("rename", clip, every=0.5)  # writes clip.mp4.part
+    moved = tmp_path / "renamed.mp4"
+    os.rename(tmp_path / "clip.mp4.part", moved)  # the recorder's handle stays on the same inode
+
+    result = find_writers({_ident(moved): "moved"})
+
+    assert result.writers == {"moved": f"{psutil.Process(w.pid).name()} (pid {w.pid})"}
+
+
+def test_find_writers_ignores_a_reader(tmp_path: Path) -> None:
+    clip = tmp_path / "played.mp4"
+    clip.write_bytes(b"x" * 100)
+    reader = hold_open(clip, "rb")
+    try:
+        assert str(clip) in {f.path for f in psutil.Process(reader.pid).open_files()}  # it holds it
+        result = find_writers({_ident(clip): "played"})
+    finally:
+        reader.kill()
+        reader.wait()
+    assert result.complete
+    assert result.writers == {}
+
+
+def test_find_writers_with_no_time_left_reports_an_incomplete_sweep(
+        tmp_path: Path, writers: Writers) -> None:
+    clip = tmp_path / "a.mp4"
+    writers("append", clip, every=0.5)
+
+    result = find_writers({_ident(clip): "a"}, budget_seconds=0)
+
+    assert result.complete is False
+    assert result.writers == {}
+
+
+def test_find_writers_with_no_candidates_does_not_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_sweep(*args: object, **kw: object) -> None:
+        raise AssertionError("swept processes with no candidates")
+
+    monkeypatch.setattr(psutil, "process_iter", no_sweep)
+
+    result = find_writers({})
+
+    assert result.complete and result.processes == 0 and result.writers == {}
