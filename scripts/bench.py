@@ -36,7 +36,8 @@ from botocore.config import Config as BotoConfig
 from reconciler import config as config_mod
 from reconciler import logs
 from reconciler.models import LocalFile
-from reconciler.passes import World, policy_of, run_pass
+from reconciler.observe import World, policy_of
+from reconciler.passes import run_pass
 from reconciler.plan import Snapshot, plan
 from reconciler.probe import find_writers
 from reconciler.remote import Bucket, make_client

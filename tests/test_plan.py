@@ -266,7 +266,7 @@ def test_rechecks(name, file, prior_count, pol, allow, expected) -> None:
 
 
 def test_recheck_of_settling_file_makes_it_ready() -> None:
-    """What passes._recheck does: re-plan the fresh stat with this pass's observation."""
+    """What observe._recheck does: re-plan the fresh stat with this pass's observation."""
     first = plan(snapshot([F]), NOW, policy())
     assert first.rechecks == (F,)
     prior = {(F.root, F.rel): first.actions[0].observation}

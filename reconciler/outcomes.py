@@ -1,0 +1,102 @@
+"""Outcomes: what a pass learned, into the manifest, the log and the report."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from loguru import logger
+
+from .config import Config
+from .execute import cross_pass_backoff
+from .manifest import Manifest
+from .models import ActionKind, EntryState, LocalFile, ManifestEntry, PassReport, Plan, Reason, UploadResult
+from .plan import FileId
+from .progress import PassProgress
+
+
+def log_decisions(p: Plan, entries: dict[FileId, ManifestEntry]) -> None:
+    for a in p.actions:
+        if a.file is None:
+            continue
+        before = entries.get((a.file.root, a.file.rel))
+        started_waiting = before is None or before.observation is None  # said once, not every pass
+        if a.reason in (Reason.SETTLING, Reason.GROWING, Reason.TOO_YOUNG) and started_waiting:
+            logger.info("Waiting for file to stabilize: {} ({} bytes)", a.file.rel, a.file.size)
+        elif a.reason is Reason.OPEN:
+            logger.info("Skipping {}: open by another process: {}", a.file.rel, a.detail)
+        elif a.kind is ActionKind.UPLOAD:
+            logger.info("File ready ({} bytes): {} ({})", a.file.size, a.file.rel, a.reason.value)
+        elif a.kind is ActionKind.ADOPT:
+            logger.info("Already in the bucket: {} -> {} ({})", a.file.rel, a.key, a.reason.value)
+        elif a.reason is Reason.BAD_NAME:
+            logger.warning("Skipping {}: {}", a.file.rel, a.detail)
+
+
+class Recorder:
+    """Turns each upload result into manifest rows, log lines and report counts."""
+
+    def __init__(self, cfg: Config, manifest: Manifest, report: PassReport, clock: Callable[[], float],
+                 entries: dict[FileId, ManifestEntry], progress: PassProgress):
+        self.cfg, self.manifest, self.report, self.clock = cfg, manifest, report, clock
+        self.entries = entries
+        self.progress = progress
+        self.denied = 0
+
+    def __call__(self, r: UploadResult) -> None:
+        f = r.action.file
+        assert f is not None
+        now = self.clock()
+        url = f"s3://{self.cfg.bucket}/{r.key}"
+        if r.ok:
+            self.manifest.record_uploaded([(f, r.key, r.checksum)], now)
+            if r.adopted:
+                self.report.adopted += 1
+                logger.info("Already in the bucket with the same content: {} -> {}", f.rel, url)
+            else:
+                self.report.uploaded += 1
+                self.report.uploaded_bytes += f.size
+                logger.success("Successfully uploaded {} -> {} ({} bytes)", f.rel, url, f.size)
+            self.progress.file_done()
+        elif r.gone:
+            logger.info("Gone before upload: {} (moved or deleted by the recorder)", f.rel)
+            self.manifest.forget([(f.root, f.rel)])
+            self._skip("gone")
+        elif r.changed:
+            logger.info("Changed while uploading, will upload again when stable: {}", f.rel)
+            if r.key:
+                self.manifest.record_overwritten(f, r.key, now)
+            else:
+                self.manifest.reset_observation(f)
+            self._skip(Reason.GROWING.value)
+        elif r.locked:
+            logger.info("Skipping {}: locked by another process", f.rel)
+            self._skip(Reason.LOCKED.value)
+        elif r.skipped_conflict:
+            logger.warning("Skipping {}: {} holds other content and on_conflict is skip", f.rel, url)
+            self._skip(Reason.CONFLICT_SKIP.value)
+        elif r.error == "stopped":
+            logger.info("Stopped before {} was uploaded; the next run continues", f.rel)
+        else:
+            self._failed(r, f, now)
+
+    def _skip(self, reason: str) -> None:
+        self.report.skipped[reason] = self.report.skipped.get(reason, 0) + 1
+
+    def _failed(self, r: UploadResult, f: LocalFile, now: float) -> None:
+        entry = self.entries.get((f.root, f.rel))
+        failures = (entry.attempts if entry and entry.state is EntryState.FAILED else 0) + 1
+        wait = cross_pass_backoff(failures)
+        self.manifest.record_failed(f, r.key or r.action.key, r.error or "unknown error", now + wait)
+        self.report.failed += 1
+        if (r.error or "").startswith("access denied"):
+            self.denied += 1
+        logger.error("Failed to upload {} after {} attempt(s): {}. Will retry in {:.0f} min.",
+                     f.rel, r.attempts, r.error, wait / 60)
+
+
+def persist_observations(p: Plan, manifest: Manifest) -> None:
+    rows = [(a.file, a.key, a.observation) for a in p.actions
+            if a.file is not None and a.observation is not None and a.kind is not ActionKind.ADOPT]
+    manifest.record_observations(rows)  # type: ignore[arg-type]
+    forget = [tuple(a.detail.split("|", 1)) for a in p.actions if a.kind is ActionKind.FORGET]
+    manifest.forget(forget)  # type: ignore[arg-type]
