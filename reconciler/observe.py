@@ -141,7 +141,7 @@ def _probe_open(p: Plan, cfg: Config, world: World) -> Plan:
 
 
 def _fresh_candidates(files: list[LocalFile],
-                      entries: dict[FileId, ManifestEntry]) -> list[LocalFile]:
+                      entries: dict[FileId, ManifestEntry]) -> tuple[list[LocalFile], int]:
     """Re-stat every file the manifest does not already hold as uploaded-and-unchanged.
 
     On Windows a directory listing's size and mtime lag behind a file that is open for
@@ -149,15 +149,17 @@ def _fresh_candidates(files: list[LocalFile],
     uploaded keep the listing's values: re-statting 100k of them would make idle passes slow.
     """
     out = []
+    candidates = 0
     for f in files:
         e = entries.get((f.root, f.rel))
         if e is not None and e.state is EntryState.UPLOADED and (e.size, e.mtime_ns) == (f.size, f.mtime_ns):
             out.append(f)
             continue
+        candidates += 1
         fresh = restat(f)
         if fresh is not None:
             out.append(fresh)
-    return out
+    return out, candidates
 
 
 def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
@@ -171,8 +173,9 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
     if _listing_due(cfg, manifest, report.started_at):
         remote = _list_remote(cfg, world)
         report.listed = True
-    identity = manifest.uploaded_by_identity() if manifest is not None else {}
-    local = _fresh_candidates(found.files, entries)
+    local, candidates = _fresh_candidates(found.files, entries)
+    # Only a file the manifest does not know can be a moved twin: skip the query when idle.
+    identity = manifest.uploaded_by_identity() if manifest is not None and candidates else {}
     snap = Snapshot(local, entries, identity, remote, found.excluded)
     policy = policy_of(cfg)
     p = plan(snap, world.clock(), policy)

@@ -32,7 +32,7 @@ class Filters:
     recursive: bool = True
 
     def wants(self, name: str) -> bool:
-        return os.path.splitext(name)[1].lower() in self.extensions
+        return name.lower().endswith(self.extensions)  # extensions are lower-case, with the dot
 
     def excludes(self, rel: str) -> bool:
         """A pattern matches the relative path or the file name, ignoring case."""
