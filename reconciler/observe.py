@@ -120,7 +120,11 @@ def _recheck(p: Plan, snap: Snapshot, cfg: Config, world: World, policy: Policy)
     prior = {(a.file.root, a.file.rel): a.observation for a in p.actions
              if a.file is not None and a.observation is not None}
     fresh = [f for f in (restat(f) for f in p.rechecks) if f is not None]
-    again = plan(Snapshot(fresh, snap.entries, snap.uploaded_by_identity, snap.remote, (), prior),
+    # Only the re-checked files' rows: given all of them, the re-plan would take every other
+    # pending or failed row for an orphan and forget it (losing backoff and history).
+    ids = {(f.root, f.rel) for f in fresh}
+    entries = {fid: e for fid, e in snap.entries.items() if fid in ids}
+    again = plan(Snapshot(fresh, entries, snap.uploaded_by_identity, snap.remote, (), prior),
                  world.clock(), policy, allow_recheck=False)
     gone = {(f.root, f.rel) for f in p.rechecks} - {(f.root, f.rel) for f in fresh}
     for _root, rel in sorted(gone):  # moved away during the wait: said, never an error

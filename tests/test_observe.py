@@ -1,0 +1,76 @@
+"""observe: the in-pass re-check and the listing schedule, on real files, no server."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from reconciler.config import from_mapping
+from reconciler.models import ActionKind, EntryState, LocalFile, ManifestEntry, Reason
+from reconciler.observe import World, _listing_due, _recheck, policy_of
+from reconciler.plan import Snapshot, plan
+from reconciler.scan import restat
+
+
+class NoWait(World):
+    def sleep(self, seconds: float) -> None:
+        pass
+
+
+def _file(root: Path, rel: str, age: float) -> LocalFile:
+    path = root / rel
+    path.write_bytes(b"x" * 100)
+    stamp = time.time() - age
+    os.utime(path, (stamp, stamp))
+    found = restat(LocalFile(str(root), rel, 0, 0))
+    assert found is not None
+    return found
+
+
+def test_recheck_decides_only_the_rechecked_files_and_forgets_no_other_row(tmp_path: Path) -> None:
+    cfg = from_mapping({"watch_dir": str(tmp_path), "bucket": "b-b-b"}, tmp_path, env={})
+    new = _file(tmp_path, "new.mp4", age=600)
+    failing = _file(tmp_path, "poison.mp4", age=600)
+    backoff = ManifestEntry(str(tmp_path), "poison.mp4", "poison.mp4", EntryState.FAILED, attempts=3,
+                            next_attempt_at=time.time() + 3600, last_error="denied")
+    gone_pending = ManifestEntry(str(tmp_path), "moved-away.mp4", "moved-away.mp4", EntryState.PENDING)
+    entries = {(e.root, e.rel): e for e in (backoff, gone_pending)}
+    snap = Snapshot([new, failing], entries)
+    policy = policy_of(cfg)
+    first = plan(snap, time.time(), policy)
+    assert [f.rel for f in first.rechecks] == ["new.mp4"]
+
+    again = _recheck(first, snap, cfg, NoWait(), policy)
+
+    forgotten = [a.detail for a in again.actions if a.kind is ActionKind.FORGET]
+    assert forgotten == [f"{tmp_path}|moved-away.mp4"]  # the real orphan, once; not poison.mp4
+    by_rel = {a.file.rel: a for a in again.actions if a.file is not None}
+    assert by_rel["new.mp4"].kind is ActionKind.UPLOAD
+    assert by_rel["poison.mp4"].reason is Reason.BACKOFF
+
+
+def test_listing_schedule(tmp_path: Path) -> None:
+    class FakeManifest:
+        fresh = False
+
+        def __init__(self, last: str | None) -> None:
+            self.last = last
+
+        def meta(self, name: str) -> str | None:
+            return self.last
+
+    def cfg(listing: str, hours: float = 24):
+        return from_mapping({"watch_dir": str(tmp_path), "bucket": "b-b-b",
+                             "remote": {"listing": listing, "relist_hours": hours}}, tmp_path, env={})
+
+    now = 1_000_000.0
+    assert _listing_due(cfg("auto"), None, now)  # no manifest yet
+    assert not _listing_due(cfg("auto"), FakeManifest(repr(now - 3600)), now)
+    assert _listing_due(cfg("auto"), FakeManifest(repr(now - 25 * 3600)), now)
+    assert _listing_due(cfg("auto", hours=0.5), FakeManifest(repr(now - 3600)), now)
+    assert _listing_due(cfg("always"), FakeManifest(repr(now)), now)
+    assert not _listing_due(cfg("never"), None, now)
+    fresh = FakeManifest(repr(now))
+    fresh.fresh = True
+    assert _listing_due(cfg("auto"), fresh, now)  # rebuilt manifest: list once
