@@ -24,6 +24,7 @@ class Reason(str, Enum):
 
     NEW = "new file"
     CHANGED = "changed since upload"
+    REMOTE_MISSING = "uploaded before, but missing from the bucket listing"
     RETRY = "retrying after failure"
     CONFLICT_KEEP_BOTH = "remote key holds other content; keeping both"
     CONFLICT_OVERWRITE = "remote key holds other content; overwriting"
@@ -107,6 +108,9 @@ class ManifestEntry:
     next_attempt_at: Optional[float] = None
     last_error: Optional[str] = None
     uploaded_at: Optional[float] = None
+
+
+CREATING = "creating:"  # + key: a multipart row recorded before CreateMultipartUpload answers
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@ Pure: no clock, no I/O, no logging. One `decide()` per local file, visited in so
 order so the same inputs always give the same plan. The case table, in order:
 
     name cannot be a key                               -> skip  BAD_NAME
-    manifest: uploaded, same size and mtime            -> skip  UPLOADED (or after_upload
+    manifest: uploaded, same size, mtime and key       -> skip  UPLOADED (or after_upload
                                                           delete/move, once old enough)
+      ... but this pass's listing lacks the key        -> upload REMOTE_MISSING
     another watch dir uploaded this very file (id)     -> adopt ADOPT_MOVED
-    listing: same key, same size, manifest unaware     -> adopt ADOPT_REMOTE
     manifest: failed, next attempt in the future       -> skip  BACKOFF
     not stable / open / young / empty                  -> skip  (its Readiness)
+    listing: same key, same size, manifest unaware     -> adopt ADOPT_REMOTE (checksum checked
+                                                          by execute where the store keeps one)
     manifest: uploaded, content changed since          -> upload CHANGED (overwrite ours)
     listing: same key, other size, manifest unaware    -> on_conflict: keep_both / overwrite / skip
     manifest: failed before                            -> upload RETRY
@@ -105,6 +107,13 @@ def _after_upload(file: LocalFile, entry: ManifestEntry, now: float, policy: Pol
     return Action(kind, Reason.UPLOADED, file, entry.key)
 
 
+def _missing_remotely(key: str, file: LocalFile, snap: Snapshot, policy: Policy) -> bool:
+    """A listing this pass shows that an object we uploaded is gone (deleted by someone)."""
+    if snap.remote is None or key in snap.remote:
+        return False
+    return key.startswith(policy.prefixes[file.root])  # only keys the listing covered
+
+
 def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
            policy: Policy) -> Action:
     """The one decision for one local file; see the module's case table."""
@@ -113,21 +122,24 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
     except UnsafeKey as exc:
         return _skip(Reason.BAD_NAME, file, "", detail=str(exc))
     unchanged = entry is not None and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns)
-    if entry and entry.state is EntryState.UPLOADED and unchanged:
+    if entry and entry.state is EntryState.UPLOADED and unchanged and entry.key == key:
+        if _missing_remotely(key, file, snap, policy):
+            return Action(ActionKind.UPLOAD, Reason.REMOTE_MISSING, file, key, overwrite=True)
         return _after_upload(file, entry, now, policy) or _skip(Reason.UPLOADED, file, entry.key)
     twin_key = snap.uploaded_by_identity.get(file.identity) if file.ino else None
     if twin_key == key:
         return Action(ActionKind.ADOPT, Reason.ADOPT_MOVED, file, key)
     theirs = snap.remote.get(key) if snap.remote is not None else None
     ours = entry is not None and entry.uploaded_at is not None and entry.key == key
-    if theirs is not None and not ours and theirs.size == file.size and file.size > 0:
-        return Action(ActionKind.ADOPT, Reason.ADOPT_REMOTE, file, key)
     if entry and entry.state is EntryState.FAILED and (entry.next_attempt_at or 0) > now:
         return _skip(Reason.BACKOFF, file, key, detail=entry.last_error or "")
     previous = snap.prior.get((file.root, file.rel)) or (entry.observation if entry else None)
     readiness, seen = classify(file, previous, now, policy.stability)
     if readiness is not Readiness.READY:
         return _skip(_SKIP_FOR[readiness], file, key, seen)
+    if theirs is not None and not ours and theirs.size == file.size:
+        # Only a finished file can match; execute checks the stored checksum before trusting it.
+        return Action(ActionKind.ADOPT, Reason.ADOPT_REMOTE, file, key, seen)
     if entry and entry.state is EntryState.UPLOADED:
         return Action(ActionKind.UPLOAD, Reason.CHANGED, file, key, seen, overwrite=ours)
     if theirs is not None and not ours:  # ours: we wrote it, so overwrite below
