@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import IO, Optional, Protocol
+from typing import IO, Callable, Optional, Protocol
 
 from loguru import logger
 
-from .models import Action, ActionKind, ManifestEntry
+from .models import Action, ActionKind, LocalFile, ManifestEntry
 from .probe import open_for_upload
+from .s3errors import RemoteError
 from .scan import path_of, restat
 
 
@@ -43,33 +44,48 @@ def verified(store: Verifier, action: Action, entry: Optional[ManifestEntry]) ->
 
 
 def clean_up(store: Verifier, actions: list[Action], entries: dict[tuple[str, str], ManifestEntry],
-             move_to: Optional[str]) -> int:
-    """Carry out delete/move actions; returns how many files were removed from the folder."""
+             move_to: Optional[str], writers: Callable[[list[LocalFile]], set[tuple[str, str]]]) -> int:
+    """Carry out delete/move actions; returns how many files were removed from the folder.
+
+    `writers` names the files another process holds open right now: a recorder that paused
+    must never have its file unlinked under it. One file's trouble never stops the others.
+    """
+    still_open = writers([a.file for a in actions if a.file is not None]) if actions else set()
     done = 0
     for action in actions:
         file = action.file
         assert file is not None
-        now = restat(file)
-        if now is None or (now.size, now.mtime_ns) != (file.size, file.mtime_ns):
-            continue  # gone or changed since the plan: leave it to the next pass
-        problem = verified(store, action, entries.get((file.root, file.rel)))
-        if problem:
-            logger.warning("Keeping {}: not verified in the bucket ({})", file.rel, problem)
+        if (file.root, file.rel) in still_open:
+            logger.warning("Keeping {}: another process has it open", file.rel)
             continue
         try:
-            if action.kind is ActionKind.DELETE:
-                os.remove(path_of(file))
-                logger.info("Deleted local {} (verified at s3://.../{})", file.rel, action.key)
-            else:
-                assert move_to is not None
-                target = os.path.join(move_to, *file.rel.split("/"))
-                if os.path.exists(target):
-                    logger.warning("Keeping {}: {} already exists", file.rel, target)
-                    continue
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                shutil.move(path_of(file), target)
-                logger.info("Moved local {} to {} (verified in the bucket)", file.rel, target)
-            done += 1
-        except OSError as exc:
-            logger.warning("Could not {} {}: {}", action.kind.value, file.rel, exc.strerror or exc)
+            done += _finish_one(store, action, file, entries.get((file.root, file.rel)), move_to)
+        except (RemoteError, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            logger.warning("Could not {} {}: {}; trying again next pass", action.kind.value,
+                           file.rel, reason)
     return done
+
+
+def _finish_one(store: Verifier, action: Action, file: LocalFile, entry: Optional[ManifestEntry],
+                move_to: Optional[str]) -> int:
+    now = restat(file)
+    if now is None or (now.size, now.mtime_ns) != (file.size, file.mtime_ns):
+        return 0  # gone or changed since the plan: leave it to the next pass
+    problem = verified(store, action, entry)
+    if problem:
+        logger.warning("Keeping {}: not verified in the bucket ({})", file.rel, problem)
+        return 0
+    if action.kind is ActionKind.DELETE:
+        os.remove(path_of(file))
+        logger.info("Deleted local {} (verified at s3://.../{})", file.rel, action.key)
+        return 1
+    assert move_to is not None
+    target = os.path.join(move_to, *file.rel.split("/"))
+    if os.path.exists(target):
+        logger.warning("Keeping {}: {} already exists", file.rel, target)
+        return 0
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.move(path_of(file), target)
+    logger.info("Moved local {} to {} (verified in the bucket)", file.rel, target)
+    return 1

@@ -144,6 +144,17 @@ def _probe_open(p: Plan, cfg: Config, world: World) -> Plan:
     return apply_open_files(p, sweep.writers)
 
 
+def open_for_writing(world: World, files: list[LocalFile]) -> set[FileId]:
+    """Files another process holds open for writing now; all of them if the sweep was cut short."""
+    candidates = {(f.dev, f.ino): (f.root, f.rel) for f in files if f.ino}
+    sweep = world.probe(candidates)
+    if not sweep.complete:
+        logger.warning("The open-file check did not finish; no local file is deleted or moved "
+                       "this pass")
+        return {(f.root, f.rel) for f in files}
+    return set(sweep.writers)
+
+
 def _fresh_candidates(files: list[LocalFile],
                       entries: dict[FileId, ManifestEntry]) -> tuple[list[LocalFile], int]:
     """Re-stat every file the manifest does not already hold as uploaded-and-unchanged.

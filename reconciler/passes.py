@@ -17,7 +17,7 @@ from .execute import Executor, RetryPolicy
 from .logs import live_console
 from .manifest import Manifest
 from .models import ManifestEntry, PassReport, Plan
-from .observe import LAST_LISTING, World, build_plan
+from .observe import LAST_LISTING, World, build_plan, open_for_writing
 from .outcomes import Recorder, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
@@ -127,7 +127,8 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         try:
             _execute(cfg, p, manifest, world, report, entries, resume)
             if p.local_cleanups and not report.fatal:
-                clean_up(world.get_bucket(cfg), p.local_cleanups, entries, cfg.after_upload.move_to)
+                clean_up(world.get_bucket(cfg), p.local_cleanups, entries, cfg.after_upload.move_to,
+                         lambda files: open_for_writing(world, files))
         except RemoteError as exc:
             report.fatal = str(exc)
         if report.fatal:

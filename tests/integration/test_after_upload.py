@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.writers import hold_open
+
 from .harness import Camp, assert_clean_stderr
 
 
@@ -68,3 +70,21 @@ def test_move_into_the_watch_dir_is_a_config_error(camp: Camp) -> None:
 
     assert result.returncode == 2
     assert "inside watch dir" in result.stderr
+
+
+def test_a_file_a_writer_still_holds_open_is_never_deleted(camp: Camp) -> None:
+    camp.write_config("after_upload:\n  action: delete\n")
+    held = camp.file("cam/paused.mp4", 5000)
+    other = camp.file("cam/done.mp4", 5000)
+    assert camp.run("--once").returncode == 0  # both uploaded (neither was open then)
+    holder = hold_open(held, "ab")  # the recorder reopens it, paused, for appending
+    try:
+        result = camp.run("--once")
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert result.returncode == 0, result.stderr
+    assert held.exists()
+    assert "Keeping cam/paused.mp4: another process has it open" in result.stderr
+    assert not other.exists()
