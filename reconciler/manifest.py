@@ -262,9 +262,11 @@ class Manifest:
             "obs_count = excluded.obs_count, obs_first = excluded.obs_first",
             [(f.root, f.rel, key, o.size, o.mtime_ns, o.count, o.first_seen) for f, key, o in rows])
 
-    def forget(self, ids: list[tuple[str, str]]) -> None:
+    def forget(self, ids: list[tuple[str, str]], uploaded_too: bool = False) -> None:
+        """Drop rows of files that are gone; uploaded rows only when asked (pruning)."""
         if ids:
-            self._write("DELETE FROM files WHERE root = ? AND rel = ? AND state != 'uploaded'", ids)
+            keep = "" if uploaded_too else " AND state != 'uploaded'"
+            self._write(f"DELETE FROM files WHERE root = ? AND rel = ?{keep}", ids)
 
     def reset_observation(self, file: LocalFile) -> None:
         self._write("UPDATE files SET obs_count = NULL WHERE root = ? AND rel = ?",

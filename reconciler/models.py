@@ -42,6 +42,7 @@ class Reason(str, Enum):
     BACKOFF = "backing off after failures"
     CONFLICT_SKIP = "remote key holds other content; on_conflict is skip"
     GONE = "no longer in the folder"
+    PRUNED = "uploaded, and gone from the folder since"
 
 
 class ActionKind(str, Enum):

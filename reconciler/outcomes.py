@@ -74,18 +74,24 @@ class Recorder:
         elif r.skipped_conflict:
             logger.warning("Skipping {}: {} holds other content and on_conflict is skip", f.rel, url)
             self._skip(Reason.CONFLICT_SKIP.value)
+            # Remembered with a growing back-off, so later passes do not resend the whole
+            # file just to be refused again; `status` lists it, since it is not backed up.
+            self.manifest.record_failed(f, r.key or r.action.key, f"skipped: {url} holds other content "
+                                        "and on_conflict is skip", now + self._backoff(f))
         elif r.error == "stopped":
             logger.info("Stopped before {} was uploaded; the next run continues", f.rel)
         else:
             self._failed(r, f, now)
 
+    def _backoff(self, f: LocalFile) -> float:
+        entry = self.entries.get((f.root, f.rel))
+        return cross_pass_backoff((entry.attempts if entry and entry.state is EntryState.FAILED else 0) + 1)
+
     def _skip(self, reason: str) -> None:
         self.report.skipped[reason] = self.report.skipped.get(reason, 0) + 1
 
     def _failed(self, r: UploadResult, f: LocalFile, now: float) -> None:
-        entry = self.entries.get((f.root, f.rel))
-        failures = (entry.attempts if entry and entry.state is EntryState.FAILED else 0) + 1
-        wait = cross_pass_backoff(failures)
+        wait = self._backoff(f)
         self.manifest.record_failed(f, r.key or r.action.key, r.error or "unknown error", now + wait)
         self.report.failed += 1
         if (r.error or "").startswith("access denied"):
@@ -98,5 +104,11 @@ def persist_observations(p: Plan, manifest: Manifest) -> None:
     rows = [(a.file, a.key, a.observation) for a in p.actions
             if a.file is not None and a.observation is not None and a.kind is not ActionKind.ADOPT]
     manifest.record_observations(rows)  # type: ignore[arg-type]
-    forget = [tuple(a.detail.split("|", 1)) for a in p.actions if a.kind is ActionKind.FORGET]
+    forget = [tuple(a.detail.split("|", 1)) for a in p.actions
+              if a.kind is ActionKind.FORGET and a.reason is Reason.GONE]
     manifest.forget(forget)  # type: ignore[arg-type]
+    pruned = [tuple(a.detail.split("|", 1)) for a in p.actions
+              if a.kind is ActionKind.FORGET and a.reason is Reason.PRUNED]
+    manifest.forget(pruned, uploaded_too=True)  # type: ignore[arg-type]
+    if pruned:
+        logger.info("Pruned {} manifest rows of uploaded files no longer in the folder", len(pruned))

@@ -17,6 +17,7 @@ order so the same inputs always give the same plan. The case table, in order:
     manifest: failed before                            -> upload RETRY
     otherwise                                          -> upload NEW
     manifest row, no local file, never uploaded        -> forget GONE
+    manifest row, no local file, uploaded, listing pass -> forget PRUNED (the bucket keeps it)
     remote only                                        -> nothing (never deleted)
 """
 
@@ -122,9 +123,11 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
     except UnsafeKey as exc:
         return _skip(Reason.BAD_NAME, file, "", detail=str(exc))
     unchanged = entry is not None and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns)
-    if entry and entry.state is EntryState.UPLOADED and unchanged and entry.key == key:
-        if _missing_remotely(key, file, snap, policy):
-            return Action(ActionKind.UPLOAD, Reason.REMOTE_MISSING, file, key, overwrite=True)
+    # keep_both put our copy beside someone else's object: that key is ours too
+    same_key = entry is not None and entry.key in (key, keep_both_key(key, file.size, file.mtime_ns))
+    if entry and entry.state is EntryState.UPLOADED and unchanged and same_key:
+        if _missing_remotely(entry.key, file, snap, policy):
+            return Action(ActionKind.UPLOAD, Reason.REMOTE_MISSING, file, entry.key, overwrite=True)
         return _after_upload(file, entry, now, policy) or _skip(Reason.UPLOADED, file, entry.key)
     twin_key = snap.uploaded_by_identity.get(file.identity) if file.ino else None
     if twin_key == key:
@@ -165,11 +168,20 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
             rechecks.append(file)
     for root, rel in sorted(snap.excluded):
         actions.append(_skip(Reason.EXCLUDED, LocalFile(root, rel, 0, 0), ""))
+    roots_seen = {f.root for f in snap.local}
     for fid in sorted(snap.entries):
         entry = snap.entries[fid]
-        if fid not in present and entry.state is not EntryState.UPLOADED:
-            actions.append(Action(ActionKind.FORGET, Reason.GONE, None, entry.key,
-                                  detail=f"{entry.root}|{entry.rel}"))
+        if fid in present:
+            continue
+        if entry.state is not EntryState.UPLOADED:
+            reason = Reason.GONE
+        elif snap.remote is not None and entry.root in roots_seen:
+            # Uploaded rows of files long gone are pruned on listing passes only (daily by
+            # default), and never for a watch dir that looked empty (a share half-mounted).
+            reason = Reason.PRUNED
+        else:
+            continue
+        actions.append(Action(ActionKind.FORGET, reason, None, entry.key, detail=f"{entry.root}|{entry.rel}"))
     return Plan(tuple(_ordered(actions, policy.order)), tuple(rechecks))
 
 

@@ -305,6 +305,22 @@ def test_orphan_rows(state, expected) -> None:
         assert a.detail == f"{A}|gone.mp4"
 
 
+def test_uploaded_rows_of_gone_files_are_pruned_only_on_listing_passes() -> None:
+    gone = entry(lf("gone.mp4"), EntryState.UPLOADED)
+    here = lf("here.mp4")
+    kept_row = entry(here, EntryState.UPLOADED)
+    listing = (RemoteObject("cam/gone.mp4", 100), RemoteObject("cam/here.mp4", 100))
+
+    idle = plan(snapshot([here], [gone, kept_row]), NOW, policy())
+    listed = plan(snapshot([here], [gone, kept_row], remote=listing), NOW, policy())
+    empty_dir = plan(snapshot([], [gone, kept_row], remote=listing), NOW, policy())
+
+    assert [a.kind for a in idle.actions] == [ActionKind.SKIP]
+    assert [(a.kind, a.reason, a.detail) for a in listed.actions if a.file is None] == [
+        (ActionKind.FORGET, Reason.PRUNED, f"{A}|gone.mp4")]
+    assert empty_dir.actions == ()  # a watch dir that looks empty may be a half-mounted share
+
+
 def test_remote_only_keys_get_no_action() -> None:
     remote = (RemoteObject("cam/only-there.mp4", 10), RemoteObject("cam/x.mp4", 100))
     assert plan(snapshot([], [], remote=remote), NOW, policy()).actions == ()
