@@ -89,20 +89,32 @@ class Executor:
         """Upload in order with parallel_files in flight; returns a fatal error, if any."""
         fatal: Optional[str] = None
         queue = list(reversed(uploads))
+        actions: dict[Future, Action] = {}
         with ThreadPoolExecutor(self.parallel_files, "upload") as pool:
             running: set[Future] = set()
             while queue or running:
                 while queue and len(running) < self.parallel_files and not fatal and not self.stop.is_set():
-                    running.add(pool.submit(self.upload_one, queue.pop()))
+                    action = queue.pop()
+                    future = pool.submit(self.upload_one, action)
+                    actions[future] = action
+                    running.add(future)
                 if not running:
                     break
-                done, running = wait(running, return_when=FIRST_COMPLETED)
+                # A timeout, so Ctrl+C / Ctrl+Break reach their handler on Windows, where a
+                # blocked lock wait is not interrupted by a signal.
+                done, running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
+                    action = actions.pop(future)
                     try:
-                        record(future.result())
+                        result = future.result()
                     except PassAborted as exc:
                         fatal = fatal or str(exc)
                         self._halt.set()  # the others stop at their next part or attempt
+                        continue
+                    except Exception as exc:  # one file's surprise must not end the pass
+                        logger.opt(exception=exc).debug("Upload of {} raised", action.key)
+                        result = UploadResult(action, key=action.key, error=f"unexpected error: {exc!r}")
+                    record(result)
         return fatal
 
     def _checked_progress(self, n: int) -> None:
@@ -143,7 +155,7 @@ class Executor:
 
         def remember(uid: str, started: bool) -> None:
             nonlocal upload_id
-            upload_id = uid if started else None
+            upload_id = uid if started else (None if uid == upload_id else upload_id)
             self.on_multipart(uid, key, started)  # the key of the attempt in flight
 
         while attempt < self.retry.max_attempts:
@@ -161,15 +173,21 @@ class Executor:
             except FileChanged:
                 return UploadResult(action, key=key, attempts=attempt, changed=True)
             except RemoteError as exc:
+                if exc.kind is ErrorKind.EXISTS:
+                    try:
+                        resolved = self._resolve_existing(fh, action, key)
+                    except FileChanged:
+                        return UploadResult(action, key=key, attempts=attempt, changed=True)
+                    except RemoteError as head_failed:
+                        exc = head_failed  # judged like a failed upload: retried, or this file fails
+                    else:
+                        if isinstance(resolved, UploadResult):
+                            return replace(resolved, attempts=attempt)
+                        key, overwrite = resolved
+                        attempt -= 1  # finding the key taken is not a failed attempt
+                        continue
                 if exc.kind is ErrorKind.FATAL:
                     raise PassAborted(str(exc)) from exc
-                if exc.kind is ErrorKind.EXISTS:
-                    resolved = self._resolve_existing(fh, action, key)
-                    if isinstance(resolved, UploadResult):
-                        return replace(resolved, attempts=attempt)
-                    key, overwrite = resolved
-                    attempt -= 1  # finding the key taken is not a failed attempt
-                    continue
                 last = str(exc)
                 if exc.kind is ErrorKind.KEY:
                     break

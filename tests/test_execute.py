@@ -471,3 +471,45 @@ def test_retry_delay_jitter_spreads() -> None:
     assert policy.delay(3, lambda: 0.0) == 2.0
     assert policy.delay(3, lambda: 1.0) == 4.0
     assert policy.delay(3, lambda: 0.25) == 2.5
+
+
+# ---- failures while resolving a taken key, and surprises, stay with their file ----------------
+class FlakyHead(FakeStore):
+    def __init__(self, errors: list[BaseException]) -> None:
+        super().__init__()
+        self.errors = errors
+
+    def head(self, key: str) -> Optional[tuple[int, Optional[str]]]:
+        if self.errors:
+            raise self.errors.pop(0)
+        return super().head(key)
+
+
+def test_a_failing_head_after_412_is_retried_like_an_upload(tmp_path: Path) -> None:
+    store = FlakyHead([RemoteError(ErrorKind.RETRYABLE, "S3 answered 503: SlowDown", "SlowDown")])
+    store.put("cam/a.mp4", CONTENT)  # ours already (a kill between PUT and the manifest write)
+    result = executor(store).upload_one(upload(real_file(tmp_path)))
+    assert result.ok and result.adopted
+    assert len(store.calls) == 2  # the second PUT found the key again; HEAD answered this time
+
+
+def test_a_denied_head_after_412_fails_only_this_file(tmp_path: Path) -> None:
+    store = FlakyHead([RemoteError(ErrorKind.KEY, "access denied (HEAD)", "403")])
+    store.put("cam/a.mp4", CONTENT)
+    result = executor(store).upload_one(upload(real_file(tmp_path)))
+    assert not result.ok and "access denied" in (result.error or "")
+
+
+def test_an_unexpected_exception_is_recorded_for_its_file_and_the_others_go_on(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.script["cam/bad.mp4"] = [ValueError("surprise")]
+    files = [upload(real_file(tmp_path, "bad.mp4"), key="cam/bad.mp4"),
+             upload(real_file(tmp_path, "good.mp4"), key="cam/good.mp4")]
+    recorded: list = []
+
+    fatal = executor(store, parallel_files=1).run(files, recorded.append)
+
+    assert fatal is None
+    by_key = {r.action.key: r for r in recorded}
+    assert by_key["cam/good.mp4"].ok
+    assert not by_key["cam/bad.mp4"].ok and "surprise" in (by_key["cam/bad.mp4"].error or "")
