@@ -19,7 +19,7 @@ from loguru import logger
 
 from .checksums import FileChanged
 from .keys import keep_both_key
-from .models import Action, Reason, UploadResult
+from .models import Action, ActionKind, Reason, UploadResult
 from .probe import FileLocked, open_for_upload
 from .s3errors import ErrorKind, RemoteError
 from .scan import path_of
@@ -137,17 +137,32 @@ class Executor:
             st = os.fstat(fh.fileno())
             if (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns):
                 return UploadResult(action, changed=True)
-            result = self._attempts(fh, action)
+            key, overwrite = action.key, action.overwrite
+            if action.kind is ActionKind.ADOPT:  # listed with the same size: trust it only if
+                verdict = self._verify_listed(fh, action)  # the stored checksum matches too
+                if isinstance(verdict, UploadResult):
+                    return verdict
+                key, overwrite = verdict
+            result = self._attempts(fh, action, key, overwrite)
             if result.ok and not result.adopted:
                 after = os.fstat(fh.fileno())
                 if (after.st_size, after.st_mtime_ns) != (file.size, file.mtime_ns):
                     return replace(result, ok=False, changed=True)
             return result
 
-    def _attempts(self, fh: IO[bytes], action: Action) -> UploadResult:
+    def _verify_listed(self, fh: IO[bytes], action: Action) -> UploadResult | tuple[str, bool]:
+        try:
+            return self._resolve_existing(fh, action, action.key)
+        except FileChanged:
+            return UploadResult(action, key=action.key, changed=True)
+        except RemoteError as exc:
+            if exc.kind is ErrorKind.FATAL:
+                raise PassAborted(str(exc)) from exc
+            return UploadResult(action, key=action.key, error=str(exc))
+
+    def _attempts(self, fh: IO[bytes], action: Action, key: str, overwrite: bool) -> UploadResult:
         file = action.file
         assert file is not None
-        key, overwrite = action.key, action.overwrite
         last = "no attempt made"
         attempt = 0
         # A multipart upload left by an earlier attempt or run is continued, not restarted.
@@ -209,7 +224,9 @@ class Executor:
         file = action.file
         assert file is not None
         found = self.store.head(key)
-        if found is not None and found[0] == file.size:
+        if found is None:
+            return key, False  # vacant after all (deleted meanwhile): a conditional write again
+        if found[0] == file.size:
             size, stored = found
             if stored is None or self.store.local_checksum(fh, size) == stored:
                 return UploadResult(action, ok=True, adopted=True, key=key, checksum=stored)

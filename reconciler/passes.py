@@ -16,7 +16,7 @@ from .config import Config
 from .execute import Executor, RetryPolicy
 from .logs import live_console
 from .manifest import Manifest
-from .models import ManifestEntry, PassReport, Plan
+from .models import ManifestEntry, PassReport, Plan, Reason
 from .observe import LAST_LISTING, World, build_plan, open_for_writing
 from .outcomes import Recorder, log_decisions, persist_observations
 from .plan import FileId
@@ -57,11 +57,12 @@ def _settle_multiparts(cfg: Config, manifest: Manifest, world: World, p: Plan) -
 
 def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
              entries: dict[FileId, ManifestEntry], resume: dict[FileId, str]) -> None:
-    adopt = [(a.file, a.key, None) for a in p.adoptions if a.file is not None]
-    if adopt:
-        manifest.record_uploaded(adopt, world.clock())
-        report.adopted += len(adopt)
-    uploads = p.uploads
+    moved = [(a.file, a.key, None) for a in p.adoptions if a.file and a.reason is Reason.ADOPT_MOVED]
+    if moved:  # the manifest itself vouches for these: no request needed
+        manifest.record_uploaded(moved, world.clock())
+        report.adopted += len(moved)
+    # Listed objects of the same size are verified (HEAD + stored checksum) by the executor.
+    uploads = p.uploads + [a for a in p.adoptions if a.reason is Reason.ADOPT_REMOTE]
     if not uploads:
         return
     bucket = world.get_bucket(cfg)

@@ -513,3 +513,32 @@ def test_an_unexpected_exception_is_recorded_for_its_file_and_the_others_go_on(t
     by_key = {r.action.key: r for r in recorded}
     assert by_key["cam/good.mp4"].ok
     assert not by_key["cam/bad.mp4"].ok and "surprise" in (by_key["cam/bad.mp4"].error or "")
+
+
+# ---- a listed object of the same size is trusted only if its stored checksum matches ---------
+def adopt(f: LocalFile, key: str = "cam/a.mp4") -> Action:
+    return Action(ActionKind.ADOPT, Reason.ADOPT_REMOTE, f, key)
+
+
+def test_listed_object_with_matching_checksum_is_adopted_without_upload(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.put("cam/a.mp4", CONTENT)
+    result = executor(store).upload_one(adopt(real_file(tmp_path)))
+    assert result.ok and result.adopted and store.calls == []
+
+
+def test_listed_object_of_same_size_but_other_content_is_kept_and_ours_goes_alongside(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.put("cam/a.mp4", OTHER_SAME_SIZE)
+    f = real_file(tmp_path)
+    result = executor(store).upload_one(adopt(f))
+    assert result.ok and not result.adopted
+    assert result.key == keep_both_key("cam/a.mp4", f.size, f.mtime_ns)
+    assert store.objects["cam/a.mp4"][0] == OTHER_SAME_SIZE
+
+
+def test_listed_object_deleted_since_the_listing_is_uploaded_to_its_key(tmp_path: Path) -> None:
+    store = FakeStore()
+    result = executor(store).upload_one(adopt(real_file(tmp_path)))
+    assert result.ok and not result.adopted and result.key == "cam/a.mp4"
+    assert store.objects["cam/a.mp4"][0] == CONTENT
