@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from loguru import logger
 
@@ -17,6 +17,9 @@ from . import __version__, logs
 from .config import Config, ConfigError, load
 from .lock import AlreadyRunning, InstanceLock
 from .manifest import Manifest, ManifestError
+
+if TYPE_CHECKING:
+    from .remote import Bucket
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_REMOTE = 0, 1, 2, 3, 4
 
@@ -47,6 +50,16 @@ def _fail(code: int, message: str) -> int:
     return code
 
 
+def _unexpected(exc: Exception, level: Optional[str], logs_ready: bool) -> int:
+    """The last resort: one sentence at ERROR, the traceback only at DEBUG (exit 1)."""
+    if not logs_ready:
+        logs.setup_plain(level or "INFO")
+    logger.error("unexpected error: {}: {}; this is a bug, please report it with the log at "
+                 "--log-level DEBUG", type(exc).__name__, " ".join(str(exc).split()))
+    logger.opt(exception=exc).debug("Traceback of the unexpected error:")
+    return EXIT_FAILED
+
+
 def _install_stop_handlers(stop: threading.Event) -> None:
     # loguru is not re-entrant: a signal that lands while the main thread is inside a log
     # call must not log itself (loguru would print a traceback), so a thread says it.
@@ -74,7 +87,7 @@ def _run(cfg: Config, once: bool, dry_run: bool) -> int:
     from .loop import run_forever
     from .passes import World, run_pass
 
-    world = World()
+    world = World(bucket=open_bucket)
     _install_stop_handlers(world.stop)
     if once:
         _require_a_watch_dir(cfg)
@@ -88,6 +101,22 @@ def _run(cfg: Config, once: bool, dry_run: bool) -> int:
         run_forever(lambda: run_pass(cfg, world), cfg.interval_seconds, world.stop)
         logger.info("Stopped")
         return EXIT_OK
+
+
+def open_bucket(cfg: Config) -> Bucket:
+    """The bucket and its client. botocore resolves credentials while it builds the client, so
+    a credential setup that fails (credential_process, SSO, a broken profile) fails here: it
+    becomes a RemoteError (the bucket is unusable: exit 4, one sentence), not a traceback."""
+    from .remote import Bucket, make_client
+    from .s3errors import classify_error
+
+    try:
+        client = make_client(cfg)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise classify_error(exc, cfg.bucket) from exc  # re-raises what is not an S3 matter
+    return Bucket(client, cfg)
 
 
 def _require_a_watch_dir(cfg: Config) -> None:
@@ -122,13 +151,13 @@ def _status(cfg: Config, as_json: bool) -> int:
 
 def _check(cfg: Config) -> int:
     from .check import Preflight
-    from .remote import Bucket, make_client
 
-    return Preflight(cfg, lambda: Bucket(make_client(cfg), cfg), sys.stdout).run()
+    return Preflight(cfg, lambda: open_bucket(cfg), sys.stdout).run()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
+    logs_ready = False
     try:
         cfg = load(args.config)
         if args.interval is not None:
@@ -139,6 +168,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             cfg = replace(cfg, interval_seconds=args.interval)
         log = cfg.logging
         logs.setup(args.log_level or log.level, log.file, log.rotation, log.retention, log.json)
+        logs_ready = True
         commands: dict[str, Callable[[], int]] = {
             "status": lambda: _status(cfg, args.json),
             "check": lambda: _check(cfg),
@@ -155,6 +185,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_OK
     except OSError as exc:
         return _fail(EXIT_FAILED, f"{exc}; check the paths and permissions named here.")
+    except Exception as exc:  # a bug: one sentence, never a bare traceback (DESIGN.md section 1)
+        return _unexpected(exc, args.log_level, logs_ready)
 
 
 def entry() -> None:

@@ -7,6 +7,7 @@ the key (and the nearest valid one for a typo), so a bad file never half-runs.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -15,6 +16,8 @@ from typing import Any, Optional
 
 import yaml
 
+from . import logs
+from .keys import UnsafeKey, check_template
 from .models import WatchDir
 
 DEFAULT_EXTENSIONS = (".dat", ".bvr", ".avi", ".mov", ".jpg", ".mp4")
@@ -175,7 +178,13 @@ def _check_value(name: str, value: Any, default: Any, meta: Any) -> Any:
     if value is False and "off" in (meta.get("choices") or ()):
         value = "off"  # YAML 1.1 reads a bare `checksum: off` as false
     if float in types and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf  # a whole number too big for a float: rejected just below
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}: write a plain number "
+                          "such as 60 or 0.5.")
     if tuple in types:
         if isinstance(value, str):
             value = [value]
@@ -232,6 +241,16 @@ def _watch_dirs(raw: dict[str, Any], base: Path, prefix: str) -> tuple[WatchDir,
     return tuple(dirs)
 
 
+def path_inside(path: str, folder: str, pathmod: Any = os.path) -> bool:
+    """`path` is `folder` or below it (both absolute), by `pathmod`'s rules (ntpath: case-
+    insensitive, either slash). Different drives (C:\\ vs D:\\) or roots are never inside."""
+    path, folder = pathmod.normcase(pathmod.normpath(path)), pathmod.normcase(pathmod.normpath(folder))
+    try:
+        return pathmod.commonpath([folder, path]) == folder
+    except ValueError:  # commonpath's answer to "different drives" (or absolute vs relative)
+        return False
+
+
 def _validate(cfg: Config) -> None:
     if not _BUCKET.match(cfg.bucket):
         raise ConfigError(f'bucket "{cfg.bucket}" is not a valid S3 bucket name (3-63 '
@@ -247,6 +266,8 @@ def _validate(cfg: Config) -> None:
     for name, value in {"stability.settle_seconds": cfg.stability.settle_seconds,
                         "stability.min_age_seconds": cfg.stability.min_age_seconds,
                         "retry.base_delay_seconds": cfg.retry.base_delay_seconds,
+                        "retry.max_delay_seconds": cfg.retry.max_delay_seconds,
+                        "remote.relist_hours": cfg.remote.relist_hours,
                         "after_upload.min_age_hours": cfg.after_upload.min_age_hours}.items():
         if value < 0:
             raise ConfigError(f"{name} must not be negative, got {value}.")
@@ -260,8 +281,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("after_upload.action is move but after_upload.move_to is not set.")
     move_to = cfg.after_upload.move_to
     for w in cfg.watch_dirs if move_to else ():
-        inside = os.path.commonpath([os.path.normcase(w.path), os.path.normcase(move_to)])
-        if inside == os.path.normcase(w.path):
+        if path_inside(move_to, w.path):
             raise ConfigError(f"after_upload.move_to {move_to} is inside watch dir {w.path}: "
                               "moved files would be found again; pick a folder outside it.")
     if cfg.remote.checksum == "crc32c":
@@ -273,6 +293,14 @@ def _validate(cfg: Config) -> None:
     for pattern in cfg.exclude:
         if not pattern:
             raise ConfigError("exclude holds an empty pattern; remove it.")
+    if cfg.key_template is not None:
+        try:
+            check_template(cfg.key_template)
+        except UnsafeKey as exc:
+            raise ConfigError(str(exc)) from None
+    problem = logs.file_options_problem(cfg.logging.rotation, cfg.logging.retention)
+    if problem:
+        raise ConfigError(problem)
 
 
 def from_mapping(raw: Any, base: Path, source: str = "", env: Optional[dict[str, str]] = None) -> Config:

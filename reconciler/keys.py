@@ -30,6 +30,9 @@ def _utc(mtime_ns: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=mtime_ns // 1000)
 
 
+FIELDS = ("prefix", "rel", "dir", "name", "stem", "ext", "camera", "mtime")  # what a key_template may use
+
+
 def _fields(prefix: str, rel: str, mtime_ns: int) -> dict[str, object]:
     folder, name = posixpath.split(rel)
     stem, ext = posixpath.splitext(name)
@@ -41,11 +44,20 @@ def _fields(prefix: str, rel: str, mtime_ns: int) -> dict[str, object]:
 
 
 def check_template(template: str) -> None:
-    """Raise UnsafeKey when a key_template would fail for every file."""
+    """Raise UnsafeKey when a key_template would fail for every file; the message names the
+    bad field (or the syntax error) and lists the valid fields."""
+    valid = f"valid fields are: {', '.join(FIELDS)}"
     try:
         template.format(**_fields("p/", "cam/a.mp4", 0))
-    except (KeyError, IndexError, ValueError, AttributeError) as exc:
-        raise UnsafeKey(f"key_template {template!r} is not valid: {exc!r}") from None
+    except KeyError as exc:
+        raise UnsafeKey(f"key_template {template!r} uses an unknown field {{{exc.args[0]}}}; "
+                        f"{valid}.") from None
+    except IndexError:
+        raise UnsafeKey(f"key_template {template!r} has an empty or numbered field such as {{}} "
+                        f"or {{0}}; name a field instead; {valid}.") from None
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise UnsafeKey(f"key_template {template!r} is not a valid template ({exc}); write e.g. "
+                        f"{{prefix}}{{camera}}/{{mtime:%Y/%m/%d}}/{{name}}; {valid}.") from None
 
 
 def key_for(prefix: str, rel: str, mtime_ns: int = 0, template: Optional[str] = None) -> str:

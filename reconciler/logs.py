@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
+import uuid
 from typing import Any, Optional
 
 from loguru import logger
@@ -48,6 +50,25 @@ def live_console() -> bool:
     return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
 
 
+def file_options_problem(rotation: str, retention: str) -> Optional[str]:
+    """None when loguru accepts logging.rotation and logging.retention, else the sentence.
+
+    Asks loguru itself: a file sink is added and removed at once, with delay=True so nothing
+    is opened, at a path in a folder that does not exist (retention, run on removal, globs
+    there and finds nothing to delete).
+    """
+    path = os.path.join(tempfile.gettempdir(), f"camup-{uuid.uuid4().hex}", "check.log")
+    examples = {"rotation": '"10 MB", "1 week" or "00:00"', "retention": '"14 days" or "1 month"'}
+    for key, value in (("rotation", rotation), ("retention", retention)):
+        try:
+            handler = logger.add(path, delay=True, **{key: value})
+        except (ValueError, TypeError) as exc:
+            return (f"logging.{key} {value!r} is not understood ({exc}): write a value such as "
+                    f"{examples[key]}.")
+        logger.remove(handler)
+    return None
+
+
 def setup(level: str = "INFO", file: Optional[str] = None, rotation: str = "10 MB",
           retention: str = "14 days", json: bool = False) -> None:
     logger.remove()
@@ -57,7 +78,7 @@ def setup(level: str = "INFO", file: Optional[str] = None, rotation: str = "10 M
         from tqdm import tqdm  # log lines go above the progress bar, not through it
 
         logger.add(lambda m: tqdm.write(m, end="", file=sys.stderr), level=level,
-                   format=CONSOLE_FORMAT, colorize=True)
+                   format=CONSOLE_FORMAT, colorize=True, backtrace=False, diagnose=False)
     else:
         logger.add(sys.stderr, level=level, format=CONSOLE_FORMAT, serialize=json,
                    colorize=False, backtrace=False, diagnose=False)
@@ -67,9 +88,11 @@ def setup(level: str = "INFO", file: Optional[str] = None, rotation: str = "10 M
                    retention=retention, encoding="utf-8", backtrace=False, diagnose=False)
 
 
-def setup_plain() -> None:
+def setup_plain(level: str = "INFO") -> None:
     """Before the config is known (or when it is broken): plain lines on stderr."""
     if os.environ.get("_CAMUP_LOGS_READY"):
         return
     logger.remove()
-    logger.add(sys.stderr, level="INFO", format=CONSOLE_FORMAT, colorize=False)
+    logger.configure(patcher=_patcher(tuple(os.environ.get(v, "") for v in _SECRET_VARS)))
+    logger.add(sys.stderr, level=level, format=CONSOLE_FORMAT, colorize=False, backtrace=False,
+               diagnose=False)

@@ -13,6 +13,7 @@ Two OS-specific answers, each behind one function:
 
 from __future__ import annotations
 
+import ntpath
 import os
 import sys
 import time
@@ -86,20 +87,38 @@ def _identity(pid: int, f: Any) -> Optional[tuple[int, int]]:
     return None
 
 
-def long_path(path: str) -> str:
-    """Windows paths over 260 characters need the \\\\?\\ prefix."""
-    if len(path) >= 248 and not path.startswith("\\\\?\\"):
-        path = os.path.abspath(path)
-        return "\\\\?\\UNC\\" + path[2:] if path.startswith("\\\\") else "\\\\?\\" + path
-    return path
+WINDOWS = os.name == "nt"
+_PREFIX = "\\\\?\\"
+
+
+def long_path(path: str, windows: bool = WINDOWS, always: bool = False) -> str:
+    """Windows: a path of 248+ characters (or any, with `always`) gets the \\\\?\\ prefix,
+    which lifts the 260-character limit; elsewhere the path is returned unchanged.
+
+    The prefix turns off Windows' own normalisation, so the path is made absolute and
+    normalised first (ntpath's rules: the tests pass windows=True on any OS).
+    """
+    if not windows or path.startswith(_PREFIX) or (len(path) < 248 and not always):
+        return path
+    path = ntpath.abspath(path)
+    return _PREFIX + "UNC\\" + path[2:] if path.startswith("\\\\") else _PREFIX + path
+
+
+def short_path(path: str) -> str:
+    """The path as a person wrote it: without the \\\\?\\ (or \\\\?\\UNC\\) prefix, for messages."""
+    if path.startswith(_PREFIX + "UNC\\"):
+        return "\\\\" + path[len(_PREFIX) + 4:]
+    return path[len(_PREFIX):] if path.startswith(_PREFIX) else path
 
 
 def open_shared(path: str, create_file: Callable[..., int],
                 open_osfhandle: Callable[[int, int], int]) -> IO[bytes]:
     """Windows: open for reading with share READ|DELETE; map the OS's answers to Python's."""
     try:
-        handle = create_file(long_path(path), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE,
-                             0, OPEN_EXISTING, FILE_FLAG_SEQUENTIAL_SCAN, 0)
+        # Only ever called on Windows (open_for_upload), so the prefix rule applies here always.
+        handle = create_file(long_path(path, windows=True), GENERIC_READ,
+                             FILE_SHARE_READ | FILE_SHARE_DELETE, 0, OPEN_EXISTING,
+                             FILE_FLAG_SEQUENTIAL_SCAN, 0)
     except OSError as exc:
         code = getattr(exc, "winerror", None)
         if code in (ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION):

@@ -48,6 +48,34 @@ _RETRYABLE_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestT
                     "502", "503", "504"}
 _DENIED = {"AccessDenied", "403", "Forbidden"}
 
+# Credential resolution fails before any request is sent; each is the bucket being unusable
+# until someone fixes the credential setup, so the pass ends (exit 4) with what to fix.
+_SSO = tuple(getattr(bx, n) for n in ("SSOError", "TokenRetrievalError", "LoginError") if hasattr(bx, n))
+_AWS_CONFIG = (bx.ProfileNotFound, bx.ConfigNotFound, bx.ConfigParseError, bx.InvalidConfigError)
+_CREDENTIALS = (bx.CredentialRetrievalError, bx.NoAuthTokenError, bx.RefreshWithMFAUnsupportedError,
+                bx.MetadataRetrievalError, bx.UnknownCredentialError)
+
+
+def _one_line(exc: BaseException) -> str:
+    """botocore's text may span lines (a credential_process's stderr, a validation report)."""
+    return " ".join(str(exc).split()).rstrip(": ")
+
+
+def _credential_problem(exc: BaseException) -> str:
+    """The sentence for a credential-provider failure, or "" when `exc` is not one."""
+    why = _one_line(exc)
+    if isinstance(exc, _SSO):
+        return (f"the AWS SSO login is missing or has expired ({why}): run 'aws sso login' with "
+                "the profile in remote.profile (or AWS_PROFILE), then run again.")
+    if isinstance(exc, _AWS_CONFIG):
+        return (f"the AWS config cannot be used ({why}): fix the profile named in remote.profile "
+                "(or AWS_PROFILE) in ~/.aws/config (or the file AWS_CONFIG_FILE names).")
+    if isinstance(exc, _CREDENTIALS):
+        return (f"AWS credentials could not be obtained ({why}): fix the credential source "
+                "(credential_process, role, SSO or instance role) of remote.profile (or "
+                "AWS_PROFILE); 'aws sts get-caller-identity' with that profile shows the same error.")
+    return ""
+
 
 def classify_error(exc: BaseException, bucket: str = "") -> RemoteError:
     """Map any boto3/botocore failure to an ErrorKind and a sentence."""
@@ -56,6 +84,13 @@ def classify_error(exc: BaseException, bucket: str = "") -> RemoteError:
     if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
         return RemoteError(ErrorKind.FATAL, "no AWS credentials found: set AWS_ACCESS_KEY_ID and "
                            "AWS_SECRET_ACCESS_KEY, run 'aws configure', or set remote.profile.")
+    credentials = _credential_problem(exc)
+    if credentials:
+        return RemoteError(ErrorKind.FATAL, credentials, type(exc).__name__)
+    if isinstance(exc, bx.ParamValidationError):
+        return RemoteError(ErrorKind.KEY, "the request was refused before it was sent "
+                           f"({_one_line(exc)}): check this file's key and the remote settings "
+                           "(storage_class, sse, sse_kms_key_id).", "ParamValidationError")
     if isinstance(exc, bx.EndpointConnectionError):
         return RemoteError(ErrorKind.FATAL, f"cannot connect to the S3 endpoint ({exc}): check "
                            "the network and remote.endpoint_url; the next pass retries.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import ntpath
 import os
 import re
 import stat as stat_mod
@@ -11,7 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Optional
 
+from loguru import logger
+
 from .models import LocalFile, WatchDir
+from .probe import WINDOWS, long_path, short_path
 
 
 class WatchDirError(Exception):
@@ -22,7 +26,8 @@ class WatchDirError(Exception):
 class ScanResult:
     files: list[LocalFile] = field(default_factory=list)
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (root, rel)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # folders that could not be read
+    vanished: list[str] = field(default_factory=list)  # folders moved or deleted while we walked
 
 
 @dataclass(frozen=True)
@@ -57,14 +62,24 @@ def local_file(root: str, rel: str, st: os.stat_result) -> LocalFile:
                      dev=st.st_dev, ino=st.st_ino)
 
 
-def path_of(file: LocalFile) -> str:
+def path_of(file: LocalFile, windows: bool = WINDOWS) -> str:
+    """The path to open, stat, remove or move the file by: on Windows a long one (260+
+    characters deep in camera folders) carries the \\\\?\\ prefix."""
+    if windows:
+        return long_path(ntpath.join(file.root, *file.rel.split("/")), windows=True)
     return os.path.join(file.root, *file.rel.split("/"))
 
 
-def restat(file: LocalFile) -> Optional[LocalFile]:
+def scan_root(path: str, windows: bool = WINDOWS) -> str:
+    """Where the walk starts: on Windows always through \\\\?\\, so every folder and file
+    path the walk builds below it is safe from the 260-character limit."""
+    return long_path(path, windows=windows, always=True)
+
+
+def restat(file: LocalFile, windows: bool = WINDOWS) -> Optional[LocalFile]:
     """A fresh os.stat of the file itself (directory listings lag on Windows); None if gone."""
     try:
-        st = os.stat(path_of(file))
+        st = os.stat(path_of(file, windows))
     except (FileNotFoundError, NotADirectoryError):
         return None
     if not stat_mod.S_ISREG(st.st_mode):
@@ -74,7 +89,7 @@ def restat(file: LocalFile) -> Optional[LocalFile]:
 
 def check_watch_dir(watch: WatchDir) -> None:
     try:
-        with os.scandir(watch.path) as it:
+        with os.scandir(long_path(watch.path)) as it:
             next(it, None)
     except FileNotFoundError:
         raise WatchDirError(f"watch dir {watch.path} does not exist: check the path, or that "
@@ -94,10 +109,21 @@ def _walk(top: str, rel_dir: str, filters: Filters, out: ScanResult) -> Iterator
     try:
         with os.scandir(top) as it:
             entries = list(it)
-    except FileNotFoundError:
-        return  # a subfolder moved away while we walked: the next pass sees the new state
+    except (FileNotFoundError, NotADirectoryError):
+        if not rel_dir:  # the watch dir itself: an error for the pass, never "every file is gone"
+            raise WatchDirError(f"watch dir {short_path(top)} disappeared during the scan: check "
+                                "that the drive or share is connected.") from None
+        # Moved or deleted while we walked (the recorder tidies up): not a problem.
+        out.vanished.append(short_path(top))
+        logger.info("Folder {} disappeared during the scan (moved or deleted); the next pass "
+                    "sees what is there then", short_path(top))
+        return
     except OSError as exc:
-        out.warnings.append(f"cannot read folder {top}: {exc.strerror or exc}")
+        if not rel_dir:
+            raise WatchDirError(f"watch dir {short_path(top)} cannot be read "
+                                f"({exc.strerror or exc}): check the drive or share.") from None
+        out.warnings.append(f"cannot read folder {short_path(top)} ({exc.strerror or exc}): its "
+                            "files are skipped this pass; grant this user read access to it.")
         return
     for entry in entries:
         rel = f"{rel_dir}{entry.name}"
@@ -115,7 +141,7 @@ def scan(watch: WatchDir, filters: Filters) -> ScanResult:
     """Every wanted file under the watch dir, sorted by relative path."""
     check_watch_dir(watch)
     out = ScanResult()
-    for rel, entry in _walk(watch.path, "", filters, out):
+    for rel, entry in _walk(scan_root(watch.path), "", filters, out):
         if not filters.wants(entry.name):
             continue
         if filters.excludes(rel):

@@ -22,6 +22,20 @@ def observe(previous: Optional[Observation], file: LocalFile, now: float) -> Obs
     return Observation(file.size, file.mtime_ns, 1, now)
 
 
+def age_of(file: LocalFile, seen: Observation, now: float) -> float:
+    """Seconds since the file last changed, by its mtime.
+
+    A camera or FTP client with a fast clock writes mtimes in the future, which would stay
+    "too young" for as long as the clocks disagree. While the mtime is in the future the age
+    counts from min(mtime, first time this size+mtime was observed), so such a file becomes old
+    enough min_age_seconds after it was first seen unchanged.
+    """
+    mtime = file.mtime_ns / 1e9
+    if mtime <= now:
+        return now - mtime
+    return now - min(mtime, seen.first_seen)
+
+
 def classify(
     file: LocalFile,
     previous: Optional[Observation],
@@ -38,7 +52,7 @@ def classify(
         return Readiness.EMPTY, seen
     if previous is not None and seen.count == 1:
         return Readiness.GROWING, seen  # it moved since we last looked
-    if now - file.mtime_ns / 1e9 < policy.min_age_seconds:
+    if age_of(file, seen, now) < policy.min_age_seconds:
         return Readiness.TOO_YOUNG, seen
     if seen.count < policy.checks:
         return Readiness.SETTLING, seen
@@ -50,5 +64,5 @@ def worth_recheck(file: LocalFile, seen: Observation, now: float, settle: float,
     """One in-pass re-stat after `settle` seconds can make this file ready this pass."""
     if file.size == 0 and policy.skip_empty:
         return False
-    old_enough_after_wait = now + settle - file.mtime_ns / 1e9 >= policy.min_age_seconds
+    old_enough_after_wait = age_of(file, seen, now + settle) >= policy.min_age_seconds
     return seen.count >= policy.checks - 1 and old_enough_after_wait

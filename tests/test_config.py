@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ntpath
 import os
+import posixpath
 from dataclasses import fields
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from reconciler.config import (
     Transfer,
     load,
     parse_rate,
+    path_inside,
 )
 from reconciler.models import WatchDir
 
@@ -430,3 +433,112 @@ def test_config_is_frozen(write_config) -> None:
     cfg = _load(write_config, MINIMAL)
     with pytest.raises(AttributeError):
         cfg.bucket = "other"  # type: ignore[misc]
+
+
+# ---- key_template is checked at load ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("template", "needle"),
+    [("{prefix}{cam}/{name}", "{cam}"), ("{prefix}{camera}/{nosuch}", "{nosuch}"),
+     ("{prefix}{0}", "numbered"), ("{prefix}{name", "not a valid template"),
+     ("{mtime:%Y", "not a valid template"), ("{name.nosuch}", "not a valid template"),
+     ("{name:%Y}", "not a valid template")],
+)
+def test_a_bad_key_template_is_a_config_error_naming_the_field(write_config, template, needle) -> None:
+    message = _error(write_config, MINIMAL + f"key_template: '{template}'\n")
+    assert message.startswith("key_template")
+    assert needle in message
+    assert "valid fields are: prefix, rel, dir, name, stem, ext, camera, mtime" in message
+
+
+@pytest.mark.parametrize("template", ["{prefix}{camera}/{mtime:%Y/%m/%d}/{name}", "{prefix}{rel}",
+                                      "{dir}/{stem}-{mtime:%H%M%S}{ext}", "fixed/{name}"])
+def test_good_key_templates_load(write_config, template: str) -> None:
+    assert _load(write_config, MINIMAL + f"key_template: '{template}'\n").key_template == template
+
+
+# ---- after_upload.move_to against the watch dirs, by Windows and POSIX rules ------------------------
+@pytest.mark.parametrize(
+    ("pathmod", "path", "folder", "inside"),
+    [
+        (ntpath, r"D:\Archive", r"C:\BlueIris\New", False),  # other drive: commonpath raises
+        (ntpath, r"D:\BlueIris\New\done", r"C:\BlueIris\New", False),
+        (ntpath, r"\\nas\archive", r"C:\BlueIris\New", False),  # UNC vs drive
+        (ntpath, r"C:\BlueIris\New\done", r"C:\BlueIris\New", True),
+        (ntpath, r"c:\blueiris\NEW\Done", r"C:\BlueIris\New", True),  # case-insensitive
+        (ntpath, "C:/BlueIris/New/done", r"C:\BlueIris\New", True),  # either slash
+        (ntpath, r"C:\BlueIris\New", r"C:\BlueIris\New", True),
+        (ntpath, r"C:\BlueIris\Newer", r"C:\BlueIris\New", False),  # a prefix is not a parent
+        (ntpath, r"C:\BlueIris", r"C:\BlueIris\New", False),  # the parent is outside
+        (posixpath, "/srv/archive", "/srv/cams", False),
+        (posixpath, "/srv/cams/done", "/srv/cams", True),
+        (posixpath, "/srv/cams", "/srv/cams", True),
+        (posixpath, "/srv/camsold", "/srv/cams", False),
+        (posixpath, "/SRV/cams/done", "/srv/cams", False),  # POSIX is case-sensitive
+    ],
+)
+def test_path_inside(pathmod, path: str, folder: str, inside: bool) -> None:
+    assert path_inside(path, folder, pathmod) is inside
+
+
+def test_move_to_outside_the_watch_dir_loads(write_config, tmp_path) -> None:
+    cfg = _load(write_config, MINIMAL + "after_upload: {action: move, move_to: archive}\n")
+    assert cfg.after_upload.move_to == str(tmp_path / "archive")
+
+
+# ---- non-finite numbers and logging values that loguru cannot parse ---------------------------------
+NON_FINITE_KEYS = ["interval_seconds", "stability.settle_seconds", "stability.min_age_seconds",
+                   "remote.relist_hours", "retry.base_delay_seconds", "retry.max_delay_seconds",
+                   "after_upload.min_age_hours", "transfer.multipart_threshold_mb",
+                   "transfer.multipart_chunksize_mb", "transfer.max_bandwidth"]
+
+
+def _set(key: str, value: str) -> str:
+    section, _, name = key.rpartition(".")
+    return f"{section}: {{{name}: {value}}}\n" if section else f"{key}: {value}\n"
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", ".NaN", ".Inf"])
+@pytest.mark.parametrize("key", NON_FINITE_KEYS)
+def test_non_finite_numbers_are_rejected_naming_the_key(write_config, key: str, value: str) -> None:
+    message = _error(write_config, MINIMAL + _set(key, value))
+    assert key in message
+
+
+def test_non_finite_message_is_a_sentence(write_config) -> None:
+    message = _error(write_config, MINIMAL + "stability: {min_age_seconds: .nan}\n")
+    assert message.startswith("stability.min_age_seconds must be a finite number")
+
+
+def test_a_whole_number_too_big_for_a_float_is_rejected(write_config) -> None:
+    message = _error(write_config, MINIMAL + "interval_seconds: " + "9" * 400 + "\n")
+    assert "interval_seconds" in message and "finite" in message
+
+
+@pytest.mark.parametrize(("text", "names"), [("retry: {max_delay_seconds: -1}\n", "retry.max_delay_seconds"),
+                                             ("remote: {relist_hours: -2}\n", "remote.relist_hours")])
+def test_more_durations_must_not_be_negative(write_config, text: str, names: str) -> None:
+    assert names in _error(write_config, MINIMAL + text)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [("logging: {rotation: 10 parsecs}\n", "logging.rotation"),
+     ("logging: {rotation: whenever}\n", "logging.rotation"),
+     ("logging: {rotation: ''}\n", "logging.rotation"),
+     ("logging: {retention: forever}\n", "logging.retention"),
+     ("logging: {retention: 14 dayz}\n", "logging.retention"),
+     ("logging: {file: cam.log, retention: '1 eon'}\n", "logging.retention")],
+)
+def test_logging_rotation_and_retention_are_checked_at_load(write_config, text: str, names: str) -> None:
+    message = _error(write_config, MINIMAL + text)
+    assert message.startswith(names) and "such as" in message
+
+
+@pytest.mark.parametrize(("rotation", "retention"), [("10 MB", "14 days"), ("1 week", "1 month"),
+                                                     ("00:00", "2 weeks"), ("500 KB", "1 day"),
+                                                     ("monday at 12:00", "10 days")])
+def test_logging_values_loguru_understands_load(write_config, tmp_path, rotation, retention) -> None:
+    cfg = _load(write_config, MINIMAL + f"logging: {{rotation: '{rotation}', retention: '{retention}'}}\n")
+    assert (cfg.logging.rotation, cfg.logging.retention) == (rotation, retention)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"], "the check writes nothing"
+

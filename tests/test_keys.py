@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from reconciler.keys import MAX_KEY_BYTES, UnsafeKey, check_template, keep_both_key, key_for
+from reconciler.keys import FIELDS, MAX_KEY_BYTES, UnsafeKey, check_template, keep_both_key, key_for
 
 # 2024-01-01 12:00:00 UTC
 JAN1 = int(datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc).timestamp()) * 10**9
@@ -125,3 +125,24 @@ def test_keep_both_key() -> None:
     assert key_for("", alt) == alt, "the alternative is itself a safe key"
     just_before = keep_both_key("a.mp4", 1, JAN1 + 10**9 - 1)
     assert just_before == "a.camup-20240101T120000Z-1.mp4", "the second is truncated, not rounded"
+
+
+@pytest.mark.parametrize(
+    ("template", "needle"),
+    [("{prefix}{cam}/{name}", "unknown field {cam}"), ("{prefix}{0}", "numbered field"),
+     ("{}", "numbered field"), ("{prefix}{name", "not a valid template"),
+     ("{name.nosuch}", "not a valid template"), ("{name!z}", "not a valid template")],
+)
+def test_check_template_names_the_problem_and_lists_the_fields(template: str, needle: str) -> None:
+    with pytest.raises(UnsafeKey) as caught:
+        check_template(template)
+    message = str(caught.value)
+    assert message.startswith(f"key_template {template!r}")
+    assert needle in message
+    assert message.endswith("valid fields are: prefix, rel, dir, name, stem, ext, camera, mtime.")
+
+
+def test_the_listed_fields_are_exactly_the_ones_a_template_gets() -> None:
+    for name in FIELDS:
+        check_template("{" + name + "}")
+    assert key_for("p/", "cam/a.mp4", 0, "".join("{" + f + "}" for f in FIELDS if f != "mtime"))

@@ -111,3 +111,52 @@ def test_setup_replaces_earlier_sinks(configured, tmp_path: Path) -> None:
     logger.remove()
     assert "after the second setup" not in first.read_text(encoding="utf-8")
     assert "after the second setup" in second.read_text(encoding="utf-8")
+
+
+# ---- logging.rotation / logging.retention, checked by loguru itself before any sink exists ---------
+@pytest.mark.parametrize(("rotation", "retention"), [("10 MB", "14 days"), ("1 week", "1 month"),
+                                                     ("00:00", "3 days"), ("monday at 12:00", "1 year")])
+def test_file_options_loguru_accepts(rotation: str, retention: str) -> None:
+    assert logs.file_options_problem(rotation, retention) is None
+
+
+@pytest.mark.parametrize(("rotation", "retention", "key"),
+                         [("10 parsecs", "14 days", "logging.rotation"),
+                          ("", "14 days", "logging.rotation"),
+                          ("10 MB", "forever", "logging.retention"),
+                          ("10 MB", "14 dayz", "logging.retention"),
+                          ("soon", "forever", "logging.rotation")])
+def test_file_options_problem_names_the_key(rotation: str, retention: str, key: str) -> None:
+    problem = logs.file_options_problem(rotation, retention)
+    assert problem is not None and problem.startswith(f"{key} ")
+    assert "such as" in problem and "\n" not in problem
+
+
+def test_file_options_check_leaves_no_sink_and_no_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(logs.tempfile, "gettempdir", lambda: str(tmp_path))
+    lines: list[str] = []
+    handler = logger.add(lines.append, format="{message}")
+    try:
+        assert logs.file_options_problem("1 KB", "1 second") is None
+        assert logs.file_options_problem("bad", "1 day") is not None
+        logger.info("still one sink")
+    finally:
+        logger.remove(handler)
+    assert [line.strip() for line in lines] == ["still one sink"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_setup_plain_shows_debug_tracebacks_only_when_asked(capsys) -> None:
+    try:
+        for level, shown in (("INFO", False), ("DEBUG", True)):
+            logs.setup_plain(level)
+            try:
+                raise ValueError("inner")
+            except ValueError as exc:
+                logger.opt(exception=exc).debug("the traceback")
+            err = capsys.readouterr().err
+            assert ("Traceback" in err) is shown and ("ValueError: inner" in err) is shown
+    finally:
+        logger.remove()
+        logger.configure(patcher=lambda record: None)
+        logger.add(sys.stderr)

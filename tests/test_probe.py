@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from reconciler import probe
-from reconciler.probe import FileLocked, find_writers, long_path, open_shared
+from reconciler.probe import FileLocked, find_writers, long_path, open_shared, short_path
 
 from .writers import Writers, hold_open
 
@@ -105,18 +105,46 @@ def _oserror(code: int) -> OSError:
     return exc
 
 
-def test_long_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(probe, "os", types.SimpleNamespace(path=ntpath))  # Windows path rules here too
+def test_long_path() -> None:
     short = r"C:\BlueIris\New\Front.20261124_050000.mp4"
-    assert long_path(short) == short
+    assert long_path(short, windows=True) == short
     deep = "C:\\BlueIris\\New\\" + "\\".join(["camera-folder-name"] * 14) + "\\clip.mp4"
     assert len(deep) >= 260
-    assert long_path(deep) == "\\\\?\\" + deep
-    assert long_path(long_path(deep)) == "\\\\?\\" + deep  # already prefixed: unchanged
+    assert long_path(deep, windows=True) == "\\\\?\\" + deep
+    assert long_path(long_path(deep, windows=True), windows=True) == "\\\\?\\" + deep  # prefixed: unchanged
     unc = "\\\\nas\\share\\" + "x" * 250 + "\\clip.mp4"
-    assert long_path(unc) == "\\\\?\\UNC\\nas\\share\\" + "x" * 250 + "\\clip.mp4"
+    assert long_path(unc, windows=True) == "\\\\?\\UNC\\nas\\share\\" + "x" * 250 + "\\clip.mp4"
     mixed = "C:/BlueIris/New/" + "y" * 250 + "/clip.mp4"  # \\?\ turns off / normalization
-    assert long_path(mixed) == "\\\\?\\C:\\BlueIris\\New\\" + "y" * 250 + "\\clip.mp4"
+    assert long_path(mixed, windows=True) == "\\\\?\\C:\\BlueIris\\New\\" + "y" * 250 + "\\clip.mp4"
+
+
+def test_long_path_is_a_no_op_off_windows() -> None:
+    """On Linux/macOS a \\\\?\\ prefix would make a long path name another file."""
+    deep = "/srv/cams/" + "/".join(["camera-folder-name"] * 14) + "/clip.mp4"
+    assert len(deep) >= 260
+    assert long_path(deep, windows=False) == deep
+    assert long_path(deep, windows=False, always=True) == deep
+    windows_style = "C:\\BlueIris\\New\\" + "d" * 260
+    assert long_path(windows_style, windows=False) == windows_style
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the default is the running OS")
+def test_long_path_default_follows_the_running_os() -> None:
+    deep = "/srv/cams/" + "d" * 300 + "/clip.mp4"
+    assert long_path(deep) == deep
+
+
+def test_long_path_always_prefixes_short_paths_on_windows() -> None:
+    assert long_path(r"C:\BlueIris\New", windows=True, always=True) == "\\\\?\\C:\\BlueIris\\New"
+    assert long_path(r"\\nas\cams", windows=True, always=True) == "\\\\?\\UNC\\nas\\cams"
+    assert long_path(r"C:\BlueIris\New", windows=False, always=True) == r"C:\BlueIris\New"
+
+
+@pytest.mark.parametrize("path", [r"C:\BlueIris\New", r"\\nas\cams\Front",
+                                  "C:\\BlueIris\\" + "z" * 300])
+def test_short_path_undoes_long_path(path: str) -> None:
+    assert short_path(long_path(path, windows=True, always=True)) == path
+    assert short_path(path) == path
 
 
 # ---------------------------------------------------------------- find_writers, real processes

@@ -7,10 +7,11 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from loguru import logger
 
 from reconciler.config import DEFAULT_EXCLUDE, DEFAULT_EXTENSIONS
 from reconciler.models import LocalFile, WatchDir
-from reconciler.scan import Filters, WatchDirError, path_of, restat, scan
+from reconciler.scan import Filters, WatchDirError, path_of, restat, scan, scan_root
 
 FILTERS = Filters(DEFAULT_EXTENSIONS, DEFAULT_EXCLUDE, recursive=True)
 
@@ -149,3 +150,121 @@ def test_restat_when_a_parent_became_a_file_is_none(tmp_path: Path) -> None:
     (tmp_path / "Cam1").rmdir()
     (tmp_path / "Cam1").write_bytes(b"now a file")
     assert restat(f) is None
+
+
+# ---- Windows long paths (the string logic, with windows=True on any OS) ---------------------------
+DEEP_REL = "/".join(["camera-folder-name"] * 14) + "/clip.mp4"
+
+
+def test_path_of_on_windows_prefixes_long_paths_only() -> None:
+    short = LocalFile(r"C:\BlueIris\New", "Cam1/a.mp4", 1, 0)
+    assert path_of(short, windows=True) == r"C:\BlueIris\New\Cam1\a.mp4"
+    deep = LocalFile(r"C:\BlueIris\New", DEEP_REL, 1, 0)
+    expected = "\\\\?\\C:\\BlueIris\\New\\" + DEEP_REL.replace("/", "\\")
+    assert len(expected) > 260
+    assert path_of(deep, windows=True) == expected
+    unc = LocalFile(r"\\nas\cams", DEEP_REL, 1, 0)
+    assert path_of(unc, windows=True) == "\\\\?\\UNC\\nas\\cams\\" + DEEP_REL.replace("/", "\\")
+
+
+def test_path_of_off_windows_never_prefixes(tmp_path: Path) -> None:
+    deep = LocalFile(str(tmp_path), DEEP_REL, 1, 0)
+    assert path_of(deep, windows=False) == os.path.join(str(tmp_path), *DEEP_REL.split("/"))
+    assert path_of(deep) == path_of(deep, windows=os.name == "nt")
+
+
+def test_scan_root_on_windows_always_carries_the_prefix() -> None:
+    assert scan_root(r"C:\BlueIris\New", windows=True) == "\\\\?\\C:\\BlueIris\\New"
+    assert scan_root(r"\\nas\cams", windows=True) == "\\\\?\\UNC\\nas\\cams"
+    assert scan_root("/srv/cams", windows=False) == "/srv/cams"
+
+
+def test_restat_stats_the_long_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    make(tmp_path, "a.mp4")
+    real = os.stat(tmp_path / "a.mp4")
+    asked = []
+
+    def fake_stat(path, *args, **kwargs):
+        asked.append(path)
+        return real
+
+    monkeypatch.setattr(os, "stat", fake_stat)
+    fresh = restat(LocalFile(r"C:\BlueIris\New", DEEP_REL, 0, 0), windows=True)
+    assert asked == ["\\\\?\\C:\\BlueIris\\New\\" + DEEP_REL.replace("/", "\\")]
+    assert fresh is not None and fresh.root == r"C:\BlueIris\New" and fresh.rel == DEEP_REL
+
+
+def test_deep_folders_scan_on_linux_without_any_prefix(tmp_path: Path) -> None:
+    make(tmp_path, DEEP_REL)
+    (f,) = scan(WatchDir(str(tmp_path), ""), FILTERS).files
+    assert f.rel == DEEP_REL and f.root == str(tmp_path)
+    assert os.path.exists(path_of(f)) and restat(f) is not None
+
+
+# ---- folders that vanish vs folders that cannot be read -------------------------------------------
+@pytest.fixture
+def log_lines():
+    lines: list[str] = []
+    handler = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{level} {message}")
+    yield lines
+    logger.remove(handler)
+
+
+def _scandir_failing(monkeypatch: pytest.MonkeyPatch, failures: dict[str, OSError]) -> None:
+    real = os.scandir
+
+    def scandir(path="."):
+        for name, exc in failures.items():
+            if str(path).endswith(os.sep + name):
+                raise exc
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_a_folder_that_vanished_is_logged_as_gone_not_as_unreadable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_lines: list[str]) -> None:
+    make(tmp_path, "Cam1/a.mp4", "Cam2/b.mp4")
+    _scandir_failing(monkeypatch, {"Cam1": FileNotFoundError(2, "No such file or directory")})
+    result = scan(WatchDir(str(tmp_path), ""), FILTERS)
+    assert [f.rel for f in result.files] == ["Cam2/b.mp4"]
+    assert result.vanished == [str(tmp_path / "Cam1")]
+    assert result.warnings == []
+    assert any(line.startswith("INFO") and "disappeared" in line and "Cam1" in line for line in log_lines)
+
+
+def test_a_folder_replaced_by_a_file_counts_as_vanished(tmp_path: Path, monkeypatch) -> None:
+    make(tmp_path, "Cam1/a.mp4")
+    _scandir_failing(monkeypatch, {"Cam1": NotADirectoryError(20, "Not a directory")})
+    result = scan(WatchDir(str(tmp_path), ""), FILTERS)
+    assert (result.files, result.vanished, result.warnings) == ([], [str(tmp_path / "Cam1")], [])
+
+
+def test_an_unreadable_folder_is_a_warning_that_says_what_to_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_lines: list[str]) -> None:
+    make(tmp_path, "Cam1/a.mp4", "Cam2/b.mp4")
+    _scandir_failing(monkeypatch, {"Cam1": PermissionError(13, "Permission denied")})
+    result = scan(WatchDir(str(tmp_path), ""), FILTERS)
+    assert [f.rel for f in result.files] == ["Cam2/b.mp4"]
+    assert result.vanished == []
+    (warning,) = result.warnings
+    assert str(tmp_path / "Cam1") in warning and "Permission denied" in warning
+    assert "read access" in warning
+    assert not any("disappeared" in line for line in log_lines)
+
+
+def test_the_watch_dir_vanishing_mid_scan_is_an_error_not_every_file_gone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make(tmp_path, "a.mp4")
+    calls = []
+    real = os.scandir
+
+    def scandir(path="."):
+        calls.append(path)
+        if len(calls) > 1:  # check_watch_dir saw it; then the share dropped
+            raise FileNotFoundError(2, "No such file or directory")
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(WatchDirError, match="disappeared"):
+        scan(WatchDir(str(tmp_path), ""), FILTERS)

@@ -66,7 +66,7 @@ CLASSIFY = [
     ("min_age: exactly old enough", 2, 1, False, 100, 60, 60, True, R),
     ("min_age: fraction short", 2, 1, False, 100, 59.5, 60, True, Y),
     ("min_age 0 accepts a fresh file", 2, 1, False, 100, 0, 0, True, R),
-    ("mtime in the future is too young", 2, 1, False, 100, -30, 60, True, Y),
+    ("mtime in the future, first look, is too young", 2, None, False, 100, -30, 60, True, Y),
     ("growing beats too young", 2, 1, True, 100, 5, 60, True, G),
     ("too young beats settling", 2, None, False, 100, 5, 60, True, Y),
     ("empty skipped", 2, 3, False, 0, 3600, 60, True, E),
@@ -96,6 +96,57 @@ def test_classify_does_not_judge_open_files() -> None:
     assert readiness is Readiness.READY
 
 
+# Clock skew: the camera or FTP client writes mtimes ahead of ours. Age then counts from when this
+# size+mtime was first seen, so the file is not "too young" forever.
+# (name, mtime ahead of NOW by, first seen this long ago (None: first look), checks, min_age, expected)
+FUTURE = [
+    ("1 h ahead, first look", 3600, None, 2, 60, Y),
+    ("1 h ahead, first look, checks 1", 3600, None, 1, 60, Y),
+    ("1 h ahead, first look, min_age 0", 3600, None, 1, 0, R),
+    ("1 h ahead, unchanged since 59 s", 3600, 59, 2, 60, Y),
+    ("1 h ahead, unchanged since 59.5 s", 3600, 59.5, 2, 60, Y),
+    ("1 h ahead, unchanged since exactly min_age", 3600, 60, 2, 60, R),
+    ("1 h ahead, unchanged since 10 min", 3600, 600, 2, 60, R),
+    ("1 h ahead, unchanged since 10 min, checks 3 wants a third look", 3600, 600, 3, 60, S),
+    ("a year ahead, unchanged since 61 s", 365 * 86400, 61, 2, 60, R),
+    ("1 s ahead, unchanged since 61 s", 1, 61, 2, 60, R),
+    ("1 s ahead, unchanged since 30 s", 1, 30, 2, 60, Y),
+]
+
+
+@pytest.mark.parametrize(("name", "ahead", "seen_ago", "checks", "min_age", "expected"), FUTURE,
+                         ids=[row[0] for row in FUTURE])
+def test_classify_future_mtime_ages_from_first_seen(name, ahead, seen_ago, checks, min_age,
+                                                    expected) -> None:
+    f = lf(age=-ahead)
+    previous = None if seen_ago is None else obs(f, 1, first=NOW - seen_ago)
+    policy = StabilityPolicy(checks=checks, min_age_seconds=min_age)
+    readiness, seen = classify(f, previous, NOW, policy)
+    assert readiness is expected
+    assert seen.first_seen == (NOW if previous is None else previous.first_seen), "first_seen kept"
+
+
+def test_future_mtime_that_keeps_changing_is_growing_not_ready() -> None:
+    """Only an unchanged size+mtime counts: a skewed writer that is still writing never ages."""
+    f = lf(age=-3600)
+    previous = obs(f, 4, first=NOW - 600, mtime_ns=f.mtime_ns - 10**9)
+    readiness, seen = classify(f, previous, NOW, StabilityPolicy())
+    assert readiness is G
+    assert seen.first_seen == NOW
+
+
+def test_future_mtime_becomes_ready_min_age_after_first_seen_over_passes() -> None:
+    """Task Scheduler every 5 minutes: the second pass uploads it, not 'never'."""
+    f = lf(age=-86400)
+    policy = StabilityPolicy(checks=2, min_age_seconds=60)
+    verdicts = []
+    history = None
+    for t in (NOW, NOW + 300, NOW + 600):
+        readiness, history = classify(f, history, t, policy)
+        verdicts.append(readiness)
+    assert verdicts == [Y, R, R]
+
+
 # (name, checks, count after this look, age, settle, min_age, size, skip_empty, expected)
 RECHECK = [
     ("checks 2, first look, old", 2, 1, 3600, 2, 60, 100, True, True),
@@ -119,6 +170,28 @@ def test_worth_recheck(name, checks, count, age, settle, min_age, size, skip_emp
     f = lf(size=size, age=age)
     policy = StabilityPolicy(checks=checks, min_age_seconds=min_age, skip_empty=skip_empty)
     assert worth_recheck(f, obs(f, count), NOW, settle, policy) is expected
+
+
+# (name, mtime ahead of NOW by, first seen this long ago, settle, min_age, expected)
+RECHECK_FUTURE = [
+    ("1 h ahead, seen 58 s ago: old enough after a 2 s wait", 3600, 58, 2, 60, True),
+    ("1 h ahead, seen 57.5 s ago: half a second short", 3600, 57.5, 2, 60, False),
+    ("1 h ahead, seen just now", 3600, 0, 2, 60, False),
+    ("1 s ahead, seen 58 s ago: the mtime is past after the wait", 1, 58, 2, 60, False),
+    ("1 s ahead, seen 70 s ago, the mtime 59 s old after the wait", 1, 70, 60, 60, False),
+    ("1 s ahead, seen 70 s ago, the mtime 61 s old after the wait", 1, 70, 62, 60, True),
+]
+
+
+@pytest.mark.parametrize(("name", "ahead", "seen_ago", "settle", "min_age", "expected"), RECHECK_FUTURE,
+                         ids=[row[0] for row in RECHECK_FUTURE])
+def test_worth_recheck_future_mtime(name, ahead, seen_ago, settle, min_age, expected) -> None:
+    f = lf(age=-ahead)
+    policy = StabilityPolicy(checks=2, min_age_seconds=min_age)
+    seen = obs(f, 1, first=NOW - seen_ago)  # this look's history: first seen `seen_ago` s ago
+    assert worth_recheck(f, seen, NOW, settle, policy) is expected
+    if expected:  # the promise: after the wait and one more unchanged look, READY
+        assert classify(f, seen, NOW + settle, policy)[0] is R
 
 
 @pytest.mark.parametrize("checks", [1, 2, 3, 4])
