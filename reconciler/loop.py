@@ -24,8 +24,11 @@ def run_forever(job: Callable[[], Any], interval: float, stop: threading.Event) 
             return
         try:
             job()
-        except Exception:
-            logger.exception("The pass failed unexpectedly; trying again in {} s", interval)
+        except Exception as exc:  # one bad pass must not end the service
+            logger.error("The pass failed unexpectedly ({}: {}); trying again in {} s. This is a bug: "
+                         "please report it with the log at --log-level DEBUG.", type(exc).__name__,
+                         exc, interval)
+            logger.opt(exception=exc).debug("The failed pass's traceback")
 
     guarded()
     scheduler.every(interval).seconds.do(guarded)
