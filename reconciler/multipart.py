@@ -18,6 +18,7 @@ from typing import IO, Any, Callable, Optional
 from loguru import logger
 
 from .checksums import Checksum, FileChanged, b64, composite, read_exact
+from .models import CREATING
 from .s3errors import RemoteError
 from .throttle import Throttle
 
@@ -50,8 +51,13 @@ class MultipartUpload:
             extra = dict(self.s.extra)
             if self.s.checksum:
                 extra["ChecksumAlgorithm"] = self.s.checksum.name
-            upload_id = self._call("create_multipart_upload", Key=self.key, **extra)["UploadId"]
-            on_multipart(upload_id, True)
+            intent = CREATING + self.key  # a kill before the new id is recorded leaves this
+            on_multipart(intent, True)
+            try:
+                upload_id = self._call("create_multipart_upload", Key=self.key, **extra)["UploadId"]
+                on_multipart(upload_id, True)
+            finally:
+                on_multipart(intent, False)
             existing = {}
         else:
             upload_id = resume_id  # type: ignore[assignment]

@@ -16,13 +16,13 @@ from .config import Config
 from .execute import Executor, RetryPolicy
 from .logs import live_console
 from .manifest import Manifest
-from .models import ManifestEntry, PassReport, Plan, Reason
+from .models import CREATING, ManifestEntry, PassReport, Plan, Reason
 from .observe import LAST_LISTING, World, build_plan, open_for_writing
 from .outcomes import Recorder, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
 from .render import print_plan, summary_line
-from .s3errors import RemoteError
+from .s3errors import ErrorKind, RemoteError
 
 __all__ = ["World", "run_pass", "target_of"]
 
@@ -42,6 +42,18 @@ def _settle_multiparts(cfg: Config, manifest: Manifest, world: World, p: Plan) -
     chunk = cfg.transfer.chunk_bytes
     resume: dict[FileId, str] = {}
     for mp in pending:
+        if mp.upload_id.startswith(CREATING):  # killed around a create: find what it made
+            try:
+                found = world.get_bucket(cfg).abort_unknown(mp.key, {m.upload_id for m in pending})
+            except RemoteError as exc:
+                if exc.kind is not ErrorKind.KEY:
+                    raise
+                found = 0
+                logger.warning("Cannot list the multipart uploads at {}: {}", mp.key, exc)
+            manifest.multipart_ended(mp.upload_id)
+            if found:
+                logger.info("Aborted an interrupted multipart upload of {}", mp.key)
+            continue
         action = planned.get((mp.root or "", mp.rel or ""))
         fid = (mp.root or "", mp.rel or "")
         if action is not None and action.file is not None and fid not in resume \

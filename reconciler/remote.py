@@ -165,6 +165,22 @@ class Bucket:
             if exc.code not in ("NoSuchUpload", "404"):
                 raise
 
+    def abort_unknown(self, key: str, known: set[str]) -> int:
+        """Abort uploads in progress at exactly `key` whose ids are not in `known` (a run
+        killed between CreateMultipartUpload and recording its id left them)."""
+        kwargs: dict[str, Any] = {"Prefix": key}
+        aborted = 0
+        while True:
+            page = self._call("list_multipart_uploads", **kwargs)
+            for up in page.get("Uploads", ()):
+                if up["Key"] == key and up["UploadId"] not in known:
+                    self.abort(key, up["UploadId"])
+                    aborted += 1
+            if not page.get("IsTruncated"):
+                return aborted
+            kwargs.update(KeyMarker=page.get("NextKeyMarker", ""),
+                          UploadIdMarker=page.get("NextUploadIdMarker", ""))
+
     def put_probe(self, key: str) -> None:
         self._call("put_object", Key=key, Body=b"camup-sync check", IfNoneMatch="*")
 

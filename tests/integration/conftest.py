@@ -5,13 +5,17 @@ If the server cannot start, every integration test errors: they never skip to gr
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 
 from seaweed import SeaweedServer
 
+from .faultproxy import FaultProxy
 from .harness import Camp, s3_client
 
 
@@ -25,11 +29,43 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
-def camp(seaweed: SeaweedServer, tmp_path: Path) -> Camp:
+def camp(seaweed: SeaweedServer, tmp_path: Path) -> Iterator[Camp]:
     bucket = f"t-{uuid.uuid4().hex[:12]}"
     s3 = s3_client(seaweed.endpoint)
     s3.create_bucket(Bucket=bucket)
     c = Camp(tmp_path, seaweed.endpoint, bucket, s3)
     c.watch.mkdir()
     c.write_config()
-    return c
+    yield c
+    _drop_bucket(s3, bucket)
+
+
+def _drop_bucket(s3, bucket: str) -> None:
+    """Empty and delete a test's bucket: SeaweedFS gives every bucket its own volumes, and
+    the session server has a fixed number (-volume.max), so kept buckets would run it out."""
+    with contextlib.suppress(BotoCoreError, ClientError):
+        for up in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=bucket, Key=up["Key"], UploadId=up["UploadId"])
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        s3.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
+def proxy(seaweed: SeaweedServer):
+    """A fault-injecting proxy in front of the session's server, for one test."""
+    p = FaultProxy("127.0.0.1", seaweed.s3_port).start()
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+@pytest.fixture
+def pcamp(camp: Camp, proxy: FaultProxy) -> Camp:
+    """`camp` with camup-sync talking through `proxy` (the test's own checks go direct)."""
+    camp.endpoint = proxy.endpoint
+    camp.write_config()
+    return camp
