@@ -19,7 +19,7 @@ from loguru import logger
 
 from .checksums import FileChanged
 from .keys import keep_both_key
-from .models import Action, ActionKind, Reason, UploadResult
+from .models import Action, ActionKind, LocalFile, Reason, UploadResult
 from .probe import FileLocked, open_for_upload
 from .s3errors import ErrorKind, RemoteError
 from .scan import path_of
@@ -31,7 +31,8 @@ CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
 class Store(Protocol):
     def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
                progress: Callable[[int], None], on_multipart: Callable[[str, bool], None],
-               resume_id: Optional[str] = None) -> Optional[str]: ...
+               resume_id: Optional[str] = None,
+               unchanged: Callable[[], None] = lambda: None) -> Optional[str]: ...
 
     def head(self, key: str) -> Optional[tuple[int, Optional[str]]]: ...
 
@@ -56,6 +57,13 @@ class RetryPolicy:
         """Exponential with 'equal jitter': half fixed, half random, capped."""
         ceiling = min(self.max_delay, self.base_delay * (2 ** min(attempt - 1, 64)))  # no overflow
         return ceiling / 2 + rand() * ceiling / 2
+
+
+def _same_as_planned(fh: IO[bytes], file: LocalFile) -> None:
+    """Raise FileChanged if the open file no longer has the size and mtime it was planned with."""
+    st = os.fstat(fh.fileno())
+    if (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns):
+        raise FileChanged(f"{file.rel} changed while it was read")
 
 
 def cross_pass_backoff(failures: int) -> float:
@@ -181,12 +189,13 @@ class Executor:
             fh.seek(0)
             try:
                 checksum = self.store.upload(fh, key, file.size, overwrite, self._checked_progress,
-                                             remember, upload_id if key == action.key else None)
+                                             remember, upload_id if key == action.key else None,
+                                             lambda: _same_as_planned(fh, file))
                 return UploadResult(action, ok=True, key=key, checksum=checksum, attempts=attempt)
             except Abandoned:
                 return UploadResult(action, key=key, attempts=attempt, error="stopped")
-            except FileChanged:
-                return UploadResult(action, key=key, attempts=attempt, changed=True)
+            except FileChanged:  # caught before publishing: the key holds nothing of this
+                return UploadResult(action, attempts=attempt, changed=True)
             except RemoteError as exc:
                 if exc.kind is ErrorKind.EXISTS:
                     try:

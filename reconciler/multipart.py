@@ -45,7 +45,8 @@ class MultipartUpload:
         self.reused = 0  # parts found in the store and not sent again
 
     def run(self, fh: IO[bytes], size: int, progress: Progress,
-            on_multipart: Callable[[str, bool], None], resume_id: Optional[str]) -> Optional[str]:
+            on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
+            unchanged: Callable[[], None] = lambda: None) -> Optional[str]:
         existing = self._parts(resume_id) if resume_id else None
         if existing is None:
             extra = dict(self.s.extra)
@@ -63,6 +64,7 @@ class MultipartUpload:
             upload_id = resume_id  # type: ignore[assignment]
         try:
             parts, digests = self._send(fh, size, upload_id, existing, progress)
+            unchanged()  # before CompleteMultipartUpload publishes the object
         except FileChanged:
             self.abort(upload_id)  # these parts can never complete this file
             on_multipart(upload_id, False)

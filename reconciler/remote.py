@@ -123,21 +123,34 @@ class Bucket:
 
     # ---- writing ------------------------------------------------------------------
     def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
-               on_multipart: Callable[[str, bool], None], resume_id: Optional[str] = None) -> Optional[str]:
+               on_multipart: Callable[[str, bool], None], resume_id: Optional[str] = None,
+               unchanged: Callable[[], None] = lambda: None) -> Optional[str]:
         """Send `size` bytes from fh (at offset 0) to key; returns the stored checksum.
 
         overwrite=False never replaces an existing object: RemoteError(EXISTS) instead.
         on_multipart(upload_id, started) lets the caller remember uploads to resume or
-        clean up; resume_id continues one of them.
+        clean up; resume_id continues one of them. unchanged() raises FileChanged if the
+        file changed while it was read; it runs before the object is published, so a
+        changed file never leaves a truncated object under its key.
         """
         if size < self.cfg.transfer.threshold_bytes:
-            return self._put(fh, key, size, overwrite, progress)
-        if not overwrite and self.head(key) is not None:
+            return self._put(fh, key, size, overwrite, progress, unchanged)
+        if not overwrite and self._taken(key):
             raise RemoteError(ErrorKind.EXISTS, "an object already exists at this key")
-        return self._multipart(fh, key, size, progress, on_multipart, resume_id)
+        return self._multipart(fh, key, size, progress, on_multipart, resume_id, unchanged)
 
-    def _put(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress) -> Optional[str]:
+    def _taken(self, key: str) -> bool:
+        try:
+            return self.head(key) is not None
+        except RemoteError as exc:
+            if exc.kind is ErrorKind.KEY:  # write-only credentials may not look: go ahead
+                return False
+            raise
+
+    def _put(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
+             unchanged: Callable[[], None]) -> Optional[str]:
         data = read_exact(fh, size)
+        unchanged()
         self.throttle.consume(size)
         kwargs = self._extra()
         stored = None
@@ -151,11 +164,12 @@ class Bucket:
         return stored
 
     def _multipart(self, fh: IO[bytes], key: str, size: int, progress: Progress,
-                   on_multipart: Callable[[str, bool], None], resume_id: Optional[str]) -> Optional[str]:
+                   on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
+                   unchanged: Callable[[], None]) -> Optional[str]:
         t = self.cfg.transfer
         settings = MultipartSettings(t.chunk_bytes, t.max_concurrency, self.checksum, self._extra())
         return MultipartUpload(self._call, key, settings, self.throttle).run(
-            fh, size, progress, on_multipart, resume_id)
+            fh, size, progress, on_multipart, resume_id, unchanged)
 
     def abort(self, key: str, upload_id: str) -> None:
         """Best effort: a failure here is cleaned up on the next pass from the manifest."""
