@@ -152,6 +152,10 @@ def open_for_writing(world: World, files: list[LocalFile]) -> set[FileId]:
         logger.warning("The open-file check did not finish; no local file is deleted or moved "
                        "this pass")
         return {(f.root, f.rel) for f in files}
+    if sweep.hidden:
+        logger.warning("The open-file check could not see the files of {} processes (other users'); "
+                       "run camup-sync as the recorder's user or as an administrator before using "
+                       "after_upload delete/move, or raise after_upload.min_age_hours", sweep.hidden)
     return set(sweep.writers)
 
 

@@ -45,6 +45,7 @@ class SweepResult:
     writers: dict[Any, str] = field(default_factory=dict)  # candidate id -> "name (pid N)"
     complete: bool = True  # False: the time budget ran out before every process was seen
     processes: int = 0
+    hidden: int = 0  # processes whose open files we may not see (AccessDenied: another user's)
 
 
 def find_writers(candidates: Mapping[tuple[int, int], Any], budget_seconds: float = 5.0,
@@ -64,7 +65,10 @@ def find_writers(candidates: Mapping[tuple[int, int], Any], budget_seconds: floa
         result.processes += 1
         try:
             files = proc.open_files()
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+        except psutil.AccessDenied:
+            result.hidden += 1
+            continue
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, OSError):
             continue
         for f in files:
             mode = getattr(f, "mode", None)  # Linux only; elsewhere assume it may write

@@ -233,3 +233,25 @@ def test_find_writers_with_no_candidates_does_not_sweep(monkeypatch: pytest.Monk
     result = find_writers({})
 
     assert result.complete and result.processes == 0 and result.writers == {}
+
+
+def _sweep_as_nobody(conn) -> None:  # runs in a child process
+    if os.geteuid() == 0:
+        os.setgid(65534)
+        os.setuid(65534)  # nobody: other users' processes now deny us their open files
+    result = probe.find_writers({(1, 1): "x"})
+    conn.send((result.hidden, result.complete))
+
+
+def test_processes_that_deny_access_are_counted_as_hidden() -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_sweep_as_nobody, args=(child,))
+    proc.start()
+    hidden, complete = parent.recv()
+    proc.join(timeout=30)
+
+    assert complete
+    assert hidden >= 1  # at least init (pid 1) belongs to another user

@@ -89,8 +89,8 @@ def test_second_run_uploads_nothing_and_makes_no_s3_request(camp: Camp) -> None:
     camp.file("a.jpg")
     camp.file("b.mp4")
     assert camp.run("--once").returncode == 0
-    # Point the second run at a dead endpoint with the same identity: an idle pass that
-    # made any S3 request would fail. (The manifest is keyed by endpoint, so keep it.)
+    # (test_idle_pass_survives_an_unreachable_endpoint proves "no request at all"; this one
+    # checks what the log says an idle pass did.)
     first = camp.objects()
 
     result = camp.run("--once", "--log-level", "DEBUG")
@@ -247,3 +247,25 @@ def test_a_file_that_changes_mid_upload_is_never_published_under_its_key(camp: C
     again = camp.run("--once")  # the appender is done: the whole clip goes now
     assert again.returncode == 0, again.stderr
     assert camp.objects() == {"cams/cam/clip.mp4": clip.read_bytes()}
+
+
+def test_a_clip_moved_between_watch_dirs_with_one_prefix_is_not_uploaded_twice(camp: Camp) -> None:
+    # Blue Iris moves finished clips from New to Stored; both are watched under one prefix.
+    (camp.root / "New").mkdir()
+    (camp.root / "Stored").mkdir()
+    dirs = "watch_dirs:\n  - {path: New, prefix: cams/}\n  - {path: Stored, prefix: cams/}\n"
+    text = camp.config_path.read_text().replace("watch_dir: watch\n", dirs)
+    camp.config_path.write_text(text)
+    clip = camp.root / "New" / "Cam1.20261124_050000.mp4"
+    clip.write_bytes(os.urandom(4000))
+    os.utime(clip, (time.time() - 600, time.time() - 600))
+    assert camp.run("--once").returncode == 0
+    clip.rename(camp.root / "Stored" / clip.name)  # same file id, size and mtime
+
+    result = camp.run("--once")
+
+    assert result.returncode == 0, result.stderr
+    assert "Uploading" not in result.stderr
+    assert "adopted 1" in result.stderr
+    assert set(camp.objects()) == {"cams/Cam1.20261124_050000.mp4"}
+    assert '"uploaded": 2' in camp.run("status", "--json").stdout  # both paths known as uploaded
