@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.writers import Writers
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))  # seaweed.py, shared with scripts/demo
@@ -21,3 +24,13 @@ def write_config(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture
+def writers() -> Iterator[Writers]:
+    """Real writer processes for a test; every one is stopped afterwards."""
+    pool = Writers()
+    try:
+        yield pool
+    finally:
+        pool.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ntpath
 import os
 import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -148,15 +147,6 @@ def test_short_path_undoes_long_path(path: str) -> None:
 
 
 # ---------------------------------------------------------------- find_writers, real processes
-
-
-@pytest.fixture
-def writers() -> Iterator[Writers]:
-    pool = Writers()
-    try:
-        yield pool
-    finally:
-        pool.close()
 
 
 def _ident(path: Path) -> tuple[int, int]:

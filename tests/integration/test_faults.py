@@ -416,14 +416,20 @@ def test_keep_both_uploads_under_a_distinct_key_and_leaves_the_foreign_object(
     assert again.returncode == 0 and "Uploading" not in again.stderr
 
 
-@pytest.mark.parametrize("manifest_exists", [False, True], ids=["listed", "conditional_put"])
-def test_overwrite_replaces_the_foreign_object(camp: Camp, manifest_exists: bool) -> None:
-    configure(camp, remote=["on_conflict: overwrite"])
+def _foreign_object_at_a(camp: Camp, on_conflict: str, manifest_exists: bool) -> None:
+    """cams/cam/a.mp4 holds someone else's bytes; the local cam/a.mp4 differs. With a manifest
+    already there no listing is due, so the conditional PUT (412) path decides."""
+    configure(camp, remote=[f"on_conflict: {on_conflict}"])
     if manifest_exists:
         camp.file("cam/seed.jpg", 1_000)
         assert camp.run("--once").returncode == 0
     camp.s3.put_object(Bucket=camp.bucket, Key="cams/cam/a.mp4", Body=FOREIGN)
     camp.file("cam/a.mp4", 5_000)
+
+
+@pytest.mark.parametrize("manifest_exists", [False, True], ids=["listed", "conditional_put"])
+def test_overwrite_replaces_the_foreign_object(camp: Camp, manifest_exists: bool) -> None:
+    _foreign_object_at_a(camp, "overwrite", manifest_exists)
 
     result = camp.run("--once")
 
@@ -434,12 +440,7 @@ def test_overwrite_replaces_the_foreign_object(camp: Camp, manifest_exists: bool
 
 @pytest.mark.parametrize("manifest_exists", [False, True], ids=["listed", "conditional_put"])
 def test_skip_leaves_the_foreign_object_and_exits_0(camp: Camp, manifest_exists: bool) -> None:
-    configure(camp, remote=["on_conflict: skip"])
-    if manifest_exists:
-        camp.file("cam/seed.jpg", 1_000)
-        assert camp.run("--once").returncode == 0
-    camp.s3.put_object(Bucket=camp.bucket, Key="cams/cam/a.mp4", Body=FOREIGN)
-    camp.file("cam/a.mp4", 5_000)
+    _foreign_object_at_a(camp, "skip", manifest_exists)
 
     result = camp.run("--once")
 
@@ -448,3 +449,6 @@ def test_skip_leaves_the_foreign_object_and_exits_0(camp: Camp, manifest_exists:
     objects = camp.objects()
     assert objects.pop("cams/cam/a.mp4") == FOREIGN
     assert objects == {k: v for k, v in camp.expected().items() if k != "cams/cam/a.mp4"}
+    if manifest_exists:  # refused once: remembered with a back-off, not resent every pass
+        again = camp.run("--once")
+        assert again.returncode == 0 and "Uploading" not in again.stderr, again.stderr

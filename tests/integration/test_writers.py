@@ -93,15 +93,6 @@ class Sync:
 
 
 @pytest.fixture
-def writers() -> Iterator[Writers]:
-    pool = Writers()
-    try:
-        yield pool
-    finally:
-        pool.close()
-
-
-@pytest.fixture
 def syncs() -> Iterator[list[Sync]]:
     started: list[Sync] = []
     try:
