@@ -123,8 +123,10 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
     except UnsafeKey as exc:
         return _skip(Reason.BAD_NAME, file, "", detail=str(exc))
     unchanged = entry is not None and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns)
-    # keep_both put our copy beside someone else's object: that key is ours too
-    same_key = entry is not None and entry.key in (key, keep_both_key(key, file.size, file.mtime_ns))
+    # keep_both put our copy beside someone else's object: that key is ours too. (The
+    # alternative is built only when the plain key differs: this runs per file per pass.)
+    same_key = entry is not None and (
+        entry.key == key or entry.key == keep_both_key(key, file.size, file.mtime_ns))
     if entry and entry.state is EntryState.UPLOADED and unchanged and same_key:
         if _missing_remotely(entry.key, file, snap, policy):
             return Action(ActionKind.UPLOAD, Reason.REMOTE_MISSING, file, entry.key, overwrite=True)
