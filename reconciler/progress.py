@@ -51,7 +51,7 @@ class PassProgress:
         with self._lock:
             self.files += 1
             if self._bar is not None:
-                self._bar.set_description(f"{self.files}/{self.total_files} files", refresh=False)
+                self._bar.set_description(f"{self.files}/{self.total_files} files")
 
     def line(self, now: float) -> str:
         elapsed = max(now - self._start, 1e-6)
