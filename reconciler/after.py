@@ -19,28 +19,29 @@ from .scan import path_of, restat
 
 
 class Verifier(Protocol):
-    def head(self, key: str) -> Optional[tuple[int, Optional[str]]]: ...
+    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]: ...
 
     def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]: ...
 
+    def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool: ...
+
 
 def verified(store: Verifier, action: Action, entry: Optional[ManifestEntry]) -> Optional[str]:
-    """None when the remote copy matches the local file; else why it does not."""
+    """None when the remote copy holds exactly the local bytes; else why it does not."""
     file = action.file
     assert file is not None
     found = store.head(action.key)
     if found is None:
         return "the object is missing from the bucket"
-    size, stored = found
+    size, stored, etag = found
     if size != file.size:
         return f"the object has {size} bytes, the file {file.size}"
-    expected = entry.checksum if entry else None
-    if stored is None:
-        return None  # the store keeps no checksum (checksum: off): size is all there is
-    if expected is None:  # adopted from a listing: hash the local bytes to compare
-        with open_for_upload(path_of(file)) as fh:
-            expected = store.local_checksum(fh, file.size)
-    return None if expected == stored else "the object's checksum differs from the local file's"
+    if stored is not None and entry is not None and entry.checksum == stored:
+        return None  # the store kept the checksum of the very bytes we read and sent
+    with open_for_upload(path_of(file)) as fh:
+        same = (store.local_checksum(fh, file.size) == stored if stored is not None
+                else store.etag_matches(fh, file.size, etag))
+    return None if same else "its checksum or ETag differs from the local file's"
 
 
 def clean_up(store: Verifier, actions: list[Action], entries: dict[tuple[str, str], ManifestEntry],

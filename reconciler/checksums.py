@@ -65,3 +65,26 @@ def read_exact(fh: IO[bytes], n: int) -> bytes:
 def composite(checksum: Checksum, digests: list[bytes]) -> str:
     """A multipart object's checksum as S3 reports it: hash of the part hashes, "-N"."""
     return f"{b64(checksum.of(b''.join(digests)))}-{len(digests)}"
+
+
+def md5_etag_matches(fh: IO[bytes], size: int, etag: str, part_sizes: tuple[int, ...]) -> bool:
+    """Do these bytes have this S3 ETag? For objects stored without a flexible checksum.
+
+    A plain ETag is the MD5 of the object; "<md5 of part md5s>-N" is a multipart upload's,
+    which matches only with the part size it was sent with: each candidate that gives N
+    parts is tried. An ETag that is neither (SSE-KMS, some stores) never matches.
+    """
+    etag = etag.strip('"')
+    if "-" not in etag:
+        fh.seek(0)
+        return hashlib.md5(read_exact(fh, size)).hexdigest() == etag  # S3's ETag, not security
+    head, _, count = etag.rpartition("-")
+    if not count.isdigit():
+        return False
+    for part in dict.fromkeys(p for p in part_sizes if p > 0 and -(-size // p) == int(count)):
+        fh.seek(0)
+        digests = b"".join(hashlib.md5(read_exact(fh, min(part, size - off))).digest()
+                           for off in range(0, size, part))
+        if hashlib.md5(digests).hexdigest() == head:
+            return True
+    return False

@@ -34,9 +34,11 @@ class Store(Protocol):
                resume_id: Optional[str] = None,
                unchanged: Callable[[], None] = lambda: None) -> Optional[str]: ...
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str]]]: ...
+    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]: ...
 
     def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]: ...
+
+    def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool: ...
 
 
 class Abandoned(Exception):
@@ -235,9 +237,11 @@ class Executor:
         found = self.store.head(key)
         if found is None:
             return key, False  # vacant after all (deleted meanwhile): a conditional write again
-        if found[0] == file.size:
-            size, stored = found
-            if stored is None or self.store.local_checksum(fh, size) == stored:
+        size, stored, etag = found
+        if size == file.size:
+            same = (self.store.local_checksum(fh, size) == stored if stored is not None
+                    else self.store.etag_matches(fh, size, etag))  # no checksum kept: its MD5 ETag
+            if same:
                 return UploadResult(action, ok=True, adopted=True, key=key, checksum=stored)
         if self.on_conflict == "skip":
             return UploadResult(action, key=key, skipped_conflict=True)

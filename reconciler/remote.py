@@ -15,8 +15,8 @@ import botocore.exceptions as bx
 from botocore.config import Config as BotoConfig
 
 from . import __version__
-from .checksums import b64, checksum_for, composite, read_exact
-from .config import Config, ConfigError
+from .checksums import b64, checksum_for, composite, md5_etag_matches, read_exact
+from .config import MIB, Config, ConfigError
 from .models import RemoteObject
 from .multipart import MultipartSettings, MultipartUpload
 from .s3errors import ErrorKind, RemoteError, classify_error
@@ -92,8 +92,8 @@ class Bucket:
             if not page.get("IsTruncated") or not token:
                 return out
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str]]]:
-        """(size, stored checksum) of the object at key, or None if there is none."""
+    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]:
+        """(size, stored checksum, ETag) of the object at key, or None if there is none."""
         try:
             resp = self._call("head_object", Key=key, ChecksumMode="ENABLED")
         except RemoteError as exc:
@@ -101,7 +101,13 @@ class Bucket:
                 return None
             raise
         stored = resp.get(self.checksum.field) if self.checksum else None
-        return resp["ContentLength"], stored
+        return resp["ContentLength"], stored, resp.get("ETag", "")
+
+    def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool:
+        """For objects without a stored checksum: our part size, boto3's default (8 MiB) and
+        common others are tried for multipart ETags."""
+        parts = (self.cfg.transfer.chunk_bytes, 8 * MIB, 16 * MIB, 5 * MIB, 64 * MIB)
+        return md5_etag_matches(fh, size, etag, parts)
 
     def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]:
         """The checksum an upload of these bytes would have stored (plain or composite)."""

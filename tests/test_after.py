@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Optional
 
@@ -18,15 +19,22 @@ def sha(data: bytes) -> str:
 
 
 class Store:
-    def __init__(self, objects: dict[str, bytes], failing: frozenset[str] = frozenset()):
+    def __init__(self, objects: dict[str, bytes], failing: frozenset[str] = frozenset(),
+                 keep_checksums: bool = True):
         self.objects = objects
         self.failing = failing
+        self.keep_checksums = keep_checksums
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str]]]:
+    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]:
         if key in self.failing:
             raise RemoteError(ErrorKind.RETRYABLE, "S3 answered 503: SlowDown", "SlowDown")
         data = self.objects.get(key)
-        return None if data is None else (len(data), sha(data))
+        if data is None:
+            return None
+        return len(data), (sha(data) if self.keep_checksums else None), hashlib.md5(data).hexdigest()
+
+    def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool:
+        return hashlib.md5(fh.read(size)).hexdigest() == etag
 
     def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]:
         return sha(fh.read(size))
@@ -89,3 +97,14 @@ def test_move_keeps_the_relative_path_and_never_overwrites(tmp_path: Path) -> No
 
     assert (archive / "a.mp4").read_bytes() == objects["cams/a.mp4"]
     assert (watch / "b.mp4").exists() and (archive / "b.mp4").read_bytes() == b"already here"
+
+
+def test_without_a_stored_checksum_the_md5_etag_decides_never_the_size_alone(tmp_path: Path) -> None:
+    actions, entries, objects = setup(tmp_path, ["a.mp4", "b.mp4"])
+    objects["cams/b.mp4"] = bytes(reversed(objects["cams/b.mp4"]))  # same size, other bytes
+    entries = {k: replace(e, checksum=None) for k, e in entries.items()}  # adopted from a listing
+
+    removed = clean_up(Store(objects, keep_checksums=False), actions, entries, None, lambda files: set())
+
+    assert removed == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.mp4"]

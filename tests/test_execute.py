@@ -68,9 +68,13 @@ class FakeStore:
         self.put(key, data)
         return digest(data)
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str]]]:
+    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]:
         obj = self.objects.get(key)
-        return None if obj is None else (len(obj[0]), obj[1])
+        return None if obj is None else (len(obj[0]), obj[1], hashlib.md5(obj[0]).hexdigest())
+
+    def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool:
+        fh.seek(0)
+        return hashlib.md5(fh.read(size)).hexdigest() == etag
 
     def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]:
         fh.seek(0)
@@ -289,11 +293,17 @@ def test_existing_key(tmp_path, name, existing, checksums, on_conflict, outcome,
         assert store.objects["cam/a.mp4"][0] == existing, "their object is untouched"
 
 
-def test_same_size_without_stored_checksum_is_trusted_on_size(tmp_path: Path) -> None:
-    """DESIGN: same size, and checksum *where one is stored*."""
+def test_without_a_stored_checksum_the_md5_etag_decides_not_the_size(tmp_path: Path) -> None:
+    """Same size is never enough: other bytes of the same size are someone else's object."""
     store = FakeStore(keep_checksums=False)
     store.put("cam/a.mp4", OTHER_SAME_SIZE)
-    r = executor(store).upload_one(upload(real_file(tmp_path)))
+    f = real_file(tmp_path)
+    r = executor(store).upload_one(upload(f))
+    assert (r.ok, r.adopted, r.key) == (True, False, keep_both_key("cam/a.mp4", f.size, f.mtime_ns))
+
+    same = FakeStore(keep_checksums=False)
+    same.put("cam/a.mp4", CONTENT)
+    r = executor(same).upload_one(upload(f))
     assert (r.ok, r.adopted, r.key) == (True, True, "cam/a.mp4")
 
 
@@ -481,7 +491,7 @@ class FlakyHead(FakeStore):
         super().__init__()
         self.errors = errors
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str]]]:
+    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]:
         if self.errors:
             raise self.errors.pop(0)
         return super().head(key)
