@@ -163,8 +163,8 @@ class Executor:
     def _verify_listed(self, fh: IO[bytes], action: Action) -> UploadResult | tuple[str, bool]:
         try:
             return self._resolve_existing(fh, action, action.key)
-        except FileChanged:
-            return UploadResult(action, key=action.key, changed=True)
+        except FileChanged:  # without the key: the object there is not ours
+            return UploadResult(action, changed=True)
         except RemoteError as exc:
             if exc.kind is ErrorKind.FATAL:
                 raise PassAborted(str(exc)) from exc
@@ -202,16 +202,21 @@ class Executor:
                 if exc.kind is ErrorKind.EXISTS:
                     try:
                         resolved = self._resolve_existing(fh, action, key)
-                    except FileChanged:
-                        return UploadResult(action, key=key, attempts=attempt, changed=True)
+                    except FileChanged:  # nothing of ours was written: the key stays theirs
+                        return UploadResult(action, attempts=attempt, changed=True)
                     except RemoteError as head_failed:
                         exc = head_failed  # judged like a failed upload: retried, or this file fails
                     else:
                         if isinstance(resolved, UploadResult):
                             return replace(resolved, attempts=attempt)
-                        key, overwrite = resolved
-                        attempt -= 1  # finding the key taken is not a failed attempt
-                        continue
+                        if resolved != (key, overwrite):
+                            key, overwrite = resolved
+                            attempt -= 1  # finding the key taken is not a failed attempt
+                            continue
+                        # Refused as taken, yet HEAD finds nothing there: an attempt like any
+                        # other, so a store that keeps saying so cannot loop us forever.
+                        exc = RemoteError(ErrorKind.RETRYABLE, f"{key} was refused as existing, "
+                                          "but no object is there")
                 if exc.kind is ErrorKind.FATAL:
                     raise PassAborted(str(exc)) from exc
                 last = str(exc)

@@ -14,7 +14,7 @@ from typing import Optional
 
 MAX_KEY_BYTES = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DOT_SEGMENT = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")
+_DOT_SEGMENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")  # also "//": stores fold empty segments
 
 
 class UnsafeKey(ValueError):

@@ -24,7 +24,7 @@ class Reason(str, Enum):
 
     NEW = "new file"
     CHANGED = "changed since upload"
-    REMOTE_MISSING = "uploaded before, but missing from the bucket listing"
+    REMOTE_MISSING = "uploaded before, but missing from the bucket listing (deleted or expired)"
     RETRY = "retrying after failure"
     CONFLICT_KEEP_BOTH = "remote key holds other content; keeping both"
     CONFLICT_OVERWRITE = "remote key holds other content; overwriting"

@@ -17,7 +17,7 @@ from loguru import logger
 from .config import Config
 from .execute import RetryPolicy
 from .manifest import Manifest
-from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
+from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, Reason, RemoteObject
 from .plan import FileId, Policy, Snapshot, apply_open_files, merge, plan, reorder
 from .probe import SweepResult, find_writers
 from .remote import Bucket, make_client
@@ -134,9 +134,10 @@ def _recheck(p: Plan, snap: Snapshot, cfg: Config, world: World, policy: Policy)
 
 
 def _probe_open(p: Plan, cfg: Config, world: World) -> Plan:
-    if not cfg.stability.check_open_files or not p.uploads:
+    sending = p.uploads + [a for a in p.adoptions if a.reason is Reason.ADOPT_REMOTE]
+    if not cfg.stability.check_open_files or not sending:
         return p
-    candidates = {(a.file.dev, a.file.ino): (a.file.root, a.file.rel) for a in p.uploads if a.file}
+    candidates = {(a.file.dev, a.file.ino): (a.file.root, a.file.rel) for a in sending if a.file}
     sweep = world.probe(candidates)
     if not sweep.complete:
         logger.warning("The open-file check ran out of time after {} processes; files it did "

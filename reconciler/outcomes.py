@@ -15,6 +15,12 @@ from .progress import PassProgress
 
 
 def log_decisions(p: Plan, entries: dict[FileId, ManifestEntry]) -> None:
+    missing = [a for a in p.skips if a.reason is Reason.REMOTE_MISSING]
+    if missing:
+        logger.warning("{} uploaded files are no longer in the bucket (deleted, or expired by a "
+                       "lifecycle rule), e.g. {}. They are not re-sent; to re-upload them, delete "
+                       "the state dir: the next run lists the bucket and sends only what is missing.",
+                       len(missing), missing[0].key)
     for a in p.actions:
         if a.file is None:
             continue

@@ -6,7 +6,7 @@ order so the same inputs always give the same plan. The case table, in order:
     name cannot be a key                               -> skip  BAD_NAME
     manifest: uploaded, same size, mtime and key       -> skip  UPLOADED (or after_upload
                                                           delete/move, once old enough)
-      ... but this pass's listing lacks the key        -> upload REMOTE_MISSING
+      ... but this pass's listing lacks the key        -> skip  REMOTE_MISSING (reported)
     another watch dir uploaded this very file (id)     -> adopt ADOPT_MOVED
     manifest: failed, next attempt in the future       -> skip  BACKOFF
     not stable / open / young / empty                  -> skip  (its Readiness)
@@ -129,7 +129,9 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
         entry.key == key or entry.key == keep_both_key(key, file.size, file.mtime_ns))
     if entry and entry.state is EntryState.UPLOADED and unchanged and same_key:
         if _missing_remotely(entry.key, file, snap, policy):
-            return Action(ActionKind.UPLOAD, Reason.REMOTE_MISSING, file, entry.key, overwrite=True)
+            # Reported, not re-sent: the manifest answers "is it there?" (DESIGN), and a bucket
+            # expiry rule would otherwise cause a re-upload of every expired clip each relist.
+            return _skip(Reason.REMOTE_MISSING, file, entry.key)
         return _after_upload(file, entry, now, policy) or _skip(Reason.UPLOADED, file, entry.key)
     twin_key = snap.uploaded_by_identity.get(file.identity) if file.ino else None
     if twin_key == key:
@@ -211,7 +213,9 @@ def apply_open_files(p: Plan, open_files: Mapping[FileId, str]) -> Plan:
     out = []
     for a in p.actions:
         holder = open_files.get((a.file.root, a.file.rel)) if a.file else None
-        if a.kind is ActionKind.UPLOAD and holder is not None:
+        # A listed twin may still be uploaded after verification: held open, it waits too.
+        may_upload = a.kind is ActionKind.UPLOAD or a.reason is Reason.ADOPT_REMOTE
+        if may_upload and holder is not None:
             a = replace(a, kind=ActionKind.SKIP, reason=Reason.OPEN, detail=holder)
         out.append(a)
     return Plan(tuple(out), p.rechecks)

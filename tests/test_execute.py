@@ -554,3 +554,19 @@ def test_listed_object_deleted_since_the_listing_is_uploaded_to_its_key(tmp_path
     result = executor(store).upload_one(adopt(real_file(tmp_path)))
     assert result.ok and not result.adopted and result.key == "cam/a.mp4"
     assert store.objects["cam/a.mp4"][0] == CONTENT
+
+
+class TakenButEmpty(FakeStore):
+    """A store that refuses every conditional write as taken while HEAD finds nothing."""
+
+    def upload(self, fh, key, size, overwrite, progress, on_multipart, resume_id=None,
+               unchanged=lambda: None):
+        self.calls.append((key, overwrite))
+        raise RemoteError(ErrorKind.EXISTS, "an object already exists at this key", "412")
+
+
+def test_refused_as_taken_with_nothing_there_is_bounded_by_the_attempts(tmp_path: Path) -> None:
+    store = TakenButEmpty()
+    result = executor(store).upload_one(upload(real_file(tmp_path)))
+    assert not result.ok and "no object is there" in (result.error or "")
+    assert len(store.calls) == 5  # retry.max_attempts, not forever

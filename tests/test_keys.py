@@ -146,3 +146,13 @@ def test_the_listed_fields_are_exactly_the_ones_a_template_gets() -> None:
     for name in FIELDS:
         check_template("{" + name + "}")
     assert key_for("p/", "cam/a.mp4", 0, "".join("{" + f + "}" for f in FIELDS if f != "mtime"))
+
+
+def test_empty_segments_are_rejected_because_stores_fold_them() -> None:
+    import pytest
+
+    from reconciler.keys import UnsafeKey, key_for
+
+    with pytest.raises(UnsafeKey):
+        key_for("cams/", "x.mp4", 0, "{prefix}/{name}")  # cams//x.mp4 would be stored as cams/x.mp4
+    assert key_for("cams/", "x.mp4", 0, "{prefix}{name}") == "cams/x.mp4"

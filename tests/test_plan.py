@@ -116,8 +116,8 @@ CASES = [
     Case("uploaded under another prefix, stable: uploaded to the new key", F, ActionKind.UPLOAD,
          Reason.CHANGED, key="cam/x.mp4", overwrite=False, prior=seen(F),
          entry=entry(F, EntryState.UPLOADED, key="old/x.mp4")),
-    Case("uploaded, but this pass's listing lacks the key: upload again", F, ActionKind.UPLOAD,
-         Reason.REMOTE_MISSING, key="cam/x.mp4", overwrite=True, remote=(),
+    Case("uploaded, but this pass's listing lacks the key: reported, not re-sent", F,
+         ActionKind.SKIP, Reason.REMOTE_MISSING, key="cam/x.mp4", remote=(),
          entry=entry(F, EntryState.UPLOADED)),
     Case("uploaded, and the listing has the key", F, ActionKind.SKIP, Reason.UPLOADED,
          remote=(RemoteObject("cam/x.mp4", 100),), entry=entry(F, EntryState.UPLOADED)),
@@ -417,6 +417,15 @@ def test_apply_open_files() -> None:
     assert out.rechecks == (skip,)
     assert out.uploads == [p.actions[1]]
     assert apply_open_files(p, {}) == p
+
+
+def test_a_listed_twin_held_open_waits_like_an_upload() -> None:
+    listed, moved = lf("listed.mp4"), lf("moved.mp4")
+    p = Plan((_act(listed, ActionKind.ADOPT, Reason.ADOPT_REMOTE),
+              _act(moved, ActionKind.ADOPT, Reason.ADOPT_MOVED)))
+    out = apply_open_files(p, {(A, "listed.mp4"): "recorder (pid 9)", (A, "moved.mp4"): "x (pid 1)"})
+    assert [(a.kind, a.reason) for a in out.actions] == [
+        (ActionKind.SKIP, Reason.OPEN), (ActionKind.ADOPT, Reason.ADOPT_MOVED)]
     assert apply_open_files(p, {(B, "up.mp4"): "elsewhere"}) == p
 
 
