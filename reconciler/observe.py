@@ -85,6 +85,7 @@ def _observe_local(cfg: Config, manifest: Optional[Manifest],
             logger.warning("{}", warning)
         found.files.extend(result.files)
         found.excluded.extend(result.excluded)
+        found.unreadable.extend(result.unreadable)
         if manifest is not None:
             entries.update(manifest.entries_for(watch.path))
     return found, entries
@@ -196,7 +197,7 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
     local, candidates = _fresh_candidates(found.files, entries)
     # Only a file the manifest does not know can be a moved twin: skip the query when idle.
     identity = manifest.uploaded_by_identity() if manifest is not None and candidates else {}
-    snap = Snapshot(local, entries, identity, remote, found.excluded)
+    snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable)
     policy = policy_of(cfg)
     p = plan(snap, world.clock(), policy)
     p = _recheck(p, snap, cfg, world, policy)

@@ -78,6 +78,7 @@ class Snapshot:
     remote: Optional[Mapping[str, RemoteObject]] = None  # None: not listed this pass
     excluded: Sequence[FileId] = ()
     prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
+    unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
 
 
 def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
@@ -175,8 +176,8 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
     roots_seen = {f.root for f in snap.local}
     for fid in sorted(snap.entries):
         entry = snap.entries[fid]
-        if fid in present:
-            continue
+        if fid in present or any(fid[0] == root and fid[1].startswith(sub) for root, sub in snap.unread):
+            continue  # here, or in a folder we could not read this pass: not known to be gone
         if entry.state is not EntryState.UPLOADED:
             reason = Reason.GONE
         elif snap.remote is not None and entry.root in roots_seen:

@@ -24,10 +24,12 @@ class WatchDirError(Exception):
 
 @dataclass
 class ScanResult:
+    root: str = ""
     files: list[LocalFile] = field(default_factory=list)
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (root, rel)
     warnings: list[str] = field(default_factory=list)  # folders that could not be read
     vanished: list[str] = field(default_factory=list)  # folders moved or deleted while we walked
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (root, "cam1/") not read
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ def _walk(top: str, rel_dir: str, filters: Filters, out: ScanResult) -> Iterator
                                 f"({exc.strerror or exc}): check the drive or share.") from None
         out.warnings.append(f"cannot read folder {short_path(top)} ({exc.strerror or exc}): its "
                             "files are skipped this pass; grant this user read access to it.")
+        out.unreadable.append((out.root, rel_dir))
         return
     for entry in entries:
         rel = f"{rel_dir}{entry.name}"
@@ -140,7 +143,7 @@ def _walk(top: str, rel_dir: str, filters: Filters, out: ScanResult) -> Iterator
 def scan(watch: WatchDir, filters: Filters) -> ScanResult:
     """Every wanted file under the watch dir, sorted by relative path."""
     check_watch_dir(watch)
-    out = ScanResult()
+    out = ScanResult(root=watch.path)
     for rel, entry in _walk(scan_root(watch.path), "", filters, out):
         if not filters.wants(entry.name):
             continue

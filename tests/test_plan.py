@@ -458,3 +458,16 @@ def test_importing_the_planner_loads_no_io_library() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent)
     assert out.stdout.strip() == ""
+
+
+def test_rows_under_a_folder_the_scan_could_not_read_are_neither_forgotten_nor_pruned() -> None:
+    failing = entry(lf("cam1/poison.mp4"), EntryState.FAILED)
+    uploaded = entry(lf("cam1/old.mp4"), EntryState.UPLOADED)
+    elsewhere = entry(lf("cam2/gone.mp4"), EntryState.PENDING)
+    listing = (RemoteObject("cam/cam1/old.mp4", 100),)
+    snap = replace(snapshot([lf("cam2/here.mp4")], [failing, uploaded, elsewhere], remote=listing),
+                   unread=[(A, "cam1/")])
+
+    p = plan(snap, NOW, policy())
+
+    assert [a.detail for a in p.actions if a.kind is ActionKind.FORGET] == [f"{A}|cam2/gone.mp4"]

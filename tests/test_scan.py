@@ -268,3 +268,44 @@ def test_the_watch_dir_vanishing_mid_scan_is_an_error_not_every_file_gone(
     monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(WatchDirError, match="disappeared"):
         scan(WatchDir(str(tmp_path), ""), FILTERS)
+
+
+def _scan_as_nobody(root: str, conn) -> None:  # runs in a forked child
+    from reconciler.models import WatchDir
+    from reconciler.scan import Filters, scan
+
+    if os.geteuid() == 0:
+        os.setgid(65534)
+        os.setuid(65534)  # as root every folder is readable; nobody is refused like a user
+    result = scan(WatchDir(root, ""), Filters((".mp4",), ()))
+    conn.send(([f.rel for f in result.files], result.unreadable, len(result.warnings)))
+
+
+def test_an_unreadable_subfolder_is_reported_not_taken_for_empty() -> None:
+    import multiprocessing
+    import shutil
+    import tempfile
+
+    # Under /tmp (world-reachable), so the unprivileged child can reach the watch dir itself.
+    root = Path(tempfile.mkdtemp(prefix="camup-unreadable-"))
+    try:
+        os.chmod(root, 0o755)
+        (root / "open").mkdir(mode=0o755)
+        (root / "open" / "a.mp4").write_bytes(b"a")
+        os.chmod(root / "open" / "a.mp4", 0o644)
+        (root / "shut").mkdir()
+        (root / "shut" / "b.mp4").write_bytes(b"b")
+        os.chmod(root / "shut", 0o000)
+        ctx = multiprocessing.get_context("fork")
+        receive, send = ctx.Pipe()
+        child = ctx.Process(target=_scan_as_nobody, args=(str(root), send))
+        child.start()
+        rels, unreadable, warnings = receive.recv()
+        child.join(timeout=30)
+    finally:
+        os.chmod(root / "shut", 0o755)
+        shutil.rmtree(root)
+
+    assert rels == ["open/a.mp4"]
+    assert unreadable == [(str(root), "shut/")]
+    assert warnings == 1
