@@ -6,6 +6,7 @@ Nothing here writes anywhere, so --dry-run is exactly this plus printing.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -154,11 +155,16 @@ def open_for_writing(world: World, files: list[LocalFile]) -> set[FileId]:
         logger.warning("The open-file check did not finish; no local file is deleted or moved "
                        "this pass")
         return {(f.root, f.rel) for f in files}
-    if sweep.hidden:
+    if sweep.hidden and not _privileged():
         logger.warning("The open-file check could not see the files of {} processes (other users'); "
                        "run camup-sync as the recorder's user or as an administrator before using "
                        "after_upload delete/move, or raise after_upload.min_age_hours", sweep.hidden)
     return set(sweep.writers)
+
+
+def _privileged() -> bool:
+    """Root sees every process's files (a denial then is a kernel or namespace artefact)."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def _fresh_candidates(files: list[LocalFile],
