@@ -19,7 +19,7 @@ from loguru import logger
 
 from .checksums import Checksum, FileChanged, b64, composite, read_exact
 from .models import CREATING
-from .s3errors import RemoteError
+from .s3errors import ErrorKind, RemoteError
 from .throttle import Throttle
 
 Progress = Callable[[int], None]
@@ -37,17 +37,22 @@ class MultipartSettings:
 class MultipartUpload:
     """One multipart upload of `size` bytes from `fh` to `key` (new or resumed)."""
 
-    def __init__(self, call: Call, key: str, settings: MultipartSettings, throttle: Throttle):
+    def __init__(self, call: Call, key: str, settings: MultipartSettings, throttle: Throttle,
+                 overwrite: bool = True, conditional: bool = True):
         self._call = call
         self.key = key
         self.s = settings
         self.throttle = throttle
+        self.overwrite = overwrite  # False: complete only if no object is at key (IfNoneMatch)
+        self.conditional = conditional  # False once the store has rejected IfNoneMatch
         self.reused = 0  # parts found in the store and not sent again
 
     def run(self, fh: IO[bytes], size: int, progress: Progress,
             on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
             unchanged: Callable[[], None] = lambda: None) -> Optional[str]:
         existing = self._parts(resume_id) if resume_id else None
+        if resume_id and existing is None:  # vanished or unusable: its row must not outlive it
+            on_multipart(resume_id, False)
         if existing is None:
             extra = dict(self.s.extra)
             if self.s.checksum:
@@ -66,21 +71,45 @@ class MultipartUpload:
             parts, digests = self._send(fh, size, upload_id, existing, progress)
             unchanged()  # before CompleteMultipartUpload publishes the object
         except FileChanged:
-            self.abort(upload_id)  # these parts can never complete this file
-            on_multipart(upload_id, False)
+            if self.abort_quietly(upload_id):  # these parts can never complete this file
+                on_multipart(upload_id, False)
             raise
         if existing:
             logger.info("Resumed {}: {} of {} parts were already in the bucket", self.key,
                         self.reused, len(parts))
-        self._call("complete_multipart_upload", Key=self.key, UploadId=upload_id,
-                   MultipartUpload={"Parts": parts})
+        try:
+            self._complete(upload_id, parts)
+        except RemoteError as exc:
+            # Another writer got there first: leave nothing behind.
+            if exc.kind is ErrorKind.EXISTS and self.abort_quietly(upload_id):
+                on_multipart(upload_id, False)
+            raise
         on_multipart(upload_id, False)
         if not self.s.checksum:
             return None
         return composite(self.s.checksum, digests)
 
+    def _complete(self, upload_id: str, parts: list[dict[str, Any]]) -> None:
+        """CompleteMultipartUpload; with overwrite False, only if nothing is at key yet (412 ->
+        RemoteError EXISTS). A store that rejects the condition is asked once without it."""
+        kwargs: dict[str, Any] = {"Key": self.key, "UploadId": upload_id,
+                                  "MultipartUpload": {"Parts": parts}}
+        if not self.overwrite and self.conditional:
+            try:
+                self._call("complete_multipart_upload", IfNoneMatch="*", **kwargs)
+                return
+            except RemoteError as exc:
+                if not rejects_condition(exc):
+                    raise
+                self.conditional = False
+                logger.info("The store does not support conditional multipart completes; {} is "
+                            "completed without one (checked by HEAD before the upload)", self.key)
+        self._call("complete_multipart_upload", **kwargs)
+
     def _parts(self, upload_id: str) -> Optional[dict[int, dict[str, Any]]]:
-        """The parts already uploaded, or None when the upload no longer exists."""
+        """The parts already uploaded, or None when the upload cannot be continued: it no
+        longer exists, or listing its parts is denied or failing (then it is aborted, best
+        effort, and a new upload starts)."""
         parts: dict[int, dict[str, Any]] = {}
         marker = 0
         try:
@@ -94,6 +123,11 @@ class MultipartUpload:
                 marker = page["NextPartNumberMarker"]
         except RemoteError as exc:
             if exc.code in ("NoSuchUpload", "404", "NoSuchKey"):
+                return None
+            if exc.kind in (ErrorKind.KEY, ErrorKind.RETRYABLE):
+                logger.warning("Cannot list the parts of the interrupted upload of {} ({}); "
+                               "starting a new upload", self.key, exc)
+                self.abort_quietly(upload_id)
                 return None
             raise
 
@@ -159,6 +193,26 @@ class MultipartUpload:
         except RemoteError as exc:
             if exc.code not in ("NoSuchUpload", "404"):
                 raise
+
+    def abort_quietly(self, upload_id: str) -> bool:
+        """Abort, best effort: False (and a warning) when it failed; a later pass retries."""
+        try:
+            self.abort(upload_id)
+            return True
+        except RemoteError as exc:
+            logger.warning("Could not abort the multipart upload of {} ({}); a later pass "
+                           "tries again", self.key, exc)
+            return False
+
+
+def rejects_condition(exc: RemoteError) -> bool:
+    """Did the store refuse the IfNoneMatch header itself (rather than find the key taken)?"""
+    if exc.code == "NotImplemented":
+        return True
+    if exc.code not in ("InvalidRequest", "400", "BadRequest", "InvalidArgument"):
+        return False
+    text = f"{exc} {exc.__cause__ or ''}".lower()
+    return "if-none-match" in text or "ifnonematch" in text or "conditional" in text
 
 
 def _completed(value: dict[str, Any]) -> Future:

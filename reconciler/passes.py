@@ -32,36 +32,61 @@ def target_of(cfg: Config) -> str:
     return f"{cfg.remote.endpoint_url or 'aws'}|{cfg.bucket}"
 
 
+# A pending upload whose file waits this pass for one of these reasons is kept for a later pass.
+_WAITING = {Reason.BACKOFF, Reason.SETTLING, Reason.OPEN, Reason.TOO_YOUNG, Reason.LOCKED}
+KEEP_WAITING_SECONDS = 7 * 24 * 3600  # older pending uploads are aborted even if their file waits
+
+
 def _settle_multiparts(cfg: Config, manifest: Manifest, world: World, p: Plan) -> dict[FileId, str]:
     """Multipart uploads an earlier run left: resume those whose file is planned again
-    unchanged (same key and part size); abort the rest, so none lingers in the bucket."""
+    unchanged (same key and part size); keep, for up to KEEP_WAITING_SECONDS, those whose
+    unchanged file only waits this pass (back-off, open, settling); abort the rest, so none
+    lingers in the bucket. Aborting is best effort: a failed abort keeps the row for the
+    next pass and never ends this one."""
     pending = manifest.open_multiparts()
     if not pending:
         return {}
     planned = {(a.file.root, a.file.rel): a for a in p.uploads if a.file is not None}
+    waiting = {(a.file.root, a.file.rel): a.file for a in p.skips
+               if a.file is not None and a.reason in _WAITING}
     chunk = cfg.transfer.chunk_bytes
+    now = world.clock()
     resume: dict[FileId, str] = {}
     for mp in pending:
         if mp.upload_id.startswith(CREATING):  # killed around a create: find what it made
             try:
                 found = world.get_bucket(cfg).abort_unknown(mp.key, {m.upload_id for m in pending})
             except RemoteError as exc:
-                if exc.kind is not ErrorKind.KEY:
+                if exc.kind is ErrorKind.FATAL:
                     raise
+                logger.warning("Cannot list or abort the multipart uploads at {}: {}", mp.key, exc)
+                if exc.kind is ErrorKind.RETRYABLE:
+                    continue  # the next pass tries again
                 found = 0
-                logger.warning("Cannot list the multipart uploads at {}: {}", mp.key, exc)
             manifest.multipart_ended(mp.upload_id)
             if found:
                 logger.info("Aborted an interrupted multipart upload of {}", mp.key)
             continue
-        action = planned.get((mp.root or "", mp.rel or ""))
         fid = (mp.root or "", mp.rel or "")
+        action = planned.get(fid)
         if action is not None and action.file is not None and fid not in resume \
                 and mp.resumes(action.file, action.key, chunk):
             resume[fid] = mp.upload_id
             logger.info("Resuming the interrupted multipart upload of {}", action.file.rel)
             continue
-        world.get_bucket(cfg).abort(mp.key, mp.upload_id)
+        file = waiting.get(fid)
+        if action is None and file is not None and (file.size, file.mtime_ns) == (mp.size, mp.mtime_ns) \
+                and now - mp.started_at < KEEP_WAITING_SECONDS:
+            logger.debug("Keeping the interrupted multipart upload of {} until it is planned", mp.key)
+            continue
+        try:
+            world.get_bucket(cfg).abort(mp.key, mp.upload_id)
+        except RemoteError as exc:
+            if exc.kind is ErrorKind.FATAL:
+                raise
+            logger.warning("Could not abort the interrupted multipart upload of {} ({}); the next "
+                           "pass tries again", mp.key, exc)
+            continue
         manifest.multipart_ended(mp.upload_id)
         logger.info("Aborted an interrupted multipart upload of {}", mp.key)
     return resume

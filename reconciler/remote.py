@@ -59,6 +59,7 @@ class Bucket:
         self.cfg = cfg
         self.checksum = checksum_for(cfg.remote.checksum)
         self.throttle = throttle or Throttle(cfg.transfer.bandwidth_bytes)
+        self.conditional_complete = True  # False once the store rejects IfNoneMatch on a complete
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         try:
@@ -143,7 +144,7 @@ class Bucket:
             return self._put(fh, key, size, overwrite, progress, unchanged)
         if not overwrite and self._taken(key):
             raise RemoteError(ErrorKind.EXISTS, "an object already exists at this key")
-        return self._multipart(fh, key, size, progress, on_multipart, resume_id, unchanged)
+        return self._multipart(fh, key, size, overwrite, progress, on_multipart, resume_id, unchanged)
 
     def _taken(self, key: str) -> bool:
         try:
@@ -169,13 +170,18 @@ class Bucket:
         progress(size)
         return stored
 
-    def _multipart(self, fh: IO[bytes], key: str, size: int, progress: Progress,
+    def _multipart(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
                    on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
                    unchanged: Callable[[], None]) -> Optional[str]:
         t = self.cfg.transfer
         settings = MultipartSettings(t.chunk_bytes, t.max_concurrency, self.checksum, self._extra())
-        return MultipartUpload(self._call, key, settings, self.throttle).run(
-            fh, size, progress, on_multipart, resume_id, unchanged)
+        upload = MultipartUpload(self._call, key, settings, self.throttle, overwrite,
+                                 self.conditional_complete)
+        try:
+            return upload.run(fh, size, progress, on_multipart, resume_id, unchanged)
+        finally:
+            if not upload.conditional:  # remembered for the rest of this process
+                self.conditional_complete = False
 
     def abort(self, key: str, upload_id: str) -> None:
         """Best effort: a failure here is cleaned up on the next pass from the manifest."""

@@ -1,0 +1,291 @@
+"""Multipart uploads against a fake S3 `call`, and the settling of interrupted uploads."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Optional
+
+import botocore.exceptions as bx
+import pytest
+
+from reconciler.config import load
+from reconciler.manifest import Manifest
+from reconciler.models import Action, ActionKind, LocalFile, Plan, Reason
+from reconciler.multipart import MultipartSettings, MultipartUpload
+from reconciler.observe import World
+from reconciler.passes import KEEP_WAITING_SECONDS, _settle_multiparts
+from reconciler.remote import Bucket
+from reconciler.s3errors import ErrorKind, RemoteError, classify_error
+from reconciler.throttle import Throttle
+
+CHUNK = 5 * 1024 * 1024
+NOW = 1_700_000_000.0
+
+
+def s3_error(code: str, status: int, message: str = "", op: str = "Op") -> RemoteError:
+    exc = bx.ClientError({"Error": {"Code": code, "Message": message or code},
+                          "ResponseMetadata": {"HTTPStatusCode": status}}, op)
+    try:
+        raise classify_error(exc) from exc
+    except RemoteError as err:
+        return err
+
+
+class FakeS3:
+    """Answers the multipart calls; `fail` maps an operation to errors to raise, in turn."""
+
+    def __init__(self, fail: Optional[dict[str, list[Any]]] = None):
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail = fail or {}
+        self.next_id = 0
+
+    def __call__(self, op: str, **kwargs: Any) -> Any:
+        self.calls.append((op, kwargs))
+        errors = self.fail.get(op)
+        if errors:
+            raise errors.pop(0)
+        if op == "create_multipart_upload":
+            self.next_id += 1
+            return {"UploadId": f"new-{self.next_id}"}
+        if op == "upload_part":
+            return {"ETag": f'"etag-{kwargs["PartNumber"]}"'}
+        if op == "list_parts":
+            return {"Parts": []}
+        return {}
+
+    def ops(self, name: str) -> list[dict[str, Any]]:
+        return [kw for op, kw in self.calls if op == name]
+
+
+def upload(s3: FakeS3, overwrite: bool, resume_id: Optional[str] = None,
+           conditional: bool = True) -> tuple[MultipartUpload, list[tuple[str, bool]]]:
+    size = 2 * CHUNK + 10
+    mp = MultipartUpload(s3, "cam/a.mp4", MultipartSettings(CHUNK, 2, None, {}), Throttle(0),
+                         overwrite, conditional)
+    seen: list[tuple[str, bool]] = []
+    mp.run(io.BytesIO(b"x" * size), size, lambda n: None, lambda uid, s: seen.append((uid, s)), resume_id)
+    return mp, seen
+
+
+# ---- conditional completes ------------------------------------------------------------------
+
+def test_complete_is_conditional_when_not_overwriting() -> None:
+    s3 = FakeS3()
+    upload(s3, overwrite=False)
+    assert [kw.get("IfNoneMatch") for kw in s3.ops("complete_multipart_upload")] == ["*"]
+
+
+def test_complete_is_unconditional_when_overwriting() -> None:
+    s3 = FakeS3()
+    upload(s3, overwrite=True)
+    assert [kw.get("IfNoneMatch") for kw in s3.ops("complete_multipart_upload")] == [None]
+
+
+def test_a_taken_key_at_complete_aborts_the_upload_and_is_exists() -> None:
+    s3 = FakeS3({"complete_multipart_upload": [s3_error("PreconditionFailed", 412)]})
+    with pytest.raises(RemoteError) as err:
+        upload(s3, overwrite=False)
+    assert err.value.kind is ErrorKind.EXISTS
+    assert [kw["UploadId"] for kw in s3.ops("abort_multipart_upload")] == ["new-1"]
+
+
+def test_a_taken_key_ends_the_manifest_row() -> None:
+    s3 = FakeS3({"complete_multipart_upload": [s3_error("PreconditionFailed", 412)]})
+    seen: list[tuple[str, bool]] = []
+    mp = MultipartUpload(s3, "cam/a.mp4", MultipartSettings(CHUNK, 2, None, {}), Throttle(0), False)
+    with pytest.raises(RemoteError):
+        mp.run(io.BytesIO(b"x" * (CHUNK + 1)), CHUNK + 1, lambda n: None,
+               lambda uid, s: seen.append((uid, s)), None)
+    assert ("new-1", False) in seen and seen[-1] == ("new-1", False)
+
+
+@pytest.mark.parametrize("error", [
+    s3_error("NotImplemented", 501, "A header you provided implies functionality that is not implemented"),
+    s3_error("InvalidRequest", 400, "Conditional writes (If-None-Match) are not supported"),
+    s3_error("400", 400, "Unsupported header 'If-None-Match' received for this API call."),
+], ids=["NotImplemented", "InvalidRequest", "400"])
+def test_a_store_rejecting_the_condition_is_asked_again_without_it(error: RemoteError) -> None:
+    s3 = FakeS3({"complete_multipart_upload": [error]})
+    mp, seen = upload(s3, overwrite=False)
+    assert [kw.get("IfNoneMatch") for kw in s3.ops("complete_multipart_upload")] == ["*", None]
+    assert mp.conditional is False
+    assert seen[-1] == ("new-1", False)
+    s3 = FakeS3()
+    upload(s3, overwrite=False, conditional=False)  # remembered: not asked with it again
+    assert [kw.get("IfNoneMatch") for kw in s3.ops("complete_multipart_upload")] == [None]
+
+
+def test_other_invalid_requests_at_complete_are_not_retried() -> None:
+    s3 = FakeS3({"complete_multipart_upload": [s3_error("InvalidRequest", 400, "bad part order")]})
+    with pytest.raises(RemoteError):
+        upload(s3, overwrite=False)
+    assert len(s3.ops("complete_multipart_upload")) == 1
+
+
+def test_bucket_remembers_a_store_without_conditional_completes(tmp_path: Path) -> None:
+    (tmp_path / "cams").mkdir()
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text("watch_dir: cams\nbucket: my-bucket\nremote:\n  checksum: off\n"
+                        "transfer:\n  multipart_threshold_mb: 5\n  multipart_chunksize_mb: 5\n")
+    cfg = load(cfg_path, env={})
+    rejected = bx.ClientError({"Error": {"Code": "NotImplemented", "Message": "If-None-Match"},
+                               "ResponseMetadata": {"HTTPStatusCode": 501}}, "CompleteMultipartUpload")
+
+    class Client:
+        def __init__(self) -> None:
+            self.completes: list[Optional[str]] = []
+
+        def head_object(self, **kw: Any) -> Any:
+            raise bx.ClientError({"Error": {"Code": "404"}, "ResponseMetadata": {"HTTPStatusCode": 404}},
+                                 "HeadObject")
+
+        def create_multipart_upload(self, **kw: Any) -> Any:
+            return {"UploadId": "u"}
+
+        def upload_part(self, **kw: Any) -> Any:
+            return {"ETag": '"e"'}
+
+        def complete_multipart_upload(self, **kw: Any) -> Any:
+            self.completes.append(kw.get("IfNoneMatch"))
+            if kw.get("IfNoneMatch"):
+                raise rejected
+            return {}
+
+    client = Client()
+    bucket = Bucket(client, cfg)
+    size = CHUNK + 1
+    for _ in range(2):
+        bucket.upload(io.BytesIO(b"y" * size), "k", size, False, lambda n: None, lambda u, s: None)
+    assert client.completes == ["*", None, None]
+
+
+# ---- resuming ---------------------------------------------------------------------------------
+
+def test_a_vanished_resume_id_ends_its_row() -> None:
+    s3 = FakeS3({"list_parts": [s3_error("NoSuchUpload", 404)]})
+    _, seen = upload(s3, overwrite=True, resume_id="stale")
+    assert ("stale", False) in seen
+    assert len(s3.ops("create_multipart_upload")) == 1
+
+
+@pytest.mark.parametrize("error", [s3_error("AccessDenied", 403), s3_error("ServiceUnavailable", 503)],
+                         ids=["denied", "503"])
+def test_an_unlistable_resume_id_starts_a_new_upload(error: RemoteError) -> None:
+    s3 = FakeS3({"list_parts": [error]})
+    _, seen = upload(s3, overwrite=True, resume_id="stale")
+    assert ("stale", False) in seen
+    assert [kw["UploadId"] for kw in s3.ops("abort_multipart_upload")] == ["stale"]
+    assert [kw["UploadId"] for kw in s3.ops("complete_multipart_upload")] == ["new-1"]
+
+
+# ---- settling interrupted uploads at the start of a pass ------------------------------------
+
+class FakeBucket:
+    def __init__(self, error: Optional[RemoteError] = None):
+        self.error = error
+        self.aborted: list[str] = []
+
+    def abort(self, key: str, upload_id: str) -> None:
+        self.aborted.append(upload_id)
+        if self.error is not None:
+            raise self.error
+
+    def abort_unknown(self, key: str, known: set[str]) -> int:
+        if self.error is not None:
+            raise self.error
+        return 0
+
+
+class Cfg:
+    class transfer:
+        chunk_bytes = CHUNK
+
+
+FILE = LocalFile("/w", "cam/a.mp4", 3 * CHUNK, 7 * 10**18)
+
+
+@pytest.fixture
+def m(tmp_path: Path):
+    manifest = Manifest.open(tmp_path / "m.sqlite3", "t")
+    yield manifest
+    manifest.close()
+
+
+def settle(m: Manifest, bucket: FakeBucket, actions: tuple[Action, ...] = (), now: float = NOW) -> dict:
+    world = World(clock=lambda: now, bucket=lambda cfg: bucket)  # type: ignore[arg-type,return-value]
+    return _settle_multiparts(Cfg, m, world, Plan(actions))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("error", [s3_error("AccessDenied", 403), s3_error("ServiceUnavailable", 503)],
+                         ids=["denied", "503"])
+def test_a_failing_abort_keeps_the_row_and_does_not_end_the_pass(m: Manifest, error: RemoteError) -> None:
+    m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
+    bucket = FakeBucket(error)
+    assert settle(m, bucket) == {}
+    assert bucket.aborted == ["up-1"]
+    assert [p.upload_id for p in m.open_multiparts()] == ["up-1"]
+
+
+def test_an_abort_of_a_vanished_upload_drops_the_row(m: Manifest, tmp_path: Path) -> None:
+    m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
+    (tmp_path / "cams").mkdir()
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text("watch_dir: cams\nbucket: my-bucket\n")
+
+    class Client:
+        def abort_multipart_upload(self, **kw: Any) -> Any:
+            raise bx.ClientError({"Error": {"Code": "NoSuchUpload"},
+                                  "ResponseMetadata": {"HTTPStatusCode": 404}}, "AbortMultipartUpload")
+
+    bucket = Bucket(Client(), load(cfg_path, env={}))
+    settle(m, bucket)  # type: ignore[arg-type]
+    assert m.open_multiparts() == []
+
+
+def test_a_retryable_failure_around_an_unrecorded_create_keeps_its_row(m: Manifest) -> None:
+    m.multipart_started("creating:cam/a.mp4", "cam/a.mp4", NOW)
+    settle(m, FakeBucket(s3_error("ServiceUnavailable", 503)))
+    assert [p.upload_id for p in m.open_multiparts()] == ["creating:cam/a.mp4"]
+
+
+def backoff(file: LocalFile) -> Action:
+    return Action(ActionKind.SKIP, Reason.BACKOFF, file, "cam/a.mp4")
+
+
+def test_an_upload_whose_file_waits_is_kept(m: Manifest) -> None:
+    m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
+    bucket = FakeBucket()
+    assert settle(m, bucket, (backoff(FILE),), now=NOW + 3600) == {}
+    assert bucket.aborted == []
+    assert [p.upload_id for p in m.open_multiparts()] == ["up-1"]
+
+
+@pytest.mark.parametrize(("file", "now"), [
+    (FILE, NOW + KEEP_WAITING_SECONDS + 1),  # waited too long
+    (LocalFile("/w", "cam/a.mp4", 3 * CHUNK + 1, 7 * 10**18), NOW + 60),  # changed
+], ids=["old", "changed"])
+def test_an_upload_whose_file_changed_or_waited_too_long_is_aborted(m: Manifest, file: LocalFile,
+                                                                   now: float) -> None:
+    m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
+    bucket = FakeBucket()
+    settle(m, bucket, (backoff(file),), now=now)
+    assert bucket.aborted == ["up-1"]
+    assert m.open_multiparts() == []
+
+
+def test_an_upload_whose_file_is_gone_or_uploaded_is_aborted(m: Manifest) -> None:
+    m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
+    m.multipart_started("up-2", "cam/b.mp4", NOW, LocalFile("/w", "cam/b.mp4", 3 * CHUNK, 1), CHUNK)
+    bucket = FakeBucket()
+    settle(m, bucket, (Action(ActionKind.SKIP, Reason.UPLOADED, FILE, "cam/a.mp4"),), now=NOW + 60)
+    assert sorted(bucket.aborted) == ["up-1", "up-2"]
+    assert m.open_multiparts() == []
+
+
+def test_an_upload_whose_file_is_planned_unchanged_is_resumed(m: Manifest) -> None:
+    m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
+    bucket = FakeBucket()
+    planned = Action(ActionKind.UPLOAD, Reason.RETRY, FILE, "cam/a.mp4")
+    assert settle(m, bucket, (planned,), now=NOW + 60) == {("/w", "cam/a.mp4"): "up-1"}
+    assert bucket.aborted == []
