@@ -452,3 +452,30 @@ def test_skip_leaves_the_foreign_object_and_exits_0(camp: Camp, manifest_exists:
     if manifest_exists:  # refused once: remembered with a back-off, not resent every pass
         again = camp.run("--once")
         assert again.returncode == 0 and "Uploading" not in again.stderr, again.stderr
+
+
+def test_an_object_appearing_before_a_multipart_complete_is_kept(pcamp: Camp, proxy: FaultProxy) -> None:
+    """HEAD found the key free; another writer puts an object there before our
+    CompleteMultipartUpload: the conditional complete (412) keeps theirs, ours goes under the
+    keep_both key, and the refused upload is aborted, not left behind."""
+    camp = pcamp
+    configure(camp, extra=MULTIPART)
+    path = camp.file("cam/a.mp4", 6 * MiB + 3)
+    key = "cams/cam/a.mp4"
+    proxy.delay(3.0, methods={"POST"}, path_contains="uploadId=")  # the complete, held back
+
+    proc = camp.start("--once")
+    deadline = time.monotonic() + 60
+    while not proxy.injected["delay"] and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proxy.injected["delay"] == 1
+    camp.s3.put_object(Bucket=camp.bucket, Key=key, Body=FOREIGN)
+    _, stderr = proc.communicate(timeout=120)
+
+    assert proc.returncode == 0, stderr
+    objects = camp.objects()
+    assert objects.pop(key) == FOREIGN
+    assert objects.pop(_alt_key(camp, "cam/a.mp4")) == path.read_bytes()
+    assert open_multiparts(camp) == []
+    with manifest(camp) as db:
+        assert db.execute("SELECT COUNT(*) FROM multipart").fetchone() == (0,)
