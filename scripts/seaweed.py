@@ -165,10 +165,12 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "run":
         print(__doc__)
         return 2
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # delivered to sigwait, not fatal
     server = SeaweedServer(Path(argv[1]).resolve()).start()
     print(server.endpoint, flush=True)
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        signal.sigwait(stop_signals)
     finally:
         server.stop()
     return 0
