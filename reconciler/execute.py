@@ -19,7 +19,7 @@ from loguru import logger
 
 from .checksums import FileChanged
 from .keys import keep_both_key
-from .models import Action, ActionKind, LocalFile, Reason, UploadResult
+from .models import CREATING, Action, ActionKind, LocalFile, Reason, UploadResult
 from .probe import FileLocked, open_for_upload
 from .s3errors import ErrorKind, RemoteError
 from .scan import path_of
@@ -180,7 +180,8 @@ class Executor:
 
         def remember(uid: str, started: bool) -> None:
             nonlocal upload_id
-            upload_id = uid if started else (None if uid == upload_id else upload_id)
+            if not uid.startswith(CREATING):  # an intent row is for the manifest, never resumable
+                upload_id = uid if started else (None if uid == upload_id else upload_id)
             self.on_multipart(uid, key, started)  # the key of the attempt in flight
 
         while attempt < self.retry.max_attempts:

@@ -59,10 +59,13 @@ class MultipartUpload:
                 extra["ChecksumAlgorithm"] = self.s.checksum.name
             intent = CREATING + self.key  # a kill before the new id is recorded leaves this
             on_multipart(intent, True)
-            try:
-                upload_id = self._call("create_multipart_upload", Key=self.key, **extra)["UploadId"]
-                on_multipart(upload_id, True)
-            finally:
+            answer = self._call("create_multipart_upload", Key=self.key, **extra)
+            upload_id = answer["UploadId"]
+            on_multipart(upload_id, True)
+            # A create that failed or was retried by botocore may have made an upload whose id
+            # we never saw: the intent row then stays, and the next pass aborts any upload at
+            # this key the manifest does not know. A clean first answer leaves nothing unknown.
+            if not answer.get("ResponseMetadata", {}).get("RetryAttempts"):
                 on_multipart(intent, False)
             existing = {}
         else:

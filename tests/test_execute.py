@@ -570,3 +570,20 @@ def test_refused_as_taken_with_nothing_there_is_bounded_by_the_attempts(tmp_path
     result = executor(store).upload_one(upload(real_file(tmp_path)))
     assert not result.ok and "no object is there" in (result.error or "")
     assert len(store.calls) == 5  # retry.max_attempts, not forever
+
+
+def test_an_intent_row_is_never_taken_for_a_resumable_upload(tmp_path: Path) -> None:
+    seen_resume: list = []
+
+    class CreateFailsOnce(FakeStore):
+        def upload(self, fh, key, size, overwrite, progress, on_multipart, resume_id=None,
+                   unchanged=lambda: None):
+            seen_resume.append(resume_id)
+            if len(seen_resume) == 1:
+                on_multipart("creating:" + key, True)  # as MultipartUpload does before a create
+                raise RemoteError(ErrorKind.RETRYABLE, "S3 answered 500", "InternalError")
+            return super().upload(fh, key, size, overwrite, progress, on_multipart, None, unchanged)
+
+    result = executor(CreateFailsOnce()).upload_one(upload(real_file(tmp_path)))
+    assert result.ok
+    assert seen_resume == [None, None]

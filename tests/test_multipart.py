@@ -289,3 +289,32 @@ def test_an_upload_whose_file_is_planned_unchanged_is_resumed(m: Manifest) -> No
     planned = Action(ActionKind.UPLOAD, Reason.RETRY, FILE, "cam/a.mp4")
     assert settle(m, bucket, (planned,), now=NOW + 60) == {("/w", "cam/a.mp4"): "up-1"}
     assert bucket.aborted == []
+
+
+# ---- a create whose answer may hide another upload --------------------------------------------
+
+class RetriedCreate(FakeS3):
+    def __call__(self, op: str, **kwargs: Any) -> Any:
+        answer = super().__call__(op, **kwargs)
+        if op == "create_multipart_upload":
+            answer["ResponseMetadata"] = {"RetryAttempts": 1}  # an earlier try may have created one
+        return answer
+
+
+def test_a_clean_create_ends_its_intent_row() -> None:
+    _, seen = upload(FakeS3(), overwrite=True)
+    assert ("creating:cam/a.mp4", True) in seen and ("creating:cam/a.mp4", False) in seen
+
+
+def test_a_retried_or_failed_create_keeps_its_intent_row_for_the_next_pass() -> None:
+    _, seen = upload(RetriedCreate(), overwrite=True)
+    assert ("creating:cam/a.mp4", True) in seen and ("creating:cam/a.mp4", False) not in seen
+
+    failing = FakeS3(fail={"create_multipart_upload": [s3_error("InternalError", 500)]})
+    seen_failed: list[tuple[str, bool]] = []
+    mp = MultipartUpload(failing, "cam/a.mp4", MultipartSettings(CHUNK, 2, None, {}), Throttle(0),
+                         True, True)
+    with pytest.raises(RemoteError):
+        mp.run(io.BytesIO(b"x" * (2 * CHUNK)), 2 * CHUNK, lambda n: None,
+               lambda uid, s: seen_failed.append((uid, s)), None)
+    assert seen_failed == [("creating:cam/a.mp4", True)]
