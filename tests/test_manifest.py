@@ -435,3 +435,18 @@ def test_version_1_manifest_is_migrated_keeping_its_rows(path: Path) -> None:
         assert m.fresh is False
     finally:
         m.close()
+
+
+def test_a_full_disk_fails_the_write_with_a_sentence_and_keeps_what_was_there(m: Manifest) -> None:
+    from reconciler.manifest import ManifestError
+
+    kept = lf("kept.mp4")
+    m.record_uploaded([(kept, "k/kept", None)], NOW)
+    pages = m.db.execute("PRAGMA page_count").fetchone()[0]
+    m.db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite answers SQLITE_FULL from now on
+    many = [(lf(f"f{i:05}.mp4", ino=1000 + i), f"k/{i}", None) for i in range(2000)]
+
+    with pytest.raises(ManifestError, match="is full: free some space"):
+        m.record_uploaded(many, NOW)
+
+    assert list(m.entries_for(ROOT)) == [(ROOT, "kept.mp4")]  # the failed batch left nothing half-written
