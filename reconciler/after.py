@@ -56,11 +56,11 @@ def clean_up(store: Verifier, actions: list[Action], entries: dict[tuple[str, st
     for action in actions:
         file = action.file
         assert file is not None
-        if (file.root, file.rel) in still_open:
+        if file.id in still_open:
             logger.warning("Keeping {}: another process has it open", file.rel)
             continue
         try:
-            done += _finish_one(store, action, file, entries.get((file.root, file.rel)), move_to)
+            done += _finish_one(store, action, file, entries.get(file.id), move_to)
         except (RemoteError, OSError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             logger.warning("Could not {} {}: {}; trying again next pass", action.kind.value,

@@ -176,7 +176,7 @@ class Executor:
         last = "no attempt made"
         attempt = 0
         # A multipart upload left by an earlier attempt or run is continued, not restarted.
-        upload_id: Optional[str] = self.resume.get((file.root, file.rel))
+        upload_id: Optional[str] = self.resume.get(file.id)
 
         def remember(uid: str, started: bool) -> None:
             nonlocal upload_id

@@ -270,7 +270,7 @@ class Manifest:
 
     def reset_observation(self, file: LocalFile) -> None:
         self._write("UPDATE files SET obs_count = NULL WHERE root = ? AND rel = ?",
-                    [(file.root, file.rel)])
+                    [file.id])
 
     def start_pass(self, now: float) -> int:
         try:

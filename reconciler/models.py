@@ -78,6 +78,11 @@ class LocalFile:
     ino: int = 0
 
     @property
+    def id(self) -> tuple[str, str]:
+        """(watch dir, relative path): how the manifest and the plan know this file."""
+        return (self.root, self.rel)
+
+    @property
     def identity(self) -> tuple[int, int, int, int]:
         """Volume, file id, size, mtime: the same file wherever it has moved."""
         return (self.dev, self.ino, self.size, self.mtime_ns)
@@ -149,6 +154,12 @@ class Action:
     observation: Optional[Observation] = None  # to persist (None: nothing new)
     detail: str = ""  # e.g. the process holding a file open
     overwrite: bool = False  # may replace an object at key (we wrote it, or on_conflict says so)
+
+    @property
+    def row(self) -> tuple[str, str]:
+        """For FORGET, which carries no file: the (watch dir, relative path) of its row."""
+        root, _, rel = self.detail.partition("|")
+        return (root, rel)
 
 
 @dataclass(frozen=True)

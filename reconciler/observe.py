@@ -59,6 +59,11 @@ def policy_of(cfg: Config) -> Policy:
         after_upload_min_age=cfg.after_upload.min_age_hours * 3600)
 
 
+def retry_policy_of(cfg: Config) -> RetryPolicy:
+    r = cfg.retry
+    return RetryPolicy(r.max_attempts, r.base_delay_seconds, r.max_delay_seconds)
+
+
 def _listing_due(cfg: Config, manifest: Optional[Manifest], now: float) -> bool:
     mode = cfg.remote.listing
     if mode != "auto":
@@ -95,8 +100,7 @@ def _observe_local(cfg: Config, manifest: Optional[Manifest],
 def _list_remote(cfg: Config, world: World) -> dict[str, RemoteObject]:
     bucket = world.get_bucket(cfg)
     listed: dict[str, RemoteObject] = {}
-    r = cfg.retry
-    retry = RetryPolicy(r.max_attempts, r.base_delay_seconds, r.max_delay_seconds)
+    retry = retry_policy_of(cfg)
     for prefix in sorted({w.prefix for w in cfg.watch_dirs}):
         for attempt in range(1, retry.max_attempts + 1):
             try:  # a transient answer (5xx, SlowDown, a dropped connection) is retried here too
@@ -119,19 +123,19 @@ def _recheck(p: Plan, snap: Snapshot, cfg: Config, world: World, policy: Policy)
         return p
     logger.debug("Re-checking {} new file(s) in {} s", len(p.rechecks), cfg.stability.settle_seconds)
     world.sleep(cfg.stability.settle_seconds)
-    prior = {(a.file.root, a.file.rel): a.observation for a in p.actions
+    prior = {a.file.id: a.observation for a in p.actions
              if a.file is not None and a.observation is not None}
     fresh = [f for f in (restat(f) for f in p.rechecks) if f is not None]
     # Only the re-checked files' rows: given all of them, the re-plan would take every other
     # pending or failed row for an orphan and forget it (losing backoff and history).
-    ids = {(f.root, f.rel) for f in fresh}
+    ids = {f.id for f in fresh}
     entries = {fid: e for fid, e in snap.entries.items() if fid in ids}
     again = plan(Snapshot(fresh, entries, snap.uploaded_by_identity, snap.remote, (), prior),
                  world.clock(), policy, allow_recheck=False)
-    gone = {(f.root, f.rel) for f in p.rechecks} - {(f.root, f.rel) for f in fresh}
+    gone = {f.id for f in p.rechecks} - {f.id for f in fresh}
     for _root, rel in sorted(gone):  # moved away during the wait: said, never an error
         logger.info("Gone before upload: {} (moved or deleted by the recorder)", rel)
-    kept = Plan(tuple(a for a in p.actions if not (a.file and (a.file.root, a.file.rel) in gone)))
+    kept = Plan(tuple(a for a in p.actions if not (a.file and a.file.id in gone)))
     return reorder(merge(kept, again), cfg.order)
 
 
@@ -139,7 +143,7 @@ def _probe_open(p: Plan, cfg: Config, world: World) -> Plan:
     sending = p.uploads + [a for a in p.adoptions if a.reason is Reason.ADOPT_REMOTE]
     if not cfg.stability.check_open_files or not sending:
         return p
-    candidates = {(a.file.dev, a.file.ino): (a.file.root, a.file.rel) for a in sending if a.file}
+    candidates = {(a.file.dev, a.file.ino): a.file.id for a in sending if a.file}
     sweep = world.probe(candidates)
     if not sweep.complete:
         logger.warning("The open-file check ran out of time after {} processes; files it did "
@@ -149,12 +153,12 @@ def _probe_open(p: Plan, cfg: Config, world: World) -> Plan:
 
 def open_for_writing(world: World, files: list[LocalFile]) -> set[FileId]:
     """Files another process holds open for writing now; all of them if the sweep was cut short."""
-    candidates = {(f.dev, f.ino): (f.root, f.rel) for f in files if f.ino}
+    candidates = {(f.dev, f.ino): f.id for f in files if f.ino}
     sweep = world.probe(candidates)
     if not sweep.complete:
         logger.warning("The open-file check did not finish; no local file is deleted or moved "
                        "this pass")
-        return {(f.root, f.rel) for f in files}
+        return {f.id for f in files}
     if sweep.hidden and not _privileged():
         logger.warning("The open-file check could not see the files of {} processes (other users'); "
                        "run camup-sync as the recorder's user or as an administrator before using "
@@ -178,7 +182,7 @@ def _fresh_candidates(files: list[LocalFile],
     out = []
     candidates = 0
     for f in files:
-        e = entries.get((f.root, f.rel))
+        e = entries.get(f.id)
         if e is not None and e.state is EntryState.UPLOADED and (e.size, e.mtime_ns) == (f.size, f.mtime_ns):
             out.append(f)
             continue

@@ -24,7 +24,7 @@ def log_decisions(p: Plan, entries: dict[FileId, ManifestEntry]) -> None:
     for a in p.actions:
         if a.file is None:
             continue
-        before = entries.get((a.file.root, a.file.rel))
+        before = entries.get(a.file.id)
         started_waiting = before is None or before.observation is None  # said once, not every pass
         if a.reason in (Reason.SETTLING, Reason.GROWING, Reason.TOO_YOUNG) and started_waiting:
             logger.info("Waiting for file to stabilize: {} ({} bytes)", a.file.rel, a.file.size)
@@ -65,7 +65,7 @@ class Recorder:
             self.progress.file_done()
         elif r.gone:
             logger.info("Gone before upload: {} (moved or deleted by the recorder)", f.rel)
-            self.manifest.forget([(f.root, f.rel)])
+            self.manifest.forget([f.id])
             self._skip("gone")
         elif r.changed:
             logger.info("Changed while uploading, will upload again when stable: {}", f.rel)
@@ -90,7 +90,7 @@ class Recorder:
             self._failed(r, f, now)
 
     def _backoff(self, f: LocalFile) -> float:
-        entry = self.entries.get((f.root, f.rel))
+        entry = self.entries.get(f.id)
         return cross_pass_backoff((entry.attempts if entry and entry.state is EntryState.FAILED else 0) + 1)
 
     def _skip(self, reason: str) -> None:
@@ -110,11 +110,11 @@ def persist_observations(p: Plan, manifest: Manifest) -> None:
     rows = [(a.file, a.key, a.observation) for a in p.actions
             if a.file is not None and a.observation is not None and a.kind is not ActionKind.ADOPT]
     manifest.record_observations(rows)  # type: ignore[arg-type]
-    forget = [tuple(a.detail.split("|", 1)) for a in p.actions
+    forget = [a.row for a in p.actions
               if a.kind is ActionKind.FORGET and a.reason is Reason.GONE]
-    manifest.forget(forget)  # type: ignore[arg-type]
-    pruned = [tuple(a.detail.split("|", 1)) for a in p.actions
+    manifest.forget(forget)
+    pruned = [a.row for a in p.actions
               if a.kind is ActionKind.FORGET and a.reason is Reason.PRUNED]
-    manifest.forget(pruned, uploaded_too=True)  # type: ignore[arg-type]
+    manifest.forget(pruned, uploaded_too=True)
     if pruned:
         logger.info("Pruned {} manifest rows of uploaded files no longer in the folder", len(pruned))

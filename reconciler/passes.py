@@ -13,11 +13,11 @@ from loguru import logger
 
 from .after import clean_up
 from .config import Config
-from .execute import Executor, RetryPolicy
+from .execute import Executor
 from .logs import live_console
 from .manifest import Manifest
 from .models import CREATING, ManifestEntry, PassReport, Plan, Reason
-from .observe import LAST_LISTING, World, build_plan, open_for_writing
+from .observe import LAST_LISTING, World, build_plan, open_for_writing, retry_policy_of
 from .outcomes import Recorder, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
@@ -46,8 +46,8 @@ def _settle_multiparts(cfg: Config, manifest: Manifest, world: World, p: Plan) -
     pending = manifest.open_multiparts()
     if not pending:
         return {}
-    planned = {(a.file.root, a.file.rel): a for a in p.uploads if a.file is not None}
-    waiting = {(a.file.root, a.file.rel): a.file for a in p.skips
+    planned = {a.file.id: a for a in p.uploads if a.file is not None}
+    waiting = {a.file.id: a.file for a in p.skips
                if a.file is not None and a.reason in _WAITING}
     chunk = cfg.transfer.chunk_bytes
     now = world.clock()
@@ -116,8 +116,7 @@ def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: Pas
         else:
             manifest.multipart_ended(upload_id)
 
-    r = cfg.retry
-    executor = Executor(bucket, RetryPolicy(r.max_attempts, r.base_delay_seconds, r.max_delay_seconds),
+    executor = Executor(bucket, retry_policy_of(cfg),
                         cfg.transfer.parallel_files, cfg.remote.on_conflict, sleep=world.sleep,
                         progress=progress.add, on_multipart=on_multipart, resume=resume,
                         stop=world.stop)

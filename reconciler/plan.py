@@ -141,7 +141,7 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
     ours = entry is not None and entry.uploaded_at is not None and entry.key == key
     if entry and entry.state is EntryState.FAILED and (entry.next_attempt_at or 0) > now:
         return _skip(Reason.BACKOFF, file, key, detail=entry.last_error or "")
-    previous = snap.prior.get((file.root, file.rel)) or (entry.observation if entry else None)
+    previous = snap.prior.get(file.id) or (entry.observation if entry else None)
     readiness, seen = classify(file, previous, now, policy.stability)
     if readiness is not Readiness.READY:
         return _skip(_SKIP_FOR[readiness], file, key, seen)
@@ -162,8 +162,8 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
     actions: list[Action] = []
     rechecks: list[LocalFile] = []
     present = set()
-    for file in sorted(snap.local, key=lambda f: (f.root, f.rel)):
-        fid = (file.root, file.rel)
+    for file in sorted(snap.local, key=lambda f: f.id):
+        fid = file.id
         present.add(fid)
         action = decide(file, snap.entries.get(fid), snap, now, policy)
         actions.append(action)
@@ -201,9 +201,9 @@ def _ordered(actions: list[Action], order: str) -> list[Action]:
 
 def merge(base: Plan, update: Plan) -> Plan:
     """`base` with the actions for the files that `update` re-decided replaced."""
-    redone = {(a.file.root, a.file.rel) for a in update.actions if a.file is not None}
+    redone = {a.file.id for a in update.actions if a.file is not None}
     kept = [a for a in base.actions
-            if a.file is None or (a.file.root, a.file.rel) not in redone]
+            if a.file is None or a.file.id not in redone]
     return Plan(tuple(update.actions) + tuple(kept), ())
 
 
@@ -213,7 +213,7 @@ def apply_open_files(p: Plan, open_files: Mapping[FileId, str]) -> Plan:
         return p
     out = []
     for a in p.actions:
-        holder = open_files.get((a.file.root, a.file.rel)) if a.file else None
+        holder = open_files.get(a.file.id) if a.file else None
         # A listed twin may still be uploaded after verification: held open, it waits too.
         may_upload = a.kind is ActionKind.UPLOAD or a.reason is Reason.ADOPT_REMOTE
         if may_upload and holder is not None:

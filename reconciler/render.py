@@ -46,7 +46,7 @@ def print_plan(p: Plan, cfg: Config, out: IO[str]) -> None:
                   f"s3://{cfg.bucket}/{a.key} is verified)\n")
     for a in p.actions:
         if a.kind is ActionKind.FORGET:
-            out.write(f"forget  {a.detail.split('|', 1)[-1]}  ({a.reason.value})\n")
+            out.write(f"forget  {a.row[1]}  ({a.reason.value})\n")
     reasons = Counter(a.reason.value for a in p.skips)
     skipped = ", ".join(f"{r}: {n}" for r, n in sorted(reasons.items()))
     total = sum(a.file.size for a in p.uploads if a.file)
