@@ -180,6 +180,11 @@ class Plan:
         return [a for a in self.actions if a.kind is ActionKind.SKIP]
 
     @property
+    def sends(self) -> list[Action]:
+        """What the executor handles: uploads, and listed twins it verifies (and may upload)."""
+        return self.uploads + [a for a in self.adoptions if a.reason is Reason.ADOPT_REMOTE]
+
+    @property
     def local_cleanups(self) -> list[Action]:
         return [a for a in self.actions if a.kind in (ActionKind.DELETE, ActionKind.MOVE)]
 

@@ -18,7 +18,7 @@ from loguru import logger
 from .config import Config
 from .execute import RetryPolicy
 from .manifest import Manifest
-from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, Reason, RemoteObject
+from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
 from .plan import FileId, Policy, Snapshot, apply_open_files, merge, plan, reorder
 from .probe import SweepResult, find_writers
 from .remote import Bucket, make_client
@@ -140,7 +140,7 @@ def _recheck(p: Plan, snap: Snapshot, cfg: Config, world: World, policy: Policy)
 
 
 def _probe_open(p: Plan, cfg: Config, world: World) -> Plan:
-    sending = p.uploads + [a for a in p.adoptions if a.reason is Reason.ADOPT_REMOTE]
+    sending = p.sends
     if not cfg.stability.check_open_files or not sending:
         return p
     candidates = {(a.file.dev, a.file.ino): a.file.id for a in sending if a.file}

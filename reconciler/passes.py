@@ -98,8 +98,7 @@ def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: Pas
     if moved:  # the manifest itself vouches for these: no request needed
         manifest.record_uploaded(moved, world.clock())
         report.adopted += len(moved)
-    # Listed objects of the same size are verified (HEAD + stored checksum) by the executor.
-    uploads = p.uploads + [a for a in p.adoptions if a.reason is Reason.ADOPT_REMOTE]
+    uploads = p.sends  # listed twins are verified (HEAD + checksum or ETag) by the executor
     if not uploads:
         return
     bucket = world.get_bucket(cfg)
