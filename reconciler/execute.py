@@ -63,9 +63,13 @@ class RetryPolicy:
 
 def _same_as_planned(fh: IO[bytes], file: LocalFile) -> None:
     """Raise FileChanged if the open file no longer has the size and mtime it was planned with."""
-    st = os.fstat(fh.fileno())
-    if (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns):
+    if _differs(fh, file):
         raise FileChanged(f"{file.rel} changed while it was read")
+
+
+def _differs(fh: IO[bytes], file: LocalFile) -> bool:
+    st = os.fstat(fh.fileno())  # the held handle itself: the path may have moved meanwhile
+    return (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns)
 
 
 def cross_pass_backoff(failures: int) -> float:
@@ -144,8 +148,7 @@ class Executor:
         except OSError as exc:
             return UploadResult(action, error=f"cannot read the file: {exc.strerror or exc}")
         with fh:
-            st = os.fstat(fh.fileno())
-            if (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns):
+            if _differs(fh, file):
                 return UploadResult(action, changed=True)
             key, overwrite = action.key, action.overwrite
             if action.kind is ActionKind.ADOPT:  # listed with the same size: trust it only if
@@ -154,10 +157,9 @@ class Executor:
                     return verdict
                 key, overwrite = verdict
             result = self._attempts(fh, action, key, overwrite)
-            if result.ok and not result.adopted:
-                after = os.fstat(fh.fileno())
-                if (after.st_size, after.st_mtime_ns) != (file.size, file.mtime_ns):
-                    return replace(result, ok=False, changed=True)
+            # Changed after the pre-publish check: the object is ours, but the file is not done.
+            if result.ok and not result.adopted and _differs(fh, file):
+                return replace(result, ok=False, changed=True)
             return result
 
     def _verify_listed(self, fh: IO[bytes], action: Action) -> UploadResult | tuple[str, bool]:
