@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import yaml
 
-from . import logs
+from . import logs, units
 from .keys import UnsafeKey, check_template
 from .models import WatchDir
 
@@ -143,20 +143,15 @@ _SECTIONS = {"stability": Stability, "remote": Remote, "transfer": Transfer, "re
              "after_upload": AfterUpload, "logging": Logging}
 _TOP_KEYS = ("watch_dir", "watch_dirs", "bucket", "prefix", "key_template", "extensions",
              "exclude", "recursive", "interval_seconds", "order", "state_dir", *_SECTIONS)
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)?\s*(?:/s)?\s*$", re.IGNORECASE)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
 
 
 def parse_rate(value: Any) -> int:
-    """'2MB/s' -> 2_000_000 bytes/s; a bare number is bytes per second."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = repr(value)  # checked like text: 0, -1, 0.4, inf are not rates (0 was "unlimited")
-    m = _RATE.match(str(value))
-    unit = ((m.group(2) or "b").lower().rstrip("b") or "b") if m else "b"
-    scale = {"b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
-    if not m or float(m.group(1)) * scale[unit] < 1:
-        raise ConfigError(f'transfer.max_bandwidth "{value}" is not a rate: write e.g. "2MB/s".')
-    return int(float(m.group(1)) * scale[unit])
+    """'2MB/s' -> 2_000_000 bytes/s (units.parse_rate), as a ConfigError naming the key."""
+    try:
+        return units.parse_rate(value)
+    except ValueError as exc:
+        raise ConfigError(f"transfer.max_bandwidth: {exc}.") from None
 
 
 def _unknown(key: str, where: str, valid: Any) -> ConfigError:

@@ -1,0 +1,58 @@
+"""Text for people: file names and URLs made safe to print.
+
+A file name is chosen by whoever writes into the watch dir (a camera, an FTP client, an
+attacker): printed raw, a newline in it would forge a log line. A URL may carry a password
+(`http://user:pass@host`) or a token (notification URLs). Every line a person reads shows
+names through `printable` and URLs through `safe_url`.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]|[\ud800-\udfff]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    ch = m.group(0)
+    if ch == "\\":
+        return "\\\\"
+    code = ord(ch)
+    if 0xD800 <= code <= 0xDFFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}" if code >= 0xDC80 else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` with control characters, line separators, undecodable bytes and backslashes
+    escaped (\\n -> \\x0a, \\ -> \\\\): one line, always, and unambiguous.
+
+    Names without any of those (nearly all) come back unchanged.
+    """
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def safe_url(url: str) -> str:
+    """The URL without user-info (user:password@) and without its query string; for a URL
+    whose path may itself hold a token (notification URLs), use `url_scheme_host`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    query = "****" if parts.query else ""
+    return printable(urlunsplit((parts.scheme, host, parts.path, query, "")))
+
+
+def url_scheme_host(url: str) -> str:
+    """scheme://host only: for URLs whose every other part may be a secret (Apprise URLs
+    carry bot tokens and passwords in the path)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    host = parts.hostname or ""
+    return printable(f"{parts.scheme}://{host}" if host else f"{parts.scheme}://")
