@@ -36,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="config file (default: $CAMUP_CONFIG or ./config.yaml)")
     p.add_argument("--once", action="store_true", help="one pass, then exit (Task Scheduler, cron)")
     p.add_argument("--dry-run", action="store_true", help="print what one pass would do; change nothing")
+    p.add_argument("--full", action="store_true",
+                   help="stat every file this pass (no unchanged folder is skipped)")
     p.add_argument("--json", action="store_true", help="status as JSON")
     p.add_argument("--log-level", type=str.upper,
                    choices=("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"))
@@ -83,7 +85,7 @@ def _install_stop_handlers(stop: threading.Event) -> None:
             signal.signal(sig, handler)
 
 
-def _run(cfg: Config, once: bool, dry_run: bool) -> int:
+def _run(cfg: Config, once: bool, dry_run: bool, full: bool = False) -> int:
     from .loop import run_forever
     from .passes import World, run_pass
 
@@ -95,10 +97,10 @@ def _run(cfg: Config, once: bool, dry_run: bool) -> int:
         return run_pass(cfg, world, dry_run=True).exit_code
     with InstanceLock(cfg.state_dir):
         if once:
-            return run_pass(cfg, world).exit_code
+            return run_pass(cfg, world, full=full).exit_code
         logger.info("camup-sync {} watching {} -> s3://{}/ every {} s (Ctrl+C to stop)", __version__,
                     ", ".join(w.path for w in cfg.watch_dirs), cfg.bucket, cfg.interval_seconds)
-        run_forever(lambda: run_pass(cfg, world), cfg.interval_seconds, world.stop)
+        run_forever(lambda: run_pass(cfg, world, full=full), cfg.interval_seconds, world.stop)
         logger.info("Stopped")
         return EXIT_OK
 
@@ -172,7 +174,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         commands: dict[str, Callable[[], int]] = {
             "status": lambda: _status(cfg, args.json),
             "check": lambda: _check(cfg),
-            "run": lambda: _run(cfg, args.once or args.dry_run, args.dry_run),
+            "run": lambda: _run(cfg, args.once or args.dry_run, args.dry_run, args.full),
         }
         return commands[args.command]()
     except ConfigError as exc:

@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -115,6 +115,20 @@ class Logging:
 
 
 @dataclass(frozen=True)
+class Scan:
+    trust_directory_mtime: Union[str, bool] = _opt(
+        "auto", (str, bool), "skip unchanged quiet folders on idle passes: auto (not on FAT/exFAT "
+        "or network shares) | true | false")
+    quiet_hours: float = _doc(2.0, "a folder whose newest file is older than this may be skipped")
+
+    @property
+    def trust(self) -> Optional[bool]:
+        """True / False as configured; None for auto (decided per watch dir's file system)."""
+        value = str(self.trust_directory_mtime).lower()
+        return None if value == "auto" else value == "true"
+
+
+@dataclass(frozen=True)
 class Config:
     watch_dirs: tuple[WatchDir, ...]
     bucket: str
@@ -132,6 +146,7 @@ class Config:
     after_upload: AfterUpload = field(default_factory=AfterUpload)
     state_dir: str = _doc(".camup", "manifest (SQLite) and lock; relative to the config file")
     logging: Logging = field(default_factory=Logging)
+    scan: Scan = field(default_factory=Scan)
     source: str = ""  # the config file this came from, for messages
 
     @property
@@ -140,7 +155,7 @@ class Config:
 
 
 _SECTIONS = {"stability": Stability, "remote": Remote, "transfer": Transfer, "retry": Retry,
-             "after_upload": AfterUpload, "logging": Logging}
+             "after_upload": AfterUpload, "logging": Logging, "scan": Scan}
 _TOP_KEYS = ("watch_dir", "watch_dirs", "bucket", "prefix", "key_template", "extensions",
              "exclude", "recursive", "interval_seconds", "order", "state_dir", *_SECTIONS)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
@@ -263,9 +278,13 @@ def _validate(cfg: Config) -> None:
                         "retry.base_delay_seconds": cfg.retry.base_delay_seconds,
                         "retry.max_delay_seconds": cfg.retry.max_delay_seconds,
                         "remote.relist_hours": cfg.remote.relist_hours,
+                        "scan.quiet_hours": cfg.scan.quiet_hours,
                         "after_upload.min_age_hours": cfg.after_upload.min_age_hours}.items():
         if value < 0:
             raise ConfigError(f"{name} must not be negative, got {value}.")
+    if str(cfg.scan.trust_directory_mtime).lower() not in ("auto", "true", "false"):
+        raise ConfigError("scan.trust_directory_mtime must be one of auto, true, false; got "
+                          f"{cfg.scan.trust_directory_mtime!r}.")
     if cfg.transfer.multipart_chunksize_mb < 5:
         raise ConfigError("transfer.multipart_chunksize_mb must be at least 5 (S3's smallest "
                           f"part), got {cfg.transfer.multipart_chunksize_mb}.")

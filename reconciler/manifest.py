@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .models import EntryState, LocalFile, ManifestEntry, Observation, PassReport, PendingMultipart
+from .models import DirRecord, EntryState, LocalFile, ManifestEntry, Observation, PassReport, PendingMultipart
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TARGET = "target"  # meta row: the bucket the rows describe
 
 
@@ -59,8 +59,18 @@ def _v2_resumable_multipart(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE multipart ADD COLUMN {column}")
 
 
+def _v3_dir_state(db: sqlite3.Connection) -> None:
+    """One row per folder, so an idle pass can skip unchanged quiet folders (dirstate.py)."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS dirs (root TEXT NOT NULL, rel_dir TEXT NOT NULL, "
+        "mtime_ns INTEGER NOT NULL, newest_mtime INTEGER NOT NULL, all_uploaded INTEGER NOT NULL, "
+        "checked_at INTEGER NOT NULL, files INTEGER NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (root, rel_dir)) WITHOUT ROWID")
+
+
 # Named migrations, applied in order, each in the transaction that records it.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2_resumable_multipart]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2_resumable_multipart,
+                                                          _v3_dir_state]
 _COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns, "
             "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at")
 
@@ -175,6 +185,25 @@ class Manifest:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM files WHERE root = ?", (root,))
         return {(r[0], r[1]): _entry(r) for r in rows}
 
+    def entries_in_dirs(self, root: str, dirs: Iterable[str]) -> dict[tuple[str, str], ManifestEntry]:
+        """The rows of files directly in these folders of one watch dir (not in their
+        subfolders): what a pass that skipped the other folders needs."""
+        out: dict[tuple[str, str], ManifestEntry] = {}
+        sql = (f"SELECT {_COLUMNS} FROM files WHERE root = ? AND rel >= ? AND rel < ? "
+               "AND instr(substr(rel, ?), '/') = 0")
+        for d in dirs:
+            # '0' follows '/' in code order: [d, d[:-1] + '0') is every rel under d.
+            upper = d[:-1] + "0" if d else "\U0010ffff"
+            for r in self.db.execute(sql, (root, d, upper, len(d) + 1)):
+                out[(r[0], r[1])] = _entry(r)
+        return out
+
+    def dirs_for(self, root: str) -> dict[str, DirRecord]:
+        """The folder records of one watch dir, by relative folder ("" = the watch dir)."""
+        rows = self.db.execute("SELECT rel_dir, mtime_ns, newest_mtime, all_uploaded, checked_at, "
+                               "files FROM dirs WHERE root = ?", (root,))
+        return {r[0]: DirRecord(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows}
+
     def uploaded_by_identity(self) -> dict[tuple[int, int, int, int], str]:
         """(volume, file id, size, mtime) -> key of every uploaded file, in one query."""
         rows = self.db.execute(
@@ -267,6 +296,23 @@ class Manifest:
         if ids:
             keep = "" if uploaded_too else " AND state != 'uploaded'"
             self._write(f"DELETE FROM files WHERE root = ? AND rel = ?{keep}", ids)
+
+    def save_dirs(self, root: str, records: Iterable[DirRecord], gone: Iterable[str]) -> None:
+        """Folder records this pass listed, and folders it found gone; one transaction."""
+        rows = [(root, d.rel_dir, d.mtime_ns, d.newest_mtime_ns, int(d.all_uploaded),
+                 d.checked_at_ns, d.files) for d in records]
+        dead = [(root, rel_dir) for rel_dir in gone]
+        if not rows and not dead:
+            return
+        try:
+            with self._lock, self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("DELETE FROM dirs WHERE root = ? AND rel_dir = ?", dead)
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO dirs (root, rel_dir, mtime_ns, newest_mtime, "
+                    "all_uploaded, checked_at, files) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        except sqlite3.OperationalError as exc:
+            raise _write_error(exc, self.path) from None
 
     def reset_observation(self, file: LocalFile) -> None:
         self._write("UPDATE files SET obs_count = NULL WHERE root = ? AND rel = ?",

@@ -230,3 +230,16 @@ class PassReport:
         if self.watch_dir_missing:
             return 2
         return 1 if self.failed or self.errors else 0
+
+
+@dataclass(frozen=True)
+class DirRecord:
+    """What one folder of a watch dir looked like when a pass last listed it; an idle
+    pass reads this one row instead of the folder's files (see dirstate.py)."""
+
+    rel_dir: str  # "" for the watch dir itself, else "cam1/2026-01-01/" (POSIX separators)
+    mtime_ns: int  # the folder's own mtime, taken before it was listed
+    newest_mtime_ns: int  # newest wanted file directly in it (0: none)
+    all_uploaded: bool  # every wanted file in it was uploaded and unchanged after that pass
+    checked_at_ns: int  # when the pass that listed it started
+    files: int = 0  # wanted files directly in it

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from loguru import logger
 
+from . import skipping
 from .config import Config
 from .execute import RetryPolicy
 from .manifest import Manifest
@@ -74,14 +75,14 @@ def _listing_due(cfg: Config, manifest: Optional[Manifest], now: float) -> bool:
     return last is None or now - float(last) >= cfg.remote.relist_hours * 3600
 
 
-def _observe_local(cfg: Config, manifest: Optional[Manifest],
-                   report: PassReport) -> tuple[ScanResult, dict[FileId, ManifestEntry]]:
+def _observe_local(cfg: Config, manifest: Optional[Manifest], report: PassReport,
+                   fp: skipping.FolderPass) -> tuple[ScanResult, dict[FileId, ManifestEntry]]:
     filters = Filters(cfg.extensions, cfg.exclude, cfg.recursive)
     found = ScanResult()
     entries: dict[FileId, ManifestEntry] = {}
     for watch in cfg.watch_dirs:
         try:
-            result = scan(watch, filters)
+            result = scan(watch, filters, skipping.dirs_for_scan(fp, manifest, cfg, watch))
         except WatchDirError as exc:
             report.errors.append(str(exc))
             report.watch_dir_missing = True
@@ -92,8 +93,10 @@ def _observe_local(cfg: Config, manifest: Optional[Manifest],
         found.files.extend(result.files)
         found.excluded.extend(result.excluded)
         found.unreadable.extend(result.unreadable)
+        found.skipped_files += result.skipped_files
+        fp.scans[watch.path] = result
         if manifest is not None:
-            entries.update(manifest.entries_for(watch.path))
+            entries.update(skipping.entries_of(manifest, watch, result, fp.known.get(watch.path, {})))
     return found, entries
 
 
@@ -193,22 +196,28 @@ def _fresh_candidates(files: list[LocalFile],
     return out, candidates
 
 
-def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
-               report: PassReport) -> tuple[Plan, dict[FileId, ManifestEntry]]:
-    """Observe everything and decide; no writes anywhere. Also returns the manifest rows."""
-    found, entries = _observe_local(cfg, manifest, report)
-    report.found = len(found.files)
+def build_plan(cfg: Config, manifest: Optional[Manifest], world: World, report: PassReport,
+               full: bool = False) -> tuple[Plan, dict[FileId, ManifestEntry], skipping.FolderPass]:
+    """Observe everything and decide; no writes anywhere. Also returns the manifest rows
+    and the folder pass (which folders were listed or skipped, for recording)."""
+    due = _listing_due(cfg, manifest, report.started_at)
+    fp = skipping.start(cfg, manifest, report.started_at, full, due)
+    found, entries = _observe_local(cfg, manifest, report, fp)
+    report.found = len(found.files) + found.skipped_files
+    skipping.log_skipped(fp, len(found.files))
     remote = None
     if report.errors and len(report.errors) == len(cfg.watch_dirs):
-        return Plan(()), entries  # nothing readable: no reason to ask the bucket anything
-    if _listing_due(cfg, manifest, report.started_at):
+        return Plan(()), entries, fp  # nothing readable: no reason to ask the bucket anything
+    if due:
         remote = _list_remote(cfg, world)
         report.listed = True
     local, candidates = _fresh_candidates(found.files, entries)
     # Only a file the manifest does not know can be a moved twin: skip the query when idle.
     identity = manifest.uploaded_by_identity() if manifest is not None and candidates else {}
-    snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable)
+    skipped = [(root, d) for root, r in fp.scans.items() for d in r.skipped]
+    snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable,
+                    skipped=skipped)
     policy = policy_of(cfg)
     p = plan(snap, world.clock(), policy)
     p = _recheck(p, snap, cfg, world, policy)
-    return _probe_open(p, cfg, world), entries
+    return _probe_open(p, cfg, world), entries, fp

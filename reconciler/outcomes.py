@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 from loguru import logger
 
@@ -42,9 +42,11 @@ class Recorder:
     """Turns each upload result into manifest rows, log lines and report counts."""
 
     def __init__(self, cfg: Config, manifest: Manifest, report: PassReport, clock: Callable[[], float],
-                 entries: dict[FileId, ManifestEntry], progress: PassProgress):
+                 entries: dict[FileId, ManifestEntry], progress: PassProgress,
+                 done: Optional[set[FileId]] = None):
         self.cfg, self.manifest, self.report, self.clock = cfg, manifest, report, clock
         self.entries = entries
+        self.done: set[FileId] = set() if done is None else done  # files now uploaded
         self.progress = progress
         self.denied = 0
 
@@ -55,6 +57,7 @@ class Recorder:
         url = f"s3://{self.cfg.bucket}/{r.key}"
         if r.ok:
             self.manifest.record_uploaded([(f, r.key, r.checksum)], now)
+            self.done.add(f.id)
             if r.adopted:
                 self.report.adopted += 1
                 logger.info("Already in the bucket with the same content: {} -> {}", f.rel, url)

@@ -11,6 +11,7 @@ from typing import IO, Optional
 
 from loguru import logger
 
+from . import skipping
 from .after import clean_up
 from .config import Config
 from .execute import Executor
@@ -93,17 +94,19 @@ def _settle_multiparts(cfg: Config, manifest: Manifest, world: World, p: Plan) -
 
 
 def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
-             entries: dict[FileId, ManifestEntry], resume: dict[FileId, str]) -> None:
+             entries: dict[FileId, ManifestEntry], resume: dict[FileId, str], done: set[FileId]) -> None:
+    """Carry out the plan; `done` collects the files that end the pass uploaded."""
     moved = [(a.file, a.key, None) for a in p.adoptions if a.file and a.reason is Reason.ADOPT_MOVED]
     if moved:  # the manifest itself vouches for these: no request needed
         manifest.record_uploaded(moved, world.clock())
         report.adopted += len(moved)
+        done.update(f.id for f, _key, _sum in moved)
     uploads = p.sends  # listed twins are verified (HEAD + checksum or ETag) by the executor
     if not uploads:
         return
     bucket = world.get_bucket(cfg)
     progress = PassProgress(len(uploads), sum(a.file.size for a in uploads if a.file), live_console())
-    recorder = Recorder(cfg, manifest, report, world.clock, entries, progress)
+    recorder = Recorder(cfg, manifest, report, world.clock, entries, progress, done)
     now = world.clock
 
     files_by_key = {a.key: a.file for a in uploads}
@@ -130,9 +133,16 @@ def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: Pas
                         f"bucket {cfg.bucket}; run 'camup-sync check'.")
 
 
+def _done_as_planned(p: Plan) -> set[FileId]:
+    """Files the plan leaves alone because they are uploaded and unchanged."""
+    return {a.file.id for a in p.skips
+            if a.file is not None and a.reason in (Reason.UPLOADED, Reason.REMOTE_MISSING)}
+
+
 def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
-             out: IO[str] = sys.stdout) -> PassReport:
-    """One whole pass. Returns its report; report.exit_code is the process's answer."""
+             out: IO[str] = sys.stdout, full: bool = False) -> PassReport:
+    """One whole pass. Returns its report; report.exit_code is the process's answer.
+    `full` stats every file (no folder is skipped); a dry run always does."""
     world = world or World()
     report = PassReport(started_at=world.clock())
     target = target_of(cfg)
@@ -144,7 +154,7 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
     pass_id = manifest.start_pass(report.started_at) if manifest and not dry_run else 0
     try:
         try:
-            p, entries = build_plan(cfg, manifest, world, report)
+            p, entries, folders = build_plan(cfg, manifest, world, report, full or dry_run)
             resume = _settle_multiparts(cfg, manifest, world, p) if manifest and not dry_run else {}
         except RemoteError as exc:
             report.fatal = str(exc)
@@ -160,13 +170,15 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         persist_observations(p, manifest)
         for a in p.skips:
             report.skipped[a.reason.value] = report.skipped.get(a.reason.value, 0) + 1
+        done = _done_as_planned(p)
         try:
-            _execute(cfg, p, manifest, world, report, entries, resume)
+            _execute(cfg, p, manifest, world, report, entries, resume, done)
             if p.local_cleanups and not report.fatal:
                 clean_up(world.get_bucket(cfg), p.local_cleanups, entries, cfg.after_upload.move_to,
                          lambda files: open_for_writing(world, files))
         except RemoteError as exc:
             report.fatal = str(exc)
+        skipping.record(folders, manifest, cfg, done, report.started_at)
         if report.fatal:
             logger.error("{}", report.fatal)
         return report

@@ -16,6 +16,7 @@ order so the same inputs always give the same plan. The case table, in order:
     listing: same key, other size, manifest unaware    -> on_conflict: keep_both / overwrite / skip
     manifest: failed before                            -> upload RETRY
     otherwise                                          -> upload NEW
+    manifest row in a folder skipped as unchanged      -> nothing (its files were not looked at)
     manifest row, no local file, never uploaded        -> forget GONE
     manifest row, no local file, uploaded, listing pass -> forget PRUNED (the bucket keeps it)
     remote only                                        -> nothing (never deleted)
@@ -79,6 +80,7 @@ class Snapshot:
     excluded: Sequence[FileId] = ()
     prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
     unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
+    skipped: Sequence[FileId] = ()  # (watch dir, "sub/folder/") not listed: unchanged and quiet
 
 
 def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
@@ -174,10 +176,13 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
     for root, rel in sorted(snap.excluded):
         actions.append(_skip(Reason.EXCLUDED, LocalFile(root, rel, 0, 0), ""))
     roots_seen = {f.root for f in snap.local}
+    skipped = set(snap.skipped)
     for fid in sorted(snap.entries):
         entry = snap.entries[fid]
         if fid in present or any(fid[0] == root and fid[1].startswith(sub) for root, sub in snap.unread):
             continue  # here, or in a folder we could not read this pass: not known to be gone
+        if skipped and (fid[0], fid[1][:fid[1].rfind("/") + 1]) in skipped:
+            continue  # its folder was not listed this pass (only its own files; not subfolders)
         if entry.state is not EntryState.UPLOADED:
             reason = Reason.GONE
         elif snap.remote is not None and entry.root in roots_seen:

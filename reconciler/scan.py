@@ -8,13 +8,14 @@ import ntpath
 import os
 import re
 import stat as stat_mod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Optional
 
 from loguru import logger
 
-from .models import LocalFile, WatchDir
+from .dirstate import SkipRule, children
+from .models import DirRecord, LocalFile, WatchDir
 from .probe import WINDOWS, long_path, short_path
 
 
@@ -30,6 +31,9 @@ class ScanResult:
     warnings: list[str] = field(default_factory=list)  # folders that could not be read
     vanished: list[str] = field(default_factory=list)  # folders moved or deleted while we walked
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (root, "cam1/") not read
+    listed: dict[str, int] = field(default_factory=dict)  # folder -> its mtime, when skipping
+    skipped: list[str] = field(default_factory=list)  # folders not listed (unchanged, quiet)
+    skipped_files: int = 0  # the files those folders held
 
 
 @dataclass(frozen=True)
@@ -107,10 +111,19 @@ def check_watch_dir(watch: WatchDir) -> None:
                             "the drive or share.") from None
 
 
-def _walk(top: str, rel_dir: str, filters: Filters, out: ScanResult) -> Iterator[tuple[str, os.DirEntry]]:
+def _dir_mtime(path: str) -> int:
+    """The folder's own mtime from a fresh lstat (taken before it is listed)."""
+    st = os.lstat(path)
+    if not stat_mod.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(path)
+    return st.st_mtime_ns
+
+
+def _list_dir(top: str, rel_dir: str, out: ScanResult) -> Optional[list[os.DirEntry]]:
+    """A folder's entries; None (said, recorded) when it cannot be entered."""
     try:
         with os.scandir(top) as it:
-            entries = list(it)
+            return list(it)
     except (FileNotFoundError, NotADirectoryError):
         if not rel_dir:  # the watch dir itself: an error for the pass, never "every file is gone"
             raise WatchDirError(f"watch dir {short_path(top)} disappeared during the scan: check "
@@ -119,7 +132,6 @@ def _walk(top: str, rel_dir: str, filters: Filters, out: ScanResult) -> Iterator
         out.vanished.append(short_path(top))
         logger.info("Folder {} disappeared during the scan (moved or deleted); the next pass "
                     "sees what is there then", short_path(top))
-        return
     except OSError as exc:
         if not rel_dir:
             raise WatchDirError(f"watch dir {short_path(top)} cannot be read "
@@ -127,24 +139,59 @@ def _walk(top: str, rel_dir: str, filters: Filters, out: ScanResult) -> Iterator
         out.warnings.append(f"cannot read folder {short_path(top)} ({exc.strerror or exc}): its "
                             "files are skipped this pass; grant this user read access to it.")
         out.unreadable.append((out.root, rel_dir))
-        return
-    for entry in entries:
-        rel = f"{rel_dir}{entry.name}"
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                if filters.recursive:
-                    yield from _walk(entry.path, rel + "/", filters, out)
-            elif entry.is_file(follow_symlinks=False):
-                yield rel, entry
-        except OSError:
+    return None
+
+
+Dirs = tuple[Optional[SkipRule], Mapping[str, DirRecord]]
+
+
+def _walk(top: str, filters: Filters, out: ScanResult,
+          dirs: Optional[Dirs] = None) -> Iterator[tuple[str, os.DirEntry]]:
+    """Every file entry under `top`, with an explicit stack (any depth, no recursion).
+
+    With `dirs` (a rule, or None for a full sweep, and the folder records) each listed
+    folder's mtime is noted in out.listed, and a folder the rule lets go is not listed:
+    its recorded subfolders are visited instead (an unchanged mtime means the same entries).
+    """
+    rule, known = dirs if dirs else (None, {})
+    subdirs_of = children(known) if rule else {}
+    stack: list[tuple[str, str]] = [("", top)]  # (relative folder, path)
+    while stack:
+        rel_dir, path = stack.pop()
+        mtime = 0
+        if dirs is not None:
+            try:
+                mtime = _dir_mtime(path)
+            except OSError:
+                mtime = -1  # listed below, which says what is wrong with it
+            if rule is not None and rule.may_skip(known.get(rel_dir), mtime):
+                out.skipped.append(rel_dir)
+                out.skipped_files += known[rel_dir].files
+                stack.extend((d, os.path.join(top, *d[:-1].split("/"))) for d in subdirs_of.get(rel_dir, ()))
+                continue
+        entries = _list_dir(path, rel_dir, out)
+        if entries is None:
             continue
+        if mtime > 0:
+            out.listed[rel_dir] = mtime
+        for entry in entries:
+            rel = f"{rel_dir}{entry.name}"
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if filters.recursive:
+                        stack.append((rel + "/", entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    yield rel, entry
+            except OSError:
+                continue
 
 
-def scan(watch: WatchDir, filters: Filters) -> ScanResult:
-    """Every wanted file under the watch dir, sorted by relative path."""
+def scan(watch: WatchDir, filters: Filters, dirs: Optional[Dirs] = None) -> ScanResult:
+    """Every wanted file under the watch dir, sorted by relative path; with `dirs`, the
+    folders the rule lets go are not listed (ScanResult.skipped names them)."""
     check_watch_dir(watch)
     out = ScanResult(root=watch.path)
-    for rel, entry in _walk(scan_root(watch.path), "", filters, out):
+    for rel, entry in _walk(scan_root(watch.path), filters, out, dirs):
         if not filters.wants(entry.name):
             continue
         if filters.excludes(rel):
