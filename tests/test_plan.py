@@ -471,3 +471,17 @@ def test_rows_under_a_folder_the_scan_could_not_read_are_neither_forgotten_nor_p
     p = plan(snap, NOW, policy())
 
     assert [a.detail for a in p.actions if a.kind is ActionKind.FORGET] == [f"{A}|cam2/gone.mp4"]
+
+
+def test_rows_in_a_folder_skipped_as_unchanged_are_not_forgotten_but_its_subfolders_are_judged() -> None:
+    pending = entry(lf("cam1/day1/settling.mp4"), EntryState.PENDING)
+    deeper = entry(lf("cam1/day1/hour/gone.mp4"), EntryState.PENDING)
+    uploaded = entry(lf("cam1/day1/old.mp4"), EntryState.UPLOADED)
+    listing = (RemoteObject("cam/cam1/day1/old.mp4", 100),)
+    snap = replace(snapshot([lf("cam2/here.mp4")], [pending, deeper, uploaded], remote=listing),
+                   skipped=[(A, "cam1/day1/")])
+
+    p = plan(snap, NOW, policy())
+
+    # Only the folder's own files were not looked at; its subfolder was, and its row is an orphan.
+    assert [a.detail for a in p.actions if a.kind is ActionKind.FORGET] == [f"{A}|cam1/day1/hour/gone.mp4"]

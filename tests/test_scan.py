@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import unicodedata
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 from loguru import logger
 
 from reconciler.config import DEFAULT_EXCLUDE, DEFAULT_EXTENSIONS
-from reconciler.models import LocalFile, WatchDir
+from reconciler.dirstate import SkipRule, records_after_pass
+from reconciler.models import DirRecord, LocalFile, WatchDir
 from reconciler.scan import Filters, WatchDirError, path_of, restat, scan, scan_root
 
 FILTERS = Filters(DEFAULT_EXTENSIONS, DEFAULT_EXCLUDE, recursive=True)
@@ -309,3 +311,71 @@ def test_an_unreadable_subfolder_is_reported_not_taken_for_empty() -> None:
     assert rels == ["open/a.mp4"]
     assert unreadable == [(str(root), "shut/")]
     assert warnings == 1
+
+
+# ---- the walk: any depth; unchanged quiet folders skipped ------------------------------------------
+def test_1100_nested_folders_are_walked_without_recursion_error(tmp_path: Path) -> None:
+    deep = tmp_path
+    for _ in range(1100):  # os.makedirs itself recurses: one level at a time
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "deep.mp4").write_bytes(b"x")
+    make(tmp_path, "cam1/a.mp4")
+
+    result = scan(WatchDir(str(tmp_path), ""), FILTERS)
+
+    assert [f.rel.rsplit("/", 1)[-1] for f in result.files] == ["a.mp4", "deep.mp4"]
+    assert result.warnings == []
+    assert result.files[1].rel.count("/") == 1100
+
+
+def _old(path: Path, age_s: float = 10 * 3600) -> None:
+    stamp = time.time() - age_s
+    os.utime(path, (stamp, stamp))
+
+
+def _records(root: Path, result, done_all: bool = True) -> dict[str, DirRecord]:
+    done = {f.id for f in result.files} if done_all else set()
+    return {r.rel_dir: r for r in records_after_pass(result.listed, result.files, done, time.time_ns())}
+
+
+def test_a_skipping_walk_lists_only_changed_folders_and_still_visits_subfolders(tmp_path: Path) -> None:
+    make(tmp_path, "cam1/d1/h1/a.mp4", "cam1/d1/h2/b.mp4", "cam2/d1/h1/c.mp4")
+    for p in sorted(tmp_path.rglob("*"), key=lambda p: -len(p.parts)):
+        _old(p)
+    _old(tmp_path)
+    watch = WatchDir(str(tmp_path), "")
+    first = scan(watch, FILTERS, (None, {}))  # a full sweep records every folder
+    known = _records(tmp_path, first)
+    assert set(known) == {"", "cam1/", "cam1/d1/", "cam1/d1/h1/", "cam1/d1/h2/", "cam2/", "cam2/d1/",
+                          "cam2/d1/h1/"}
+    rule = SkipRule(now_ns=time.time_ns(), quiet_ns=2 * 3600 * 10**9)
+
+    idle = scan(watch, FILTERS, (rule, known))
+    assert idle.files == [] and idle.listed == {} and idle.skipped_files == 3
+    assert len(idle.skipped) == 8
+
+    make(tmp_path, "cam1/d1/h2/new.mp4")  # a new file in an old folder deep in a skipped tree
+    after = scan(watch, FILTERS, (rule, known))
+    assert [f.rel for f in after.files] == ["cam1/d1/h2/b.mp4", "cam1/d1/h2/new.mp4"]
+    assert list(after.listed) == ["cam1/d1/h2/"]
+
+
+def test_a_folder_whose_files_are_not_all_uploaded_is_listed(tmp_path: Path) -> None:
+    make(tmp_path, "cam1/a.mp4")
+    for p in (tmp_path / "cam1" / "a.mp4", tmp_path / "cam1", tmp_path):
+        _old(p)
+    watch = WatchDir(str(tmp_path), "")
+    known = _records(tmp_path, scan(watch, FILTERS, (None, {})), done_all=False)
+    rule = SkipRule(now_ns=time.time_ns(), quiet_ns=0)
+    again = scan(watch, FILTERS, (rule, known))
+    assert [f.rel for f in again.files] == ["cam1/a.mp4"] and again.skipped == [""]
+
+
+def test_a_folder_changed_just_before_its_listing_is_not_trusted(tmp_path: Path) -> None:
+    make(tmp_path, "cam1/a.mp4")  # folder mtimes: now, as at the listing (git's racy case)
+    watch = WatchDir(str(tmp_path), "")
+    known = _records(tmp_path, scan(watch, FILTERS, (None, {})))
+    rule = SkipRule(now_ns=time.time_ns(), quiet_ns=0)
+    again = scan(watch, FILTERS, (rule, known))
+    assert again.skipped == [] and [f.rel for f in again.files] == ["cam1/a.mp4"]
