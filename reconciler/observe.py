@@ -11,7 +11,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from loguru import logger
 
@@ -22,10 +22,12 @@ from .manifest import Manifest
 from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
 from .plan import FileId, Policy, Snapshot, apply_open_files, merge, plan, reorder
 from .probe import SweepResult, find_writers
-from .remote import Bucket, make_client
 from .s3errors import ErrorKind, RemoteError
 from .scan import Filters, ScanResult, WatchDirError, restat, scan
 from .stability import StabilityPolicy
+
+if TYPE_CHECKING:  # boto3 is imported only when a pass talks to the bucket
+    from .remote import Bucket
 
 LAST_LISTING = "last_listing_at"
 
@@ -45,6 +47,8 @@ class World:
 
     def get_bucket(self, cfg: Config) -> Bucket:
         if self._bucket is None:
+            from .remote import Bucket, make_client
+
             factory = self.bucket or (lambda c: Bucket(make_client(c), c))
             self._bucket = factory(cfg)
         return self._bucket

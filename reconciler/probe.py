@@ -21,8 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Optional
 
-import psutil
-
 ERROR_FILE_NOT_FOUND = 2
 ERROR_PATH_NOT_FOUND = 3
 ERROR_ACCESS_DENIED = 5
@@ -54,6 +52,8 @@ def find_writers(candidates: Mapping[tuple[int, int], Any], budget_seconds: floa
     result = SweepResult()
     if not candidates or os.name == "nt":
         return result  # Windows: the share-mode open in open_for_upload is the gate
+    import psutil  # here, not at import: an idle pass never loads it
+
     deadline = clock() + budget_seconds
     me = os.getpid()
     for proc in psutil.process_iter(["name"]):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
-
-import botocore.exceptions as bx
 
 
 class ErrorKind(str, Enum):
@@ -48,12 +47,19 @@ _RETRYABLE_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestT
                     "502", "503", "504"}
 _DENIED = {"AccessDenied", "403", "Forbidden"}
 
-# Credential resolution fails before any request is sent; each is the bucket being unusable
-# until someone fixes the credential setup, so the pass ends (exit 4) with what to fix.
-_SSO = tuple(getattr(bx, n) for n in ("SSOError", "TokenRetrievalError", "LoginError") if hasattr(bx, n))
-_AWS_CONFIG = (bx.ProfileNotFound, bx.ConfigNotFound, bx.ConfigParseError, bx.InvalidConfigError)
-_CREDENTIALS = (bx.CredentialRetrievalError, bx.NoAuthTokenError, bx.RefreshWithMFAUnsupportedError,
-                bx.MetadataRetrievalError, bx.UnknownCredentialError)
+
+@functools.lru_cache(maxsize=1)
+def _credential_errors() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """Credential resolution fails before any request is sent; each is the bucket being
+    unusable until someone fixes the credential setup, so the pass ends (exit 4) with what
+    to fix. (botocore is imported here, not at import: an idle pass never loads it.)"""
+    import botocore.exceptions as bx
+
+    sso = tuple(getattr(bx, n) for n in ("SSOError", "TokenRetrievalError", "LoginError") if hasattr(bx, n))
+    aws_config = (bx.ProfileNotFound, bx.ConfigNotFound, bx.ConfigParseError, bx.InvalidConfigError)
+    credentials = (bx.CredentialRetrievalError, bx.NoAuthTokenError, bx.RefreshWithMFAUnsupportedError,
+                   bx.MetadataRetrievalError, bx.UnknownCredentialError)
+    return sso, aws_config, credentials
 
 
 def _one_line(exc: BaseException) -> str:
@@ -64,13 +70,14 @@ def _one_line(exc: BaseException) -> str:
 def _credential_problem(exc: BaseException) -> str:
     """The sentence for a credential-provider failure, or "" when `exc` is not one."""
     why = _one_line(exc)
-    if isinstance(exc, _SSO):
+    sso, aws_config, credentials = _credential_errors()
+    if isinstance(exc, sso):
         return (f"the AWS SSO login is missing or has expired ({why}): run 'aws sso login' with "
                 "the profile in remote.profile (or AWS_PROFILE), then run again.")
-    if isinstance(exc, _AWS_CONFIG):
+    if isinstance(exc, aws_config):
         return (f"the AWS config cannot be used ({why}): fix the profile named in remote.profile "
                 "(or AWS_PROFILE) in ~/.aws/config (or the file AWS_CONFIG_FILE names).")
-    if isinstance(exc, _CREDENTIALS):
+    if isinstance(exc, credentials):
         return (f"AWS credentials could not be obtained ({why}): fix the credential source "
                 "(credential_process, role, SSO or instance role) of remote.profile (or "
                 "AWS_PROFILE); 'aws sts get-caller-identity' with that profile shows the same error.")
@@ -81,6 +88,8 @@ def classify_error(exc: BaseException, bucket: str = "") -> RemoteError:
     """Map any boto3/botocore failure to an ErrorKind and a sentence."""
     if isinstance(exc, RemoteError):
         return exc
+    import botocore.exceptions as bx
+
     if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
         return RemoteError(ErrorKind.FATAL, "no AWS credentials found: set AWS_ACCESS_KEY_ID and "
                            "AWS_SECRET_ACCESS_KEY, run 'aws configure', or set remote.profile.")
