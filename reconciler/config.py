@@ -312,9 +312,12 @@ def _validate(cfg: Config) -> None:
             check_template(cfg.key_template)
         except UnsafeKey as exc:
             raise ConfigError(str(exc)) from None
-    problem = logs.file_options_problem(cfg.logging.rotation, cfg.logging.retention)
-    if problem:
-        raise ConfigError(problem)
+    # Asking loguru costs two file sinks (tens of ms each): not for the defaults, which it takes.
+    defaults = Logging()
+    if (cfg.logging.rotation, cfg.logging.retention) != (defaults.rotation, defaults.retention):
+        problem = logs.file_options_problem(cfg.logging.rotation, cfg.logging.retention)
+        if problem:
+            raise ConfigError(problem)
 
 
 def from_mapping(raw: Any, base: Path, source: str = "", env: Optional[dict[str, str]] = None) -> Config:

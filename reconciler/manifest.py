@@ -94,6 +94,7 @@ class Manifest:
         self.fresh = fresh  # new or rebuilt: the bucket listing must fill it in
         self.moved_aside = moved_aside
         self._lock = threading.RLock()  # upload threads record multipart ids through us
+        self.checked_at = 0.0  # writable: when its integrity was last checked (see close)
 
     # ---- opening -------------------------------------------------------------------
     @classmethod
@@ -136,8 +137,9 @@ class Manifest:
     @classmethod
     def _open_valid(cls, path: str, existed: bool) -> Manifest:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        checked_at = _last_check_if_untouched(path) if existed else None
         try:
-            if existed:
+            if existed and checked_at is None:
                 _check_integrity(db)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL+NORMAL: a power cut loses at most
@@ -146,7 +148,9 @@ class Manifest:
         except BaseException:
             db.close()
             raise
-        return cls(db, path, fresh)
+        m = cls(db, path, fresh)
+        m.checked_at = checked_at or time.time()  # a writable manifest stamps its clean close
+        return m
 
     @classmethod
     def open_readonly(cls, path: Path | str, target: str = "") -> Optional[Manifest]:
@@ -178,6 +182,8 @@ class Manifest:
 
     def close(self) -> None:
         self.db.close()
+        if self.checked_at:
+            _stamp_clean_close(self.path, self.checked_at)
 
     # ---- reading -------------------------------------------------------------------
     def entries_for(self, root: str) -> dict[tuple[str, str], ManifestEntry]:
@@ -355,6 +361,43 @@ def _migrate(db: sqlite3.Connection) -> bool:
             migration(db)
             db.execute(f"PRAGMA user_version = {number}")
     return version == 0
+
+
+CHECK_EVERY_SECONDS = 24 * 3600
+
+
+def _stamp(path: str) -> str:
+    st = os.stat(path)
+    return f"{st.st_size} {st.st_mtime_ns}"
+
+
+def _stamp_clean_close(path: str, checked_at: float) -> None:
+    """After our own clean close: the file as SQLite left it (size, mtime) and when it was
+    last fully checked, in PATH.ok."""
+    try:
+        if not os.path.exists(path + "-wal"):
+            with open(path + ".ok", "w", encoding="ascii") as f:
+                f.write(f"{_stamp(path)} {checked_at!r}")
+    except OSError:
+        pass  # no stamp: the next open runs the full check
+
+
+def _last_check_if_untouched(path: str) -> Optional[float]:
+    """When the file was last fully checked, if it is exactly as our last clean close left
+    it and that check is under CHECK_EVERY_SECONDS old; else None (check it now).
+
+    The integrity check reads every page (seconds at a million rows), so an idle pass
+    skips it; a crash (a -wal left), a change by anything else, or a day brings it back,
+    and damage SQLite meets while reading still raises at once."""
+    try:
+        if os.path.exists(path + "-wal"):
+            return None
+        with open(path + ".ok", encoding="ascii") as f:
+            size, mtime, checked = f.read().split()
+        fresh = time.time() - float(checked) < CHECK_EVERY_SECONDS
+        return float(checked) if fresh and f"{size} {mtime}" == _stamp(path) else None
+    except (OSError, ValueError):
+        return None
 
 
 def _check_integrity(db: sqlite3.Connection) -> None:

@@ -167,7 +167,8 @@ def _walk(top: str, filters: Filters, out: ScanResult,
             if rule is not None and rule.may_skip(known.get(rel_dir), mtime):
                 out.skipped.append(rel_dir)
                 out.skipped_files += known[rel_dir].files
-                stack.extend((d, os.path.join(top, *d[:-1].split("/"))) for d in subdirs_of.get(rel_dir, ()))
+                stack.extend((d, os.path.join(top, d[:-1].replace("/", os.sep)))
+                             for d in subdirs_of.get(rel_dir, ()))
                 continue
         entries = _list_dir(path, rel_dir, out)
         if entries is None:

@@ -77,6 +77,7 @@ class SeaweedServer:
     process: subprocess.Popen | None = None
     s3_port: int = 0
     ports: tuple[int, ...] = ()
+    metrics_port: int = 0  # set before start() to serve Prometheus metrics on loopback (bench)
 
     @property
     def endpoint(self) -> str:
@@ -100,6 +101,8 @@ class SeaweedServer:
             "-s3", f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]
+        if self.metrics_port:
+            args += ["-metricsIp=127.0.0.1", f"-metricsPort={self.metrics_port}"]
         (self.data_dir / "data").mkdir(exist_ok=True)
         # weed turns AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY into an identity and then refuses
         # anonymous requests: start it without any AWS_* variable ("any credentials accepted").
