@@ -38,8 +38,18 @@ def log_decisions(p: Plan, entries: dict[FileId, ManifestEntry]) -> None:
             logger.warning("Skipping {}: {}", a.file.rel, a.detail)
 
 
+BATCH_ROWS = 32  # confirmed uploads recorded per transaction ...
+BATCH_SECONDS = 0.5  # ... or after this long, whichever comes first; and at the pass's end
+
+
 class Recorder:
-    """Turns each upload result into manifest rows, log lines and report counts."""
+    """Turns each upload result into manifest rows, log lines and report counts.
+
+    Confirmed uploads are written in small batches (one transaction per file costs as
+    much CPU as a small file's whole request). A kill before a batch is written loses
+    only its rows, never a file: the next pass's conditional PUT finds the object, and
+    its checksum check adopts it.
+    """
 
     def __init__(self, cfg: Config, manifest: Manifest, report: PassReport, clock: Callable[[], float],
                  entries: dict[FileId, ManifestEntry], progress: PassProgress,
@@ -47,6 +57,8 @@ class Recorder:
         self.cfg, self.manifest, self.report, self.clock = cfg, manifest, report, clock
         self.entries = entries
         self.done: set[FileId] = set() if done is None else done  # files now uploaded
+        self._batch: list[tuple[LocalFile, str, Optional[str]]] = []
+        self._batch_since = 0.0
         self.progress = progress
         self.denied = 0
 
@@ -56,7 +68,7 @@ class Recorder:
         now = self.clock()
         url = f"s3://{self.cfg.bucket}/{r.key}"
         if r.ok:
-            self.manifest.record_uploaded([(f, r.key, r.checksum)], now)
+            self._uploaded(f, r.key, r.checksum, now)
             self.done.add(f.id)
             if r.adopted:
                 self.report.adopted += 1
@@ -91,6 +103,19 @@ class Recorder:
             logger.info("Stopped before {} was uploaded; the next run continues", f.rel)
         else:
             self._failed(r, f, now)
+
+    def _uploaded(self, f: LocalFile, key: str, checksum: Optional[str], now: float) -> None:
+        if not self._batch:
+            self._batch_since = now
+        self._batch.append((f, key, checksum))
+        if len(self._batch) >= BATCH_ROWS or now - self._batch_since >= BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the confirmed uploads not yet recorded (called at the end of the uploads)."""
+        if self._batch:
+            rows, self._batch = self._batch, []
+            self.manifest.record_uploaded(rows, self.clock())
 
     def _backoff(self, f: LocalFile) -> float:
         entry = self.entries.get(f.id)

@@ -126,6 +126,7 @@ def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: Pas
         fatal = executor.run(uploads, recorder)
     finally:
         progress.close()
+        recorder.flush()
     if fatal:
         report.fatal = fatal
     elif recorder.denied and recorder.denied == report.failed and not report.uploaded:

@@ -41,13 +41,32 @@ def make_client(cfg: Config) -> Any:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         user_agent_extra=f"camup-sync/{__version__}",
+        # Our parameters are built by this module from a validated config and safe keys
+        # (keys.py): botocore's per-call schema walk is pure overhead per small file.
+        parameter_validation=False,
     )
     try:
         session = boto3.session.Session(profile_name=r.profile, region_name=r.region)
     except bx.ProfileNotFound:
         raise ConfigError(f'remote.profile "{r.profile}" is not in your AWS config: run '
                           f"'aws configure --profile {r.profile}' or fix the name.") from None
-    return session.client("s3", endpoint_url=r.endpoint_url, config=boto_cfg)
+    client = session.client("s3", endpoint_url=r.endpoint_url, config=boto_cfg)
+    client.meta.events.register("before-sign.s3.PutObject", _no_expect_for_small_bodies)
+    return client
+
+
+EXPECT_MIN_BYTES = 1024 * 1024
+
+
+def _no_expect_for_small_bodies(request: Any, **_: Any) -> None:
+    """botocore asks for `Expect: 100-continue` on every PUT with a body: one more round
+    trip before the bytes go. Worth it for a big body the store may refuse (a 412 to our
+    conditional write), not for an alert JPEG. (Expect is never a signed header.)"""
+    body = request.body
+    size = len(body.getbuffer()) if hasattr(body, "getbuffer") else (
+        len(body) if isinstance(body, (bytes, bytearray)) else None)
+    if size is not None and size < EXPECT_MIN_BYTES and "Expect" in request.headers:
+        del request.headers["Expect"]
 
 
 class Bucket:

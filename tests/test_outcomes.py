@@ -1,0 +1,55 @@
+"""Recorder: confirmed uploads reach the manifest in small batches, and all of them by the
+end of the uploads; nothing is recorded that the store did not confirm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reconciler.config import from_mapping
+from reconciler.manifest import Manifest
+from reconciler.models import Action, ActionKind, EntryState, LocalFile, PassReport, Reason, UploadResult
+from reconciler.outcomes import BATCH_ROWS, BATCH_SECONDS, Recorder
+from reconciler.progress import PassProgress
+
+
+def _recorder(tmp_path: Path, clock: list[float]) -> tuple[Recorder, Manifest]:
+    cfg = from_mapping({"watch_dir": str(tmp_path), "bucket": "b-b-b"}, tmp_path, env={})
+    m = Manifest.open(tmp_path / "m.sqlite3")
+    return Recorder(cfg, m, PassReport(0.0), lambda: clock[0], {}, PassProgress(1, 1, False)), m
+
+
+def _ok(i: int, root: str) -> UploadResult:
+    f = LocalFile(root, f"cam/{i:03d}.jpg", 10, 1)
+    return UploadResult(Action(ActionKind.UPLOAD, Reason.NEW, f, f.rel), ok=True, key=f.rel, checksum="c")
+
+
+def test_confirmed_uploads_are_written_in_batches_and_all_by_the_flush(tmp_path: Path) -> None:
+    clock = [100.0]
+    rec, m = _recorder(tmp_path, clock)
+    root = str(tmp_path)
+    for i in range(BATCH_ROWS - 1):
+        rec(_ok(i, root))
+    assert m.entries_for(root) == {}  # not yet a batch
+    rec(_ok(BATCH_ROWS - 1, root))
+    assert len(m.entries_for(root)) == BATCH_ROWS
+    rec(_ok(BATCH_ROWS, root))
+    failed = _ok(999, root)
+    rec(UploadResult(failed.action, ok=False, error="refused"))  # failures are written at once
+    assert len(m.entries_for(root)) == BATCH_ROWS + 1
+    rec.flush()
+    rows = m.entries_for(root)
+    assert len(rows) == BATCH_ROWS + 2
+    assert rows[(root, "cam/999.jpg")].state is EntryState.FAILED
+    assert rows[(root, f"cam/{BATCH_ROWS:03d}.jpg")].state is EntryState.UPLOADED
+    assert rec.report.uploaded == BATCH_ROWS + 1 and len(rec.done) == BATCH_ROWS + 1
+    m.close()
+
+
+def test_a_slow_trickle_is_written_after_batch_seconds(tmp_path: Path) -> None:
+    clock = [100.0]
+    rec, m = _recorder(tmp_path, clock)
+    rec(_ok(1, str(tmp_path)))
+    clock[0] += BATCH_SECONDS
+    rec(_ok(2, str(tmp_path)))
+    assert len(m.entries_for(str(tmp_path))) == 2
+    m.close()
