@@ -317,8 +317,9 @@ def report(b: Bench, mixed: bl.Dataset, many: bl.Dataset, counts: list[int], arg
         f"- Runs per figure: {b.runs}; figures are medians with (min-max). SeaweedFS runs on the same "
         "machine over loopback, so it shares the cores with the tool measured.",
         "- camup-sync runs with `min_age_seconds: 0, settle_seconds: 0` on mixed and many (the files "
-        "are new); the idle trees use the default config (`scan.trust_directory_mtime: auto`, "
-        "`quiet_hours: 2`).",
+        "are new) and `logging.level: WARNING` (rclone and aws print nothing per file either); "
+        "the idle trees use the default config (`scan.trust_directory_mtime: auto`, `quiet_hours: 2`). "
+        "rclone and aws run with their defaults.",
         "- The idle trees are not uploaded: their manifest is built through the package's API "
         "(scan() + Manifest.record_uploaded() for every file, listing marked done), then one "
         "`--once --full` pass (measured) records the folders; the idle passes follow.",
