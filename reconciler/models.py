@@ -165,7 +165,6 @@ class Action:
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
-    rechecks: tuple[LocalFile, ...] = ()  # new candidates worth one in-pass re-stat
 
     @property
     def uploads(self) -> list[Action]:
