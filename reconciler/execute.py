@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import random
 import threading
-from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import IO, Callable, Optional, Protocol
 
 from loguru import logger
@@ -87,7 +86,6 @@ class Executor:
     rand: Callable[[], float] = random.random
     progress: Callable[[int], None] = lambda n: None
     on_multipart: Callable[[str, str, bool], None] = lambda upload_id, key, started: None
-    resume: Mapping[tuple[str, str], str] = field(default_factory=dict)  # file -> upload id
     opener: Callable[[str], IO[bytes]] = open_for_upload
     stop: threading.Event = None  # type: ignore[assignment]
 
@@ -178,7 +176,7 @@ class Executor:
         last = "no attempt made"
         attempt = 0
         # A multipart upload left by an earlier attempt or run is continued, not restarted.
-        upload_id: Optional[str] = self.resume.get(file.id)
+        upload_id: Optional[str] = action.resume_id
 
         def remember(uid: str, started: bool) -> None:
             nonlocal upload_id
