@@ -23,9 +23,6 @@ from .probe import FileLocked, open_for_upload
 from .s3errors import ErrorKind, RemoteError
 from .scan import path_of
 
-CROSS_PASS_BACKOFF_START = 60.0
-CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
-
 
 class Store(Protocol):
     def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
@@ -69,11 +66,6 @@ def _same_as_planned(fh: IO[bytes], file: LocalFile) -> None:
 def _differs(fh: IO[bytes], file: LocalFile) -> bool:
     st = os.fstat(fh.fileno())  # the held handle itself: the path may have moved meanwhile
     return (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns)
-
-
-def cross_pass_backoff(failures: int) -> float:
-    """After a pass's attempts are spent: 1 min, 2, 4 ... capped at 6 h."""
-    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** min(max(0, failures - 1), 30))
 
 
 @dataclass

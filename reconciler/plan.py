@@ -91,6 +91,16 @@ class Snapshot:
     multiparts: Sequence[PendingMultipart] = ()  # uploads an earlier run started and did not finish
 
 
+CROSS_PASS_BACKOFF_START = 60.0
+CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
+
+
+def cross_pass_backoff(failures: int) -> float:
+    """The back-off rule across passes, once a pass's attempts are spent: the file waits
+    1 min, 2, 4 ... capped at 6 h, and does not hold up the others."""
+    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** min(max(0, failures - 1), 30))
+
+
 def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
           detail: str = "") -> Action:
     return Action(ActionKind.SKIP, reason, file, key, seen, detail)

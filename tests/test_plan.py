@@ -27,7 +27,15 @@ from reconciler.models import (
     Reason,
     RemoteObject,
 )
-from reconciler.plan import Policy, Snapshot, plan, ready_by_stability, second_look
+from reconciler.plan import (
+    CROSS_PASS_BACKOFF_CAP,
+    Policy,
+    Snapshot,
+    cross_pass_backoff,
+    plan,
+    ready_by_stability,
+    second_look,
+)
 from reconciler.stability import StabilityPolicy
 
 NOW = 1_700_000_000.0
@@ -457,6 +465,17 @@ def test_two_leftovers_of_one_file_resume_only_one() -> None:
     p = plan(replace(snapshot([BIG], [READY_BIG]), multiparts=pending), NOW, policy(part_size=PART))
     assert [d.step for d in p.multiparts] == [MultipartStep.RESUME, MultipartStep.ABORT]
     assert [a.resume_id for a in p.uploads] == ["up-1"]
+
+
+# ---- the back-off across passes --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("failures", "seconds"),
+    [(0, 60), (1, 60), (2, 120), (3, 240), (4, 480), (5, 960), (9, 15360), (10, 21600), (11, 21600),
+     (100, 21600), (5000, 21600)],
+)
+def test_cross_pass_backoff(failures: int, seconds: float) -> None:
+    assert cross_pass_backoff(failures) == seconds
+    assert CROSS_PASS_BACKOFF_CAP == 6 * 3600
 
 
 # ---- purity ------------------------------------------------------------------------------------
