@@ -22,7 +22,6 @@ from .observe import LAST_LISTING, World, build_plan, open_for_writing, retry_po
 from .outcomes import Recorder, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
-from .remote import Bucket
 from .render import print_plan, summary_line
 from .s3errors import ErrorKind, RemoteError
 
