@@ -52,3 +52,14 @@ def test_request_counter_and_time_output_parsing() -> None:
     assert bl.requests_for(metrics, "b1") == 14 and bl.requests_for(metrics, "none") == 0
     sample = bl.parse_time("Command exited with non-zero status 0\n1.50 0.75 0.25 20480\n", 1.6)
     assert (sample.wall, sample.cpu, sample.rss_mb) == (1.6, 1.0, 20.0)
+
+
+def test_without_rclone_and_aws_the_bench_runs_the_rest_and_says_how_to_install_them(monkeypatch) -> None:
+    import bench
+
+    monkeypatch.setattr(bench.shutil, "which", lambda name: None)
+    b = bench.Bench(Path("/nonexistent"), server=None, runs=1, env={})  # type: ignore[arg-type]
+    tools = bench.available_tools(b)
+    assert list(tools) == ["camup-sync", "raw boto3 (one TransferManager)", "floor: find stat / cat"]
+    assert any("apt-get install rclone" in n for n in b.notes)
+    assert any("apt-get install awscli" in n for n in b.notes)
