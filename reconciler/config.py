@@ -104,6 +104,18 @@ class AfterUpload:
 
 
 @dataclass(frozen=True)
+class Live:
+    enabled: bool = _doc(False, "upload recordings still being written, in segments")
+    after_seconds: float = _doc(60.0, "growing or held open this long -> live")
+    interval_seconds: float = _doc(60.0, "at most one segment per file per interval")
+    min_segment_mb: float = _doc(1.0, "smaller growth waits for the next interval (MiB; fractions allowed)")
+
+    @property
+    def min_segment_bytes(self) -> int:
+        return max(1, int(self.min_segment_mb * MIB))
+
+
+@dataclass(frozen=True)
 class Logging:
     level: str = _doc(
         "INFO", "log level", ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
@@ -132,6 +144,7 @@ class Config:
     after_upload: AfterUpload = field(default_factory=AfterUpload)
     state_dir: str = _doc(".camup", "manifest (SQLite) and lock; relative to the config file")
     logging: Logging = field(default_factory=Logging)
+    live: Live = field(default_factory=Live)
     source: str = ""  # the config file this came from, for messages
 
     @property
@@ -140,7 +153,7 @@ class Config:
 
 
 _SECTIONS = {"stability": Stability, "remote": Remote, "transfer": Transfer, "retry": Retry,
-             "after_upload": AfterUpload, "logging": Logging}
+             "after_upload": AfterUpload, "logging": Logging, "live": Live}
 _TOP_KEYS = ("watch_dir", "watch_dirs", "bucket", "prefix", "key_template", "extensions",
              "exclude", "recursive", "interval_seconds", "order", "state_dir", *_SECTIONS)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
@@ -263,9 +276,14 @@ def _validate(cfg: Config) -> None:
                         "retry.base_delay_seconds": cfg.retry.base_delay_seconds,
                         "retry.max_delay_seconds": cfg.retry.max_delay_seconds,
                         "remote.relist_hours": cfg.remote.relist_hours,
-                        "after_upload.min_age_hours": cfg.after_upload.min_age_hours}.items():
+                        "after_upload.min_age_hours": cfg.after_upload.min_age_hours,
+                        "live.after_seconds": cfg.live.after_seconds}.items():
         if value < 0:
             raise ConfigError(f"{name} must not be negative, got {value}.")
+    for name, value in {"live.interval_seconds": cfg.live.interval_seconds,
+                        "live.min_segment_mb": cfg.live.min_segment_mb}.items():
+        if value <= 0:
+            raise ConfigError(f"{name} must be greater than 0, got {value}.")
     if cfg.transfer.multipart_chunksize_mb < 5:
         raise ConfigError("transfer.multipart_chunksize_mb must be at least 5 (S3's smallest "
                           f"part), got {cfg.transfer.multipart_chunksize_mb}.")

@@ -17,9 +17,11 @@ from loguru import logger
 
 from .config import Config
 from .execute import RetryPolicy
+from .keys import is_reserved
+from .live import observe_heads
 from .manifest import Manifest
 from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
-from .plan import FileId, Policy, Snapshot, apply_open_files, merge, plan, reorder
+from .plan import FileId, LivePolicy, Policy, Snapshot, apply_open_files, merge, plan, reorder
 from .probe import SweepResult, find_writers
 from .remote import Bucket, make_client
 from .s3errors import ErrorKind, RemoteError
@@ -56,7 +58,9 @@ def policy_of(cfg: Config) -> Policy:
         prefixes={w.path: w.prefix for w in cfg.watch_dirs},
         key_template=cfg.key_template, on_conflict=cfg.remote.on_conflict, order=cfg.order,
         settle_seconds=s.settle_seconds, after_upload=cfg.after_upload.action,
-        after_upload_min_age=cfg.after_upload.min_age_hours * 3600)
+        after_upload_min_age=cfg.after_upload.min_age_hours * 3600,
+        live=LivePolicy(cfg.live.after_seconds, cfg.live.interval_seconds,
+                        cfg.live.min_segment_bytes) if cfg.live.enabled else None)
 
 
 def retry_policy_of(cfg: Config) -> RetryPolicy:
@@ -104,7 +108,8 @@ def _list_remote(cfg: Config, world: World) -> dict[str, RemoteObject]:
     for prefix in sorted({w.prefix for w in cfg.watch_dirs}):
         for attempt in range(1, retry.max_attempts + 1):
             try:  # a transient answer (5xx, SlowDown, a dropped connection) is retried here too
-                listed.update(bucket.list(prefix))
+                listed.update((k, o) for k, o in bucket.list(prefix).items()
+                              if not is_reserved(k, [w.prefix for w in cfg.watch_dirs]))
                 break
             except RemoteError as exc:
                 if exc.kind is not ErrorKind.RETRYABLE or attempt == retry.max_attempts:
@@ -130,7 +135,8 @@ def _recheck(p: Plan, snap: Snapshot, cfg: Config, world: World, policy: Policy)
     # pending or failed row for an orphan and forget it (losing backoff and history).
     ids = {f.id for f in fresh}
     entries = {fid: e for fid, e in snap.entries.items() if fid in ids}
-    again = plan(Snapshot(fresh, entries, snap.uploaded_by_identity, snap.remote, (), prior),
+    again = plan(Snapshot(fresh, entries, snap.uploaded_by_identity, snap.remote, (), prior,
+                          live=snap.live),
                  world.clock(), policy, allow_recheck=False)
     gone = {f.id for f in p.rechecks} - {f.id for f in fresh}
     for _root, rel in sorted(gone):  # moved away during the wait: said, never an error
@@ -139,7 +145,7 @@ def _recheck(p: Plan, snap: Snapshot, cfg: Config, world: World, policy: Policy)
     return reorder(merge(kept, again), cfg.order)
 
 
-def _probe_open(p: Plan, cfg: Config, world: World) -> Plan:
+def _probe_open(p: Plan, cfg: Config, world: World, snap: Snapshot, policy: Policy) -> Plan:
     sending = p.sends
     if not cfg.stability.check_open_files or not sending:
         return p
@@ -148,7 +154,7 @@ def _probe_open(p: Plan, cfg: Config, world: World) -> Plan:
     if not sweep.complete:
         logger.warning("The open-file check ran out of time after {} processes; files it did "
                        "not reach are judged by size and age alone this pass", sweep.processes)
-    return apply_open_files(p, sweep.writers)
+    return apply_open_files(p, sweep.writers, (snap.live, world.clock(), policy))
 
 
 def open_for_writing(world: World, files: list[LocalFile]) -> set[FileId]:
@@ -207,8 +213,10 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
     local, candidates = _fresh_candidates(found.files, entries)
     # Only a file the manifest does not know can be a moved twin: skip the query when idle.
     identity = manifest.uploaded_by_identity() if manifest is not None and candidates else {}
-    snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable)
+    live = manifest.live_states() if manifest is not None else {}
+    snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable,
+                    live=observe_heads(live, local) if live else {})
     policy = policy_of(cfg)
     p = plan(snap, world.clock(), policy)
     p = _recheck(p, snap, cfg, world, policy)
-    return _probe_open(p, cfg, world), entries
+    return _probe_open(p, cfg, world, snap, policy), entries

@@ -19,6 +19,21 @@ order so the same inputs always give the same plan. The case table, in order:
     manifest row, no local file, never uploaded        -> forget GONE
     manifest row, no local file, uploaded, listing pass -> forget PRUNED (the bucket keeps it)
     remote only                                        -> nothing (never deleted)
+
+Live rows (`live.enabled`), for a file still being written (growing, too young or held
+open) whose live clock (`Observation.since`, first seen unfinished) is older than
+`after_seconds`:
+
+    clock younger than after_seconds                   -> skip  (its wait: not yet live)
+    last segment less than interval_seconds ago        -> skip  (its wait)
+    smaller than its segments' total, or its first
+      segment's bytes changed (head hash)              -> segment LIVE_RESTART [0, size), seq 0,
+                                                          the old segments dropped first
+    grown by less than min_segment_mb since            -> skip  (its wait)
+    otherwise                                          -> segment LIVE [sent, size), next seq
+    ready, with live segments                          -> upload/adopt as above, then its
+                                                          segments dropped (execute, on success)
+    uploaded unchanged, live segments left             -> cleanup LIVE_DONE (drop them)
 """
 
 from __future__ import annotations
@@ -27,11 +42,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from .keys import UnsafeKey, keep_both_key, key_for
+from .keys import UnsafeKey, keep_both_key, key_for, live_base
 from .models import (
     Action,
     ActionKind,
     EntryState,
+    LiveState,
     LocalFile,
     ManifestEntry,
     Observation,
@@ -46,6 +62,10 @@ FileId = tuple[str, str]  # (watch dir, relative path)
 
 # Skips that one in-pass re-stat may turn ready (TOO_YOUNG: old enough after the wait).
 _RECHECK = (Reason.SETTLING, Reason.GROWING, Reason.TOO_YOUNG)
+
+# Waits of a file still being written: the ones a live segment may go out during.
+_UNFINISHED = (Readiness.GROWING, Readiness.TOO_YOUNG, Readiness.OPEN)
+_LIVE_WAITS = (Reason.GROWING, Reason.TOO_YOUNG, Reason.OPEN)
 
 _SKIP_FOR = {
     Readiness.SETTLING: Reason.SETTLING,
@@ -67,7 +87,14 @@ class Policy:
     settle_seconds: float = 2.0
     after_upload: str = "keep"  # keep | delete | move
     after_upload_min_age: float = 0.0  # seconds since upload
+    live: Optional[LivePolicy] = None  # None: live upload off (segments left are still cleaned up)
 
+
+@dataclass(frozen=True)
+class LivePolicy:
+    after_seconds: float = 60.0
+    interval_seconds: float = 60.0
+    min_segment_bytes: int = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -79,6 +106,7 @@ class Snapshot:
     excluded: Sequence[FileId] = ()
     prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
     unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
+    live: Mapping[FileId, LiveState] = field(default_factory=dict)  # segments sent so far
 
 
 def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
@@ -116,9 +144,54 @@ def _missing_remotely(key: str, file: LocalFile, snap: Snapshot, policy: Policy)
     return key.startswith(policy.prefixes[file.root])  # only keys the listing covered
 
 
+def _with_since(seen: Observation, previous: Optional[Observation], readiness: Readiness,
+                now: float) -> Observation:
+    """Keep the live clock: started when the file is first seen unfinished, kept until upload."""
+    since = previous.since if previous is not None else None
+    if since is None and readiness in _UNFINISHED:
+        since = now
+    return replace(seen, since=since)
+
+
+def live_segment(wait: Action, state: Optional[LiveState], now: float, policy: Policy) -> Action:
+    """The live rows of the case table: a waiting unfinished file -> a segment when due."""
+    live, file, seen = policy.live, wait.file, wait.observation
+    if (live is None or file is None or seen is None or seen.since is None
+            or wait.reason not in _LIVE_WAITS or file.size == 0):
+        return wait
+    if now - seen.since < live.after_seconds:
+        return wait  # not yet live
+    if state is not None and state.last_at is not None and now - state.last_at < live.interval_seconds:
+        return wait  # one segment per interval
+    base = live_base(policy.prefixes[file.root], wait.key)
+    if state is not None and (file.size < state.sent or not state.head_intact):
+        return Action(ActionKind.SEGMENT, Reason.LIVE_RESTART, file, base + f"{0:06d}", seen,
+                      detail=wait.reason.value, span=(0, file.size), drop=state)
+    sent, seq = (state.sent, state.segments) if state is not None else (0, 0)
+    if state is not None:
+        base = state.base  # a key template with {mtime} moves the key; the segments stay put
+    if file.size - sent < live.min_segment_bytes:
+        return wait
+    return Action(ActionKind.SEGMENT, Reason.LIVE, file, f"{base}{seq:06d}", seen,
+                  detail=wait.reason.value, span=(sent, file.size))
+
+
 def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
            policy: Policy) -> Action:
     """The one decision for one local file; see the module's case table."""
+    action = _decide(file, entry, snap, now, policy)
+    state = snap.live.get(file.id)
+    if state is None:
+        return action
+    if action.kind is ActionKind.UPLOAD or action.reason is Reason.ADOPT_REMOTE:
+        return replace(action, drop=state)  # dropped once the whole file is in the bucket
+    if action.reason is Reason.UPLOADED:  # uploaded unchanged (kept, or delete/move due)
+        return Action(ActionKind.CLEANUP, Reason.LIVE_DONE, file, action.key, drop=state)
+    return action
+
+
+def _decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
+            policy: Policy) -> Action:
     try:
         key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
     except UnsafeKey as exc:
@@ -143,8 +216,10 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
         return _skip(Reason.BACKOFF, file, key, detail=entry.last_error or "")
     previous = snap.prior.get(file.id) or (entry.observation if entry else None)
     readiness, seen = classify(file, previous, now, policy.stability)
+    seen = _with_since(seen, previous, readiness, now)
     if readiness is not Readiness.READY:
-        return _skip(_SKIP_FOR[readiness], file, key, seen)
+        wait = _skip(_SKIP_FOR[readiness], file, key, seen)
+        return live_segment(wait, snap.live.get(file.id), now, policy)
     if theirs is not None and not ours and theirs.size == file.size:
         # Only a finished file can match; execute checks the stored checksum before trusting it.
         return Action(ActionKind.ADOPT, Reason.ADOPT_REMOTE, file, key, seen)
@@ -207,8 +282,10 @@ def merge(base: Plan, update: Plan) -> Plan:
     return Plan(tuple(update.actions) + tuple(kept), ())
 
 
-def apply_open_files(p: Plan, open_files: Mapping[FileId, str]) -> Plan:
-    """Turn planned uploads of files that another process holds open into OPEN skips."""
+def apply_open_files(p: Plan, open_files: Mapping[FileId, str],
+                     live: Optional[tuple[Mapping[FileId, LiveState], float, Policy]] = None) -> Plan:
+    """Turn planned uploads of files that another process holds open into OPEN skips
+    (with `live`: (segments sent, now, policy), a live segment when one is due)."""
     if not open_files:
         return p
     out = []
@@ -217,7 +294,11 @@ def apply_open_files(p: Plan, open_files: Mapping[FileId, str]) -> Plan:
         # A listed twin may still be uploaded after verification: held open, it waits too.
         may_upload = a.kind is ActionKind.UPLOAD or a.reason is Reason.ADOPT_REMOTE
         if may_upload and holder is not None:
-            a = replace(a, kind=ActionKind.SKIP, reason=Reason.OPEN, detail=holder)
+            a = replace(a, kind=ActionKind.SKIP, reason=Reason.OPEN, detail=holder, drop=None)
+            if live is not None and a.file is not None and a.observation is not None:
+                states, now, policy = live
+                seen = replace(a.observation, since=a.observation.since or now)  # open: unfinished
+                a = live_segment(replace(a, observation=seen), states.get(a.file.id), now, policy)
         out.append(a)
     return Plan(tuple(out), p.rechecks)
 
