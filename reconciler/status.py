@@ -9,12 +9,14 @@ from typing import IO, Any, Optional
 from .config import Config
 from .manifest import Manifest
 from .render import human_age, human_bytes
+from .text import printable
 
 
 def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, Any]:
     counts = manifest.state_counts() if manifest else {}
     passes = manifest.passes() if manifest else []
     failing = manifest.failing() if manifest else []
+    live = sorted(manifest.live_states().values(), key=lambda s: s.rel) if manifest else []
 
     def count(state: str, what: str = "files") -> float:
         return counts.get(state, {}).get(what, 0) or 0
@@ -44,6 +46,9 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
         "failing": [{"path": e.rel, "watch_dir": e.root, "key": e.key, "attempts": e.attempts,
                      "last_error": e.last_error, "next_retry_at": e.next_attempt_at}
                     for e in failing],
+        "live": [{"path": s.rel, "watch_dir": s.root, "segments": s.segments, "bytes_off_site": s.sent,
+                  "last_segment_age_seconds": (now - s.last_at) if s.last_at else None}
+                 for s in live],
     }
 
 
@@ -81,4 +86,9 @@ def render(info: dict[str, Any], now: float, out: IO[str], as_json: bool) -> Non
         retry = "now" if not e["next_retry_at"] else f"in {human_age(e['next_retry_at'] - now)}"
         lines.append(f"FAILING           {e['path']}: {e['attempts']} failed pass(es), next retry "
                      f"{retry}; last error: {e['last_error']}")
+    for v in info.get("live", ()):
+        age = v["last_segment_age_seconds"]
+        lines.append(f"LIVE              {printable(v['path'])}: {v['segments']} segment(s), "
+                     f"{human_bytes(v['bytes_off_site'])} off-site, last segment "
+                     f"{human_age(age) + ' ago' if age is not None else 'never'}")
     out.write("\n".join(lines) + "\n")
