@@ -542,3 +542,26 @@ def test_logging_values_loguru_understands_load(write_config, tmp_path, rotation
     assert (cfg.logging.rotation, cfg.logging.retention) == (rotation, retention)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"], "the check writes nothing"
 
+
+
+# ---- live: (DESIGN section 1) -------------------------------------------------------------------
+def test_live_defaults_and_the_smallest_documented_values(write_config) -> None:
+    from reconciler.config import Live
+
+    assert _load(write_config, MINIMAL).live == Live(enabled=False, after_seconds=60.0,
+                                                     interval_seconds=60.0, min_segment_mb=1.0)
+    cfg = _load(write_config, MINIMAL + "live:\n  enabled: true\n  after_seconds: 1\n"
+                "  interval_seconds: 1\n  min_segment_mb: 0.1\n")
+    assert cfg.live == Live(True, 1.0, 1.0, 0.1)
+    assert cfg.live.min_segment_bytes == int(0.1 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("live:\n  interval_seconds: 0\n", "live.interval_seconds must be greater than 0"),
+    ("live:\n  min_segment_mb: 0\n", "live.min_segment_mb must be greater than 0"),
+    ("live:\n  after_seconds: -1\n", "live.after_seconds must not be negative"),
+    ("live:\n  enabled: yes please\n", "live.enabled must be true or false"),
+    ("live:\n  after_second: 5\n", 'did you mean "after_seconds"'),
+])
+def test_live_ranges_are_checked_at_load(write_config, text: str, words: str) -> None:
+    assert words in _error(write_config, MINIMAL + text)
