@@ -116,3 +116,14 @@ def test_recover_exits_1_when_the_bucket_holds_nothing_of_the_key(camp: Camp, tm
     got = camp.run("recover", "cams/never.mp4", str(out))
     assert got.returncode == 1 and "nothing to recover" in got.stdout
     assert not out.exists()
+
+
+def test_recover_exits_4_with_one_sentence_when_the_bucket_is_unusable(camp: Camp, tmp_path: Path) -> None:
+    camp.bucket = "no-such-bucket-" + camp.bucket
+    camp.write_config()
+    out = tmp_path / "out.mp4"
+    got = camp.run("recover", "cams/a.mp4", str(out))
+    assert got.returncode == 4, got.stderr
+    assert_clean_stderr(got)
+    assert len([line for line in got.stderr.splitlines() if "ERROR" in line]) == 1, got.stderr
+    assert not out.exists() and list(tmp_path.glob(".camup-recover-*")) == []
