@@ -242,7 +242,8 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
         present.add(fid)
         action = decide(file, snap.entries.get(fid), snap, now, policy)
         actions.append(action)
-        if (allow_recheck and action.reason in _RECHECK and action.observation
+        # A segment due for a file that may have just finished: one re-check may upload it whole.
+        if (allow_recheck and action.reason in (*_RECHECK, Reason.LIVE) and action.observation
                 and worth_recheck(file, action.observation, now, policy.settle_seconds,
                                   policy.stability)):
             rechecks.append(file)

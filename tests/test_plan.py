@@ -606,3 +606,15 @@ def test_segments_come_after_finished_uploads_and_never_count_as_uploads() -> No
     p = plan(snap, NOW, policy(live=LIVE))
     assert [a.kind for a in p.actions] == [ActionKind.UPLOAD, ActionKind.SEGMENT]
     assert p.uploads == [p.actions[0]] and p.segments == [p.actions[1]] and p.sends == p.uploads
+
+
+def test_a_live_file_that_may_have_just_finished_is_rechecked_before_another_segment() -> None:
+    finished = lf("live.mp4", size=3 * MIB, age=600)  # grew since the last look, but its mtime is old
+    pol = policy(live=LIVE, settle_seconds=2.0)
+    p = plan(snapshot([finished], [growing(since=NOW - 600)]), NOW, pol)
+    assert p.actions[0].kind is ActionKind.SEGMENT and p.rechecks == (finished,)
+    again = plan(snapshot([finished], prior={finished.id: p.actions[0].observation}), NOW + 2, pol,
+                 allow_recheck=False)
+    assert (again.actions[0].kind, again.actions[0].reason) == (ActionKind.UPLOAD, Reason.NEW)
+    writing = plan(snapshot([G], [growing(since=NOW - 600)]), NOW, pol)  # mtime a second old
+    assert writing.actions[0].kind is ActionKind.SEGMENT and writing.rechecks == ()
