@@ -112,7 +112,7 @@ class LiveSender:
                 if exc.kind is ErrorKind.FATAL:
                     raise
                 self.report.failed += 1
-                logger.error("Live segment {} of {} failed: {}; the next pass sends it", a.key,
+                logger.error("Live segment {} of {} failed: {}; the next pass sends it", printable(a.key),
                              printable(file.rel), exc)
                 return
             except (OSError, FileChanged) as exc:
@@ -123,7 +123,7 @@ class LiveSender:
         self.report.segments += 1
         self.report.segment_bytes += end - start
         logger.info("Live segment {} of {}: bytes {}-{} -> s3://{}/{}", seq, printable(file.rel),
-                    start, end, self.store.name, a.key)
+                    start, end, self.store.name, printable(a.key))
 
     def finish(self, done: list[Action]) -> None:
         """Files now whole in the bucket: delete their segments and forget them."""
@@ -143,7 +143,7 @@ class LiveSender:
                     raise
                 if exc.kind is not ErrorKind.KEY:
                     logger.warning("Could not delete live segment {} ({}); the next pass tries "
-                                   "again", key, exc)
+                                   "again", printable(key), exc)
                     return False
                 if self.store.name not in _told_denied:
                     _told_denied.add(self.store.name)

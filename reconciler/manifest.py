@@ -290,6 +290,8 @@ class Manifest:
         if ids:
             keep = "" if uploaded_too else " AND state != 'uploaded'"
             self._write(f"DELETE FROM files WHERE root = ? AND rel = ?{keep}", ids)
+            if not uploaded_too:  # gone before its whole upload: its segments stay in the bucket
+                self.forget_live(ids)
 
     # ---- live segments --------------------------------------------------------------
     def live_states(self) -> dict[tuple[str, str], LiveState]:

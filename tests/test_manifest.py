@@ -500,3 +500,11 @@ def test_version_2_manifest_gains_the_live_table_keeping_its_rows(path: Path) ->
         assert m.live_states() == {}
     finally:
         m.close()
+
+
+def test_a_file_gone_before_its_whole_upload_takes_its_live_row_along(m: Manifest) -> None:
+    f = lf("live.mp4")
+    m.record_observations([(f, "cam/live.mp4", Observation(100, 5, 1, NOW, since=NOW - 30))])
+    m.record_segment(f, "cam/_camup/live/cam/live.mp4/", 0, 100, NOW)
+    m.forget([f.id])
+    assert m.live_states() == {} and m.entries_for(ROOT) == {}
