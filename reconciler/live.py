@@ -74,7 +74,6 @@ class LiveSender:
     store: SegmentStore
     record: LiveRecord
     report: PassReport
-    clock: Callable[[], float]
     on_multipart: Callable[[str, str, bool], None] = lambda upload_id, key, started: None
     opener: Callable[[str], IO[bytes]] = open_live
     stopping: Callable[[], bool] = lambda: False
@@ -119,7 +118,9 @@ class LiveSender:
                 logger.warning("Cannot read {} for its live segment: {}", printable(file.rel), exc)
                 return
         base, seq = a.key[:-6], int(a.key[-6:])
-        self.record.record_segment(file, base, seq, end, self.clock(), head)
+        # The pass's start, not the end of the upload: the next pass, interval_seconds later,
+        # must find the interval elapsed even when this segment took a while to send.
+        self.record.record_segment(file, base, seq, end, self.report.started_at, head)
         self.report.segments += 1
         self.report.segment_bytes += end - start
         logger.info("Live segment {} of {}: bytes {}-{} -> s3://{}/{}", seq, printable(file.rel),

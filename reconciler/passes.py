@@ -119,7 +119,7 @@ def _live(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassRe
         else:
             manifest.multipart_ended(upload_id)
 
-    sender = LiveSender(world.get_bucket(cfg), manifest, report, world.clock, on_multipart,
+    sender = LiveSender(world.get_bucket(cfg), manifest, report, on_multipart,
                         stopping=world.stop.is_set)
     sender.finish(finished + cleanups)
     sender.send(p.segments)

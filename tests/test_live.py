@@ -46,7 +46,7 @@ def world(tmp_path: Path):
     store = MemoryStore()
     manifest = Manifest.open(tmp_path / "state" / "m.sqlite3")
     report = PassReport(started_at=NOW)
-    yield store, manifest, report, LiveSender(store, manifest, report, lambda: NOW)
+    yield store, manifest, report, LiveSender(store, manifest, report)
     manifest.close()
 
 
@@ -70,7 +70,7 @@ def test_a_segment_is_exactly_the_planned_range_even_if_the_file_grew_since(worl
     sender.send([segment(file, 0, (0, 3000))])
     assert store.objects == {BASE + "000000": data[:3000]}
     (state,) = manifest.live_states().values()
-    assert (state.segments, state.sent, state.base) == (1, 3000, BASE)
+    assert (state.segments, state.sent, state.base, state.last_at) == (1, 3000, BASE, NOW)  # the pass's start
     assert (state.head_sha, state.head_len) == (hashlib.sha256(data[:3000]).hexdigest(), 3000)
     sender.send([segment(replace_size(file, 5000), 1, (3000, 5000))])
     assert b"".join(store.objects[k] for k in sorted(store.objects)) == data

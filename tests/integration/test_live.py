@@ -41,8 +41,12 @@ def test_a_recording_goes_off_site_in_segments_while_written_then_whole(camp: Ca
     path = camp.watch / "rec.mp4"
     writer = writers("append", path, chunk=32 * 1024, every=0.05, max_seconds=120)
     sizes = []
-    for _ in range(5):  # several intervals while the writer appends
-        once(camp)
+    for i in range(5):  # several intervals while the writer appends
+        if i == 2:
+            camp.file("done.mp4", size=300_000)  # a finished clip appears meanwhile
+        log = once(camp)
+        if i == 2:  # finished files go first: a segment never holds them back
+            assert log.index("Successfully uploaded done.mp4") < log.index("Live segment"), log
         off_site = joined(camp)
         assert path.read_bytes().startswith(off_site)  # a byte-exact prefix, every time
         sizes.append(len(off_site))
