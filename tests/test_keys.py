@@ -156,3 +156,12 @@ def test_empty_segments_are_rejected_because_stores_fold_them() -> None:
     with pytest.raises(UnsafeKey):
         key_for("cams/", "x.mp4", 0, "{prefix}/{name}")  # cams//x.mp4 would be stored as cams/x.mp4
     assert key_for("cams/", "x.mp4", 0, "{prefix}{name}") == "cams/x.mp4"
+
+
+def test_live_segments_live_under_the_reserved_camup_folder_of_their_prefix() -> None:
+    from reconciler.keys import is_reserved, live_base
+
+    assert live_base("nvr/", "nvr/cam1/a.mp4") + "000000" == "nvr/_camup/live/nvr/cam1/a.mp4/000000"
+    assert is_reserved("nvr/_camup/live/nvr/cam1/a.mp4/000000", ["other/", "nvr/"])
+    assert is_reserved("_camup/ledger/x", [""])
+    assert not is_reserved("nvr/cam1/_camup/a.mp4", ["nvr/"])
