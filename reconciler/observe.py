@@ -16,7 +16,7 @@ from typing import Callable, Optional
 from loguru import logger
 
 from .config import Config
-from .execute import RetryPolicy
+from .execute import CROSS_PASS_BACKOFF_CAP, RetryPolicy
 from .manifest import Manifest
 from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
 from .plan import FileId, Policy, Snapshot, apply_open_files, merge, plan, reorder
@@ -25,6 +25,7 @@ from .remote import Bucket, make_client
 from .s3errors import ErrorKind, RemoteError
 from .scan import Filters, ScanResult, WatchDirError, restat, scan
 from .stability import StabilityPolicy
+from .text import printable
 
 LAST_LISTING = "last_listing_at"
 
@@ -56,7 +57,8 @@ def policy_of(cfg: Config) -> Policy:
         prefixes={w.path: w.prefix for w in cfg.watch_dirs},
         key_template=cfg.key_template, on_conflict=cfg.remote.on_conflict, order=cfg.order,
         settle_seconds=s.settle_seconds, after_upload=cfg.after_upload.action,
-        after_upload_min_age=cfg.after_upload.min_age_hours * 3600)
+        after_upload_min_age=cfg.after_upload.min_age_hours * 3600,
+        backoff_cap=CROSS_PASS_BACKOFF_CAP)
 
 
 def retry_policy_of(cfg: Config) -> RetryPolicy:
@@ -134,7 +136,7 @@ def _recheck(p: Plan, snap: Snapshot, cfg: Config, world: World, policy: Policy)
                  world.clock(), policy, allow_recheck=False)
     gone = {f.id for f in p.rechecks} - {f.id for f in fresh}
     for _root, rel in sorted(gone):  # moved away during the wait: said, never an error
-        logger.info("Gone before upload: {} (moved or deleted by the recorder)", rel)
+        logger.info("Gone before upload: {} (moved or deleted by the recorder)", printable(rel))
     kept = Plan(tuple(a for a in p.actions if not (a.file and a.file.id in gone)))
     return reorder(merge(kept, again), cfg.order)
 

@@ -18,7 +18,7 @@ from .logs import live_console
 from .manifest import Manifest
 from .models import CREATING, ManifestEntry, PassReport, Plan, Reason
 from .observe import LAST_LISTING, World, build_plan, open_for_writing, retry_policy_of
-from .outcomes import Recorder, log_decisions, persist_observations
+from .outcomes import Recorder, count_unstorable, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
 from .render import print_plan, summary_line
@@ -158,6 +158,7 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
             manifest.set_meta(LAST_LISTING, repr(report.started_at))
         log_decisions(p, entries)
         persist_observations(p, manifest)
+        count_unstorable(p, report)
         for a in p.skips:
             report.skipped[a.reason.value] = report.skipped.get(a.reason.value, 0) + 1
         try:

@@ -3,12 +3,15 @@
 Pure: no clock, no I/O, no logging. One `decide()` per local file, visited in sorted
 order so the same inputs always give the same plan. The case table, in order:
 
-    name cannot be a key                               -> skip  BAD_NAME
+    name S3 cannot store (not UTF-8, key too long)     -> skip  BAD_NAME (a failure: exit 1)
+    key under {prefix}_camup/ (the tool's own keys)    -> skip  RESERVED
     manifest: uploaded, same size, mtime and key       -> skip  UPLOADED (or after_upload
                                                           delete/move, once old enough)
       ... but this pass's listing lacks the key        -> skip  REMOTE_MISSING (reported)
     another watch dir uploaded this very file (id)     -> adopt ADOPT_MOVED
-    manifest: failed, next attempt in the future       -> skip  BACKOFF
+    manifest: failed, next attempt in (now, now+cap]   -> skip  BACKOFF (a later date was
+                                                          written by a clock that ran fast:
+                                                          due now; cap = the longest back-off)
     not stable / open / young / empty                  -> skip  (its Readiness)
     listing: same key, same size, manifest unaware     -> adopt ADOPT_REMOTE (checksum checked
                                                           by execute where the store keeps one)
@@ -17,7 +20,9 @@ order so the same inputs always give the same plan. The case table, in order:
     manifest: failed before                            -> upload RETRY
     otherwise                                          -> upload NEW
     manifest row, no local file, never uploaded        -> forget GONE
-    manifest row, no local file, uploaded, listing pass -> forget PRUNED (the bucket keeps it)
+    manifest row, no local file, uploaded at least     -> forget PRUNED (the bucket keeps it;
+      prune_after ago, its watch dir not empty-looking      any listing mode)
+    (an observation first seen "in the future" counts from now: the clock had run fast)
     remote only                                        -> nothing (never deleted)
 """
 
@@ -27,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from .keys import UnsafeKey, keep_both_key, key_for
+from .keys import UnsafeKey, keep_both_key, key_for, reserved
 from .models import (
     Action,
     ActionKind,
@@ -67,7 +72,8 @@ class Policy:
     settle_seconds: float = 2.0
     after_upload: str = "keep"  # keep | delete | move
     after_upload_min_age: float = 0.0  # seconds since upload
-
+    backoff_cap: float = 6 * 3600.0  # the longest cross-pass back-off (execute's cap)
+    prune_after: float = 24 * 3600.0  # an uploaded row of a gone file is kept this long after upload
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,24 @@ def _missing_remotely(key: str, file: LocalFile, snap: Snapshot, policy: Policy)
     return key.startswith(policy.prefixes[file.root])  # only keys the listing covered
 
 
+def due_at(next_attempt_at: Optional[float], now: float, cap: float) -> Optional[float]:
+    """When a failed file may be tried again; None: now. A date beyond now + cap was written
+    while the clock ran fast (no back-off is longer): it would strand the file, so it is due."""
+    if next_attempt_at is None or not now < next_attempt_at <= now + cap:
+        return None
+    return next_attempt_at
+
+
+def _history(entry: Optional[ManifestEntry], snap: Snapshot, fid: FileId,
+             now: float) -> Optional[Observation]:
+    """The file's earlier observation; one dated in the future (a clock that ran fast) counts
+    from now, or the file would wait for the clock to catch up."""
+    seen = snap.prior.get(fid) or (entry.observation if entry else None)
+    if seen is not None and seen.first_seen > now:
+        return replace(seen, first_seen=now)
+    return seen
+
+
 def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
            policy: Policy) -> Action:
     """The one decision for one local file; see the module's case table."""
@@ -123,6 +147,8 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
         key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
     except UnsafeKey as exc:
         return _skip(Reason.BAD_NAME, file, "", detail=str(exc))
+    if reserved(policy.prefixes[file.root], key):
+        return _skip(Reason.RESERVED, file, key)
     unchanged = entry is not None and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns)
     # keep_both put our copy beside someone else's object: that key is ours too. (The
     # alternative is built only when the plain key differs: this runs per file per pass.)
@@ -139,10 +165,9 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
         return Action(ActionKind.ADOPT, Reason.ADOPT_MOVED, file, key)
     theirs = snap.remote.get(key) if snap.remote is not None else None
     ours = entry is not None and entry.uploaded_at is not None and entry.key == key
-    if entry and entry.state is EntryState.FAILED and (entry.next_attempt_at or 0) > now:
+    if entry and entry.state is EntryState.FAILED and due_at(entry.next_attempt_at, now, policy.backoff_cap):
         return _skip(Reason.BACKOFF, file, key, detail=entry.last_error or "")
-    previous = snap.prior.get(file.id) or (entry.observation if entry else None)
-    readiness, seen = classify(file, previous, now, policy.stability)
+    readiness, seen = classify(file, _history(entry, snap, file.id, now), now, policy.stability)
     if readiness is not Readiness.READY:
         return _skip(_SKIP_FOR[readiness], file, key, seen)
     if theirs is not None and not ours and theirs.size == file.size:
@@ -180,9 +205,10 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
             continue  # here, or in a folder we could not read this pass: not known to be gone
         if entry.state is not EntryState.UPLOADED:
             reason = Reason.GONE
-        elif snap.remote is not None and entry.root in roots_seen:
-            # Uploaded rows of files long gone are pruned on listing passes only (daily by
-            # default), and never for a watch dir that looked empty (a share half-mounted).
+        elif entry.root in roots_seen and now - (entry.uploaded_at or 0) >= policy.prune_after:
+            # Uploaded rows of gone files are pruned in every listing mode (else `listing: never`
+            # grows the manifest for ever), never for a watch dir that looked empty (a share
+            # half-mounted) nor under a folder the scan could not read (above).
             reason = Reason.PRUNED
         else:
             continue
