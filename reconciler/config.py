@@ -20,7 +20,7 @@ import yaml
 from . import logs, units
 from .keys import UnsafeKey, check_layout
 from .models import WatchDir
-from .text import safe_url
+from .text import printable
 
 DEFAULT_EXTENSIONS = (".dat", ".bvr", ".avi", ".mov", ".jpg", ".mp4")
 DEFAULT_EXCLUDE = ("*.part", "*.filepart", "*.tmp", "~*")
@@ -318,8 +318,8 @@ def _validate(cfg: Config) -> None:
             raise ConfigError("exclude holds an empty pattern; remove it.")
     for i, w in enumerate(cfg.watch_dirs):  # every prefix, with the template if there is one
         try:
-            check_layout(w.prefix, cfg.key_template, "prefix" if len(cfg.watch_dirs) == 1
-                         else f"watch_dirs[{i}].prefix")
+            check_layout(w.prefix, cfg.key_template,
+                         "prefix" if w.prefix == cfg.prefix else f"watch_dirs[{i}].prefix")
         except UnsafeKey as exc:
             raise ConfigError(str(exc)) from None
     problem = logs.file_options_problem(cfg.logging.rotation, cfg.logging.retention)
@@ -335,8 +335,9 @@ def _check_endpoint(url: str) -> None:
     except ValueError:
         parts = None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"remote.endpoint_url {safe_url(url)!r} is not an http or https URL "
-                          "with a host: write it like http://nas:9000 or https://s3.example.com.")
+        shown = printable(logs.strip_userinfo(url))
+        raise ConfigError(f"remote.endpoint_url {shown!r} is not an http or https URL with a "
+                          "host: write it like http://nas:9000 or https://s3.example.com.")
 
 
 def default_state_dir(source: str) -> str:

@@ -112,8 +112,7 @@ def check_layout(prefix: str, template: Optional[str], where: str = "prefix") ->
         if problem is None and len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES // 2:
             problem = f"would leave too little of S3's {MAX_KEY_BYTES} bytes for file names"
         if problem:
-            fix = "e.g. prefix: cams/" if not template else \
-                "e.g. {prefix}{camera}/{mtime:%Y/%m/%d}/{name}"
+            fix = "cams/" if not template else "{prefix}{camera}/{mtime:%Y/%m/%d}/{name}"
             raise UnsafeKey(f"{what} gives keys such as {key!r} for a file {rel!r}, which "
                             f"{problem}; write it like {fix}.")
 
