@@ -357,6 +357,8 @@ def _move_aside(path: str, why: str = "corrupt") -> str:
 def _make_private(path: str) -> None:
     """The manifest file 0600 before SQLite opens it: its -wal and -shm files take the same
     mode. An existing one (from an older version) is tightened too."""
+    if path == ":memory:":  # SQLite's name for no file at all
+        return
     with contextlib.suppress(OSError):  # opening it for real says what is wrong, in ManifestError's words
         os.close(private_opener(path, os.O_CREAT | os.O_RDWR))
 

@@ -65,13 +65,15 @@ def test_empty_file_is_created_fresh(path: Path) -> None:
         m.close()
 
 
-def test_in_memory_manifest_works() -> None:
+def test_in_memory_manifest_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     m = Manifest.open(":memory:")
     try:
         m.record_uploaded([(lf(), "k", None)], NOW)
         assert list(m.entries_for(ROOT)) == [(ROOT, "a.mp4")]
     finally:
         m.close()
+    assert listing(tmp_path) == []  # no file named ":memory:"
 
 
 # ---- entries round-trip --------------------------------------------------------------------------
