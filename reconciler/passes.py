@@ -158,7 +158,6 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
             manifest.set_meta(LAST_LISTING, repr(report.started_at))
         log_decisions(p, entries)
         persist_observations(p, manifest)
-        count_unstorable(p, report)
         for a in p.skips:
             report.skipped[a.reason.value] = report.skipped.get(a.reason.value, 0) + 1
         try:
@@ -168,6 +167,7 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
                          lambda files: open_for_writing(world, files))
         except RemoteError as exc:
             report.fatal = str(exc)
+        count_unstorable(p, report)  # after the uploads: "denied for every upload" counts those
         if report.fatal:
             logger.error("{}", report.fatal)
         return report
