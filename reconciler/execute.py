@@ -22,6 +22,7 @@ from .models import CREATING, Action, ActionKind, LocalFile, Reason, UploadResul
 from .probe import FileLocked, open_for_upload
 from .s3errors import ErrorKind, RemoteError
 from .scan import path_of
+from .text import printable
 
 
 class Store(Protocol):
@@ -180,7 +181,7 @@ class Executor:
             attempt += 1
             if self._stopping():
                 return UploadResult(action, key=key, attempts=attempt - 1, error="stopped")
-            logger.info("Uploading {} -> {} attempt {}", file.rel, key, attempt)
+            logger.info("Uploading {} -> {} attempt {}", printable(file.rel), printable(key), attempt)
             fh.seek(0)
             try:
                 checksum = self.store.upload(fh, key, file.size, overwrite, self._checked_progress,
@@ -215,7 +216,7 @@ class Executor:
                 last = str(exc)
                 if exc.kind is ErrorKind.KEY:
                     break
-                logger.warning("Upload of {} failed (attempt {} of {}): {}", file.rel, attempt,
+                logger.warning("Upload of {} failed (attempt {} of {}): {}", printable(file.rel), attempt,
                                self.retry.max_attempts, exc)
             except OSError as exc:
                 last = f"cannot read the file: {exc.strerror or exc}"
@@ -249,5 +250,5 @@ class Executor:
             return UploadResult(action, key=key, error=f"both {action.key} and {key} hold other content")
         alt = keep_both_key(key, file.size, file.mtime_ns)
         logger.warning("{} already holds other content in the bucket; keeping both: uploading "
-                       "{} as {}", key, file.rel, alt)
+                       "{} as {}", printable(key), printable(file.rel), printable(alt))
         return alt, False

@@ -18,7 +18,7 @@ from .logs import live_console
 from .manifest import Manifest
 from .models import ManifestEntry, MultipartDecision, MultipartStep, PassReport, Plan, Reason
 from .observe import LAST_LISTING, World, build_plan, open_for_writing, retry_policy_of
-from .outcomes import Recorder, log_decisions, persist_observations
+from .outcomes import Recorder, count_unstorable, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
 from .remote import Bucket
@@ -143,6 +143,7 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
                          lambda files: open_for_writing(world, files))
         except RemoteError as exc:
             report.fatal = str(exc)
+        count_unstorable(p, report)  # after the uploads: "denied for every upload" counts those
         if report.fatal:
             logger.error("{}", report.fatal)
         return report
