@@ -16,6 +16,7 @@ from .models import Action, ActionKind, LocalFile, ManifestEntry
 from .probe import open_for_upload
 from .s3errors import RemoteError
 from .scan import path_of, restat
+from .text import printable
 
 
 class Verifier(Protocol):
@@ -57,14 +58,14 @@ def clean_up(store: Verifier, actions: list[Action], entries: dict[tuple[str, st
         file = action.file
         assert file is not None
         if file.id in still_open:
-            logger.warning("Keeping {}: another process has it open", file.rel)
+            logger.warning("Keeping {}: another process has it open", printable(file.rel))
             continue
         try:
             done += _finish_one(store, action, file, entries.get(file.id), move_to)
         except (RemoteError, OSError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             logger.warning("Could not {} {}: {}; trying again next pass", action.kind.value,
-                           file.rel, reason)
+                           printable(file.rel), reason)
     return done
 
 
@@ -75,18 +76,18 @@ def _finish_one(store: Verifier, action: Action, file: LocalFile, entry: Optiona
         return 0  # gone or changed since the plan: leave it to the next pass
     problem = verified(store, action, entry)
     if problem:
-        logger.warning("Keeping {}: not verified in the bucket ({})", file.rel, problem)
+        logger.warning("Keeping {}: not verified in the bucket ({})", printable(file.rel), problem)
         return 0
     if action.kind is ActionKind.DELETE:
         os.remove(path_of(file))
-        logger.info("Deleted local {} (verified at s3://.../{})", file.rel, action.key)
+        logger.info("Deleted local {} (verified at s3://.../{})", printable(file.rel), printable(action.key))
         return 1
     assert move_to is not None
     target = os.path.join(move_to, *file.rel.split("/"))
     if os.path.exists(target):
-        logger.warning("Keeping {}: {} already exists", file.rel, target)
+        logger.warning("Keeping {}: {} already exists", printable(file.rel), printable(target))
         return 0
     os.makedirs(os.path.dirname(target), exist_ok=True)
     shutil.move(path_of(file), target)
-    logger.info("Moved local {} to {} (verified in the bucket)", file.rel, target)
+    logger.info("Moved local {} to {} (verified in the bucket)", printable(file.rel), printable(target))
     return 1

@@ -239,7 +239,8 @@ class Bucket:
         return written
 
     def put_probe(self, key: str) -> None:
-        self._call("put_object", Key=key, Body=b"camup-sync check", IfNoneMatch="*")
+        """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time."""
+        self._call("put_object", Key=key, Body=b"camup-sync check")
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)
