@@ -22,6 +22,7 @@ from .keys import keep_both_key
 from .localfs import FileLocked, LinkRefused, NotTheScannedFile, open_for_upload
 from .models import CREATING, Action, ActionKind, LocalFile, Reason, UploadResult
 from .s3errors import ErrorKind, RemoteError
+from .text import printable
 
 CROSS_PASS_BACKOFF_START = 60.0
 CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
@@ -143,10 +144,10 @@ class Executor:
         except FileLocked:
             return UploadResult(action, locked=True)
         except LinkRefused as exc:  # the regular file the scan saw is no longer at its name
-            logger.warning("Not uploading {}: {}", file.rel, exc.strerror)
+            logger.warning("Not uploading {}: {}", printable(file.rel), exc.strerror)
             return UploadResult(action, gone=True)
         except NotTheScannedFile as exc:  # another file took its name: judged afresh when stable
-            logger.info("Not uploading {} now: {}", file.rel, exc.strerror)
+            logger.info("Not uploading {} now: {}", printable(file.rel), exc.strerror)
             return UploadResult(action, changed=True)
         except OSError as exc:
             return UploadResult(action, error=f"cannot read the file: {exc.strerror or exc}")

@@ -178,7 +178,10 @@ def _open_posix(file: LocalFile) -> Held:
     path = path_of(file, windows=False)
     *folders, name = file.rel.split("/")
     # The watch dir itself may be a link (a mount point); nothing below it is followed.
-    dir_fd = os.open(file.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        dir_fd = os.open(file.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except NotADirectoryError:
+        raise FileNotFoundError(errno.ENOENT, "gone (its watch dir is not a folder now)", path) from None
     try:
         for folder in folders:
             inner = os.open(folder, _DIR_FLAGS, dir_fd=dir_fd)
@@ -244,14 +247,16 @@ def move(held: Held, target: str, same_bytes: Callable[[IO[bytes]], bool]) -> No
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
     clean_partials(folder)
-    if not _rename(held, target):
-        copy_verified(held.fh, held.file.size, held.file.mtime_ns, target, same_bytes, held.unchanged)
-        try:
-            remove(held)
-        except BaseException:
-            discard(target)  # undo: the clip stays where it was; the next pass tries again
-            raise
-    fsync_dir(folder)
+    if _rename(held, target):
+        fsync_dir(folder)
+        return
+    copy_verified(held.fh, held.file.size, held.file.mtime_ns, target, same_bytes, held.unchanged)
+    fsync_dir(folder)  # the copy's name is on disk before the original goes
+    try:
+        remove(held)
+    except BaseException:
+        discard(target)  # undo: the clip stays where it was; the next pass tries again
+        raise
 
 
 def _rename(held: Held, target: str) -> bool:

@@ -166,3 +166,21 @@ def test_without_a_stored_checksum_the_md5_etag_decides_never_the_size_alone(tmp
     assert removed == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.mp4"]
     assert changed == [("b.mp4", "cams/b.mp4")]
+
+
+def test_a_writer_holding_the_file_makes_the_share_mode_open_fail_and_the_file_stays(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows: the delete/move open (share READ|DELETE, never WRITE) fails with a sharing
+    violation while the recorder holds the file: FileLocked, and nothing is removed."""
+    from reconciler import localfs
+
+    actions, objects = setup(tmp_path, ["a.mp4"])
+
+    def locked(file: LocalFile, delete: bool = False) -> localfs.Held:
+        assert delete  # asked with DELETE access, to delete through that very handle
+        raise localfs.FileLocked(32, "held open by another process (sharing violation)")
+
+    monkeypatch.setattr(localfs, "open_held", locked)
+
+    assert run(Store(objects), actions) == (0, [])
+    assert (tmp_path / "a.mp4").exists()
