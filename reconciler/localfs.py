@@ -242,6 +242,7 @@ def move(held: Held, target: str, same_bytes: Callable[[IO[bytes]], bool]) -> No
     renamed into place, and only then the original removed. On any failure the clip stays
     where it was and no file is left under the target's name.
     """
+    target = long_path(target)  # Windows: a deep archive folder too (no-op elsewhere)
     if os.path.lexists(target):
         raise FileExistsError(errno.EEXIST, "already exists", target)
     folder = os.path.dirname(target)
