@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import random
 import threading
-from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import IO, Callable, Optional, Protocol
 
 from loguru import logger
@@ -23,9 +22,6 @@ from .localfs import FileLocked, LinkRefused, NotTheScannedFile, open_for_upload
 from .models import CREATING, Action, ActionKind, LocalFile, Reason, UploadResult
 from .s3errors import ErrorKind, RemoteError
 from .text import printable
-
-CROSS_PASS_BACKOFF_START = 60.0
-CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
 
 
 class Store(Protocol):
@@ -70,11 +66,6 @@ def _differs(fh: IO[bytes], file: LocalFile) -> bool:
     return (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns)
 
 
-def cross_pass_backoff(failures: int) -> float:
-    """After a pass's attempts are spent: 1 min, 2, 4 ... capped at 6 h."""
-    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** min(max(0, failures - 1), 30))
-
-
 @dataclass
 class Executor:
     store: Store
@@ -85,7 +76,6 @@ class Executor:
     rand: Callable[[], float] = random.random
     progress: Callable[[int], None] = lambda n: None
     on_multipart: Callable[[str, str, bool], None] = lambda upload_id, key, started: None
-    resume: Mapping[tuple[str, str], str] = field(default_factory=dict)  # file -> upload id
     opener: Callable[[LocalFile], IO[bytes]] = open_for_upload  # no link followed, identity checked
     stop: threading.Event = None  # type: ignore[assignment]
 
@@ -182,7 +172,7 @@ class Executor:
         last = "no attempt made"
         attempt = 0
         # A multipart upload left by an earlier attempt or run is continued, not restarted.
-        upload_id: Optional[str] = self.resume.get(file.id)
+        upload_id: Optional[str] = action.resume_id
 
         def remember(uid: str, started: bool) -> None:
             nonlocal upload_id
@@ -194,7 +184,7 @@ class Executor:
             attempt += 1
             if self._stopping():
                 return UploadResult(action, key=key, attempts=attempt - 1, error="stopped")
-            logger.info("Uploading {} -> {} attempt {}", file.rel, key, attempt)
+            logger.info("Uploading {} -> {} attempt {}", printable(file.rel), printable(key), attempt)
             fh.seek(0)
             try:
                 checksum = self.store.upload(fh, key, file.size, overwrite, self._checked_progress,
@@ -229,7 +219,7 @@ class Executor:
                 last = str(exc)
                 if exc.kind is ErrorKind.KEY:
                     break
-                logger.warning("Upload of {} failed (attempt {} of {}): {}", file.rel, attempt,
+                logger.warning("Upload of {} failed (attempt {} of {}): {}", printable(file.rel), attempt,
                                self.retry.max_attempts, exc)
             except OSError as exc:
                 last = f"cannot read the file: {exc.strerror or exc}"
@@ -259,5 +249,5 @@ class Executor:
             return UploadResult(action, key=key, error=f"both {action.key} and {key} hold other content")
         alt = keep_both_key(key, file.size, file.mtime_ns)
         logger.warning("{} already holds other content in the bucket; keeping both: uploading "
-                       "{} as {}", key, file.rel, alt)
+                       "{} as {}", printable(key), printable(file.rel), printable(alt))
         return alt, False

@@ -216,7 +216,8 @@ class Bucket:
                           UploadIdMarker=page.get("NextUploadIdMarker", ""))
 
     def put_probe(self, key: str) -> None:
-        self._call("put_object", Key=key, Body=b"camup-sync check", IfNoneMatch="*")
+        """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time."""
+        self._call("put_object", Key=key, Body=b"camup-sync check")
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)
