@@ -308,6 +308,30 @@ def path_inside(path: str, folder: str, pathmod: Any = os.path) -> bool:
         return False
 
 
+def _real(path: str) -> str:
+    """Where a path really leads (symlinks, junctions resolved as far as they exist)."""
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError):
+        return os.path.abspath(path)
+
+
+def _check_move_to(move_to: str, watch_dirs: tuple[WatchDir, ...]) -> None:
+    """move_to and the watch dirs must not overlap, compared by where they really lead: a
+    link or another spelling into a watch dir would have moved files found and uploaded
+    again; a watch dir inside move_to could receive moved files whose relative path
+    starts with its own name."""
+    for w in watch_dirs:
+        target, watch = _real(move_to), _real(w.path)
+        if path_inside(move_to, w.path) or path_inside(target, watch):
+            via = "" if path_inside(move_to, w.path) else f" (it leads to {target})"
+            raise ConfigError(f"after_upload.move_to {move_to} is inside watch dir {w.path}{via}: "
+                              "moved files would be found again; pick a folder outside it.")
+        if path_inside(watch, target):
+            raise ConfigError(f"watch dir {w.path} is inside after_upload.move_to {move_to}: moved "
+                              "files could land back in it; pick a move_to folder beside it.")
+
+
 def _validate(cfg: Config) -> None:
     if not _BUCKET.match(cfg.bucket):
         raise ConfigError(f'bucket "{cfg.bucket}" is not a valid S3 bucket name (3-63 '
@@ -317,11 +341,8 @@ def _validate(cfg: Config) -> None:
         _check_endpoint(cfg.remote.endpoint_url)
     if cfg.after_upload.action == "move" and not cfg.after_upload.move_to:
         raise ConfigError("after_upload.action is move but after_upload.move_to is not set.")
-    move_to = cfg.after_upload.move_to
-    for w in cfg.watch_dirs if move_to else ():
-        if path_inside(move_to, w.path):
-            raise ConfigError(f"after_upload.move_to {move_to} is inside watch dir {w.path}: "
-                              "moved files would be found again; pick a folder outside it.")
+    if cfg.after_upload.move_to:
+        _check_move_to(cfg.after_upload.move_to, cfg.watch_dirs)
     if cfg.remote.checksum == "crc32c":
         try:
             import crc32c  # noqa: F401

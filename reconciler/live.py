@@ -2,7 +2,7 @@
 
 The planner decides which file sends which byte range as which segment (plan.live_segment);
 this module only acts and records. A segment is read through a handle that shares read,
-write and delete with the recorder (probe.open_live), covers only [sent, size the planner
+write and delete with the recorder (localfs.open_live), covers only [sent, size the planner
 saw), and travels with the same checksum as any upload. Concatenating a file's segments
 in key order gives a byte-exact prefix of the recording; segments are deleted newest
 first, so a reader (`recover`) never sees a gap in the middle.
@@ -19,10 +19,9 @@ from typing import IO, Callable, Optional, Protocol
 from loguru import logger
 
 from .checksums import FileChanged, read_exact
+from .localfs import open_live
 from .models import Action, LiveState, LocalFile, PassReport
-from .probe import open_live
 from .s3errors import ErrorKind, RemoteError
-from .scan import path_of
 from .text import printable
 
 FileId = tuple[str, str]
@@ -53,7 +52,7 @@ def head_hash(fh: IO[bytes], length: int) -> str:
 
 
 def observe_heads(states: Mapping[FileId, LiveState], files: list[LocalFile],
-                  opener: Callable[[str], IO[bytes]] = open_live) -> dict[FileId, LiveState]:
+                  opener: Callable[[LocalFile], IO[bytes]] = open_live) -> dict[FileId, LiveState]:
     """Observe, before planning: does each live file still start with its first segment's bytes?"""
     by_id = {f.id: f for f in files}
     out: dict[FileId, LiveState] = {}
@@ -61,7 +60,7 @@ def observe_heads(states: Mapping[FileId, LiveState], files: list[LocalFile],
         file = by_id.get(fid)
         if file is not None and state.head_len and file.size >= state.head_len:
             try:
-                with opener(path_of(file)) as fh:
+                with opener(file) as fh:
                     state = replace(state, head_intact=head_hash(fh, state.head_len) == state.head_sha)
             except (OSError, FileChanged) as exc:  # unreadable now: judged on a later pass
                 logger.debug("Cannot read the start of {}: {}", printable(file.rel), exc)
@@ -75,7 +74,7 @@ class LiveSender:
     record: LiveRecord
     report: PassReport
     on_multipart: Callable[[str, str, bool], None] = lambda upload_id, key, started: None
-    opener: Callable[[str], IO[bytes]] = open_live
+    opener: Callable[[LocalFile], IO[bytes]] = open_live
     stopping: Callable[[], bool] = lambda: False
 
     def send(self, segments: list[Action]) -> None:
@@ -91,7 +90,7 @@ class LiveSender:
             return  # the old segments must go before seq 0 is written again
         start, end = a.span
         try:
-            fh = self.opener(path_of(file))
+            fh = self.opener(file)
         except FileNotFoundError:
             logger.info("Gone before its live segment: {}", printable(file.rel))
             return

@@ -182,8 +182,9 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         try:
             _execute(cfg, p, manifest, world, report, entries)
             if p.local_cleanups and not report.fatal:
-                clean_up(world.get_bucket(cfg), p.local_cleanups, entries, cfg.after_upload.move_to,
-                         lambda files: open_for_writing(world, files))
+                clean_up(world.get_bucket(cfg), p.local_cleanups, cfg.after_upload.move_to,
+                         lambda files: open_for_writing(world, files),
+                         lambda f, key: manifest.record_overwritten(f, key, world.clock()))
         except RemoteError as exc:
             report.fatal = str(exc)
         count_unstorable(p, report)  # after the uploads: "denied for every upload" counts those

@@ -657,6 +657,44 @@ def test_the_default_state_dir_is_distinct_per_config_file(write_config, tmp_pat
     assert explicit.state_dir == str(tmp_path / "shared")
 
 
+# ---- move_to and the watch dirs are compared by where they really lead -----------------------------
+def test_move_to_through_a_symlink_into_the_watch_dir_is_refused(write_config, tmp_path) -> None:
+    (tmp_path / "cams" / "done").mkdir(parents=True)
+    (tmp_path / "archive").symlink_to(tmp_path / "cams" / "done", target_is_directory=True)
+
+    message = _error(write_config, MINIMAL + "after_upload: {action: move, move_to: archive}\n")
+
+    assert "inside watch dir" in message and "leads to" in message
+
+
+def test_move_to_another_spelling_of_the_watch_dir_is_refused(write_config, tmp_path) -> None:
+    (tmp_path / "cams").mkdir()
+    message = _error(write_config, MINIMAL + "after_upload: {action: move, move_to: ./x/../cams/}\n")
+    assert "inside watch dir" in message
+
+
+def test_a_watch_dir_reached_through_a_link_is_compared_by_its_real_path(write_config, tmp_path) -> None:
+    (tmp_path / "real" / "done").mkdir(parents=True)
+    (tmp_path / "cams").symlink_to(tmp_path / "real", target_is_directory=True)
+    text = MINIMAL + f"after_upload: {{action: move, move_to: '{tmp_path}/real/done'}}\n"
+    message = _error(write_config, text)
+    assert "inside watch dir" in message
+
+
+def test_a_watch_dir_inside_move_to_is_refused(write_config, tmp_path) -> None:
+    message = _error(write_config, "watch_dir: archive/new\nbucket: my-bucket\n"
+                     "after_upload: {action: move, move_to: archive}\n")
+    assert "is inside after_upload.move_to" in message
+
+
+def test_move_to_beside_the_watch_dir_is_fine(write_config, tmp_path) -> None:
+    (tmp_path / "cams").mkdir()
+    (tmp_path / "stored").symlink_to(tmp_path / "elsewhere", target_is_directory=True)  # dangling is fine
+    cfg = _load(write_config, MINIMAL + "after_upload: {action: move, move_to: stored}\n")
+    assert cfg.after_upload.move_to == str(tmp_path / "stored")
+
+
+
 # ---- live: (DESIGN section 1) -------------------------------------------------------------------
 def test_live_defaults_and_the_smallest_documented_values(write_config) -> None:
     assert _load(write_config, MINIMAL).live == Live(enabled=False, after_seconds=60.0,

@@ -140,11 +140,11 @@ def test_observe_heads_sees_a_rewritten_start(tmp_path: Path) -> None:
 
 
 def test_open_live_follows_no_symlink(tmp_path: Path) -> None:
-    from reconciler.probe import open_live
+    from reconciler.localfs import LinkRefused, open_live
 
     (tmp_path / "real.mp4").write_bytes(b"r")
     os.symlink(tmp_path / "real.mp4", tmp_path / "link.mp4")
-    with pytest.raises(OSError):
-        open_live(str(tmp_path / "link.mp4"))
-    with open_live(str(tmp_path / "real.mp4")) as fh:
+    with pytest.raises(LinkRefused):
+        open_live(LocalFile(str(tmp_path), "link.mp4", 1, 0))
+    with open_live(LocalFile(str(tmp_path), "real.mp4", 1, 0)) as fh:
         assert fh.read() == b"r"
