@@ -153,19 +153,6 @@ def _linux_fs_type(path: str) -> str:
 
 
 def _windows_fs_type(path: str) -> str:
-    """GetVolumeInformation's file system name (NTFS, ReFS, FAT32, exFAT); "smb" for a
-    network drive or a UNC path."""
-    import ctypes
+    from .win32 import file_system_name  # the one module that talks to Win32
 
-    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-    volume = ctypes.create_unicode_buffer(1024)
-    if not kernel32.GetVolumePathNameW(os.path.abspath(path), volume, 1024):
-        raise OSError("GetVolumePathNameW failed")
-    if volume.value.startswith("\\\\") and not volume.value.startswith("\\\\?\\"):
-        return "smb"
-    if kernel32.GetDriveTypeW(volume.value) == 4:  # DRIVE_REMOTE
-        return "smb"
-    name = ctypes.create_unicode_buffer(64)
-    if not kernel32.GetVolumeInformationW(volume.value, None, 0, None, None, None, name, 64):
-        raise OSError("GetVolumeInformationW failed")
-    return name.value
+    return file_system_name(os.path.abspath(path))
