@@ -101,6 +101,30 @@ class AfterUpload:
     action: str = _doc("keep", "what to do with a local file once verified", ("keep", "delete", "move"))
     move_to: Optional[str] = _opt(None, (str,), "folder for action: move")
     min_age_hours: float = _doc(0.0, "only act on files uploaded at least this long ago")
+    keep_free: Optional[str] = _opt(None, (str, int, float),
+                                    'e.g. "50GB" or "10%": free space kept on each watch dir\'s volume')
+
+    @property
+    def keep_free_parsed(self) -> Optional[tuple[str, float]]:
+        """("bytes", n) or ("percent", p); None when the disk guard is off."""
+        if self.keep_free is None:
+            return None
+        try:
+            return units.parse_size_or_percent(self.keep_free)
+        except ValueError as exc:
+            raise ConfigError(f"after_upload.keep_free: {exc}.") from None
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Alerts through Apprise and a heartbeat (a dead man's switch)."""
+
+    urls: tuple[str, ...] = _doc((), "Apprise URLs: ntfy://, tgram://, mailtos://, json:// ...")
+    heartbeat_url: Optional[str] = _opt(None, (str,), "POST the pass summary here after every pass")
+    heartbeat_fail_url: Optional[str] = _opt(None, (str,), 'default: heartbeat_url + "/fail"')
+    backlog_alert_minutes: float = _doc(60.0, "a file ready but not uploaded this long: alert")
+    failing_passes: int = _doc(3, "a file, or the bucket, failing this many passes in a row: alert")
+    repeat_hours: float = _doc(12.0, "the same open alert again at most this often")
 
 
 @dataclass(frozen=True)
@@ -130,6 +154,7 @@ class Config:
     transfer: Transfer = field(default_factory=Transfer)
     retry: Retry = field(default_factory=Retry)
     after_upload: AfterUpload = field(default_factory=AfterUpload)
+    notify: Notify = field(default_factory=Notify)
     state_dir: str = _doc(".camup", "manifest (SQLite) and lock; relative to the config file")
     logging: Logging = field(default_factory=Logging)
     source: str = ""  # the config file this came from, for messages
@@ -140,7 +165,7 @@ class Config:
 
 
 _SECTIONS = {"stability": Stability, "remote": Remote, "transfer": Transfer, "retry": Retry,
-             "after_upload": AfterUpload, "logging": Logging}
+             "after_upload": AfterUpload, "logging": Logging, "notify": Notify}
 _TOP_KEYS = ("watch_dir", "watch_dirs", "bucket", "prefix", "key_template", "extensions",
              "exclude", "recursive", "interval_seconds", "order", "state_dir", *_SECTIONS)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
@@ -293,9 +318,29 @@ def _validate(cfg: Config) -> None:
             check_template(cfg.key_template)
         except UnsafeKey as exc:
             raise ConfigError(str(exc)) from None
+    _validate_notify(cfg.notify)
+    cfg.after_upload.keep_free_parsed  # noqa: B018 - parses, raising ConfigError on a bad size
     problem = logs.file_options_problem(cfg.logging.rotation, cfg.logging.retention)
     if problem:
         raise ConfigError(problem)
+
+
+def _validate_notify(n: Notify) -> None:
+    """Ranges, and URLs that at least look like URLs (never echoed: they hold tokens)."""
+    if n.failing_passes < 1:
+        raise ConfigError(f"notify.failing_passes must be at least 1, got {n.failing_passes}.")
+    for name, value in (("notify.backlog_alert_minutes", n.backlog_alert_minutes),
+                        ("notify.repeat_hours", n.repeat_hours)):
+        if value <= 0:
+            raise ConfigError(f"{name} must be greater than 0, got {value}.")
+    for i, url in enumerate(n.urls):
+        if "://" not in url:
+            raise ConfigError(f"notify.urls[{i}] is not an Apprise URL (scheme://...), e.g. "
+                              '"ntfy://my-topic" or "json://host/path".')
+    for name, url in (("notify.heartbeat_url", n.heartbeat_url),
+                      ("notify.heartbeat_fail_url", n.heartbeat_fail_url)):
+        if url is not None and not url.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"{name} must be an http:// or https:// URL.")
 
 
 def from_mapping(raw: Any, base: Path, source: str = "", env: Optional[dict[str, str]] = None) -> Config:

@@ -43,6 +43,7 @@ class Reason(str, Enum):
     CONFLICT_SKIP = "remote key holds other content; on_conflict is skip"
     GONE = "no longer in the folder"
     PRUNED = "uploaded, and gone from the folder since"
+    DISK_GUARD = "free space below after_upload.keep_free; oldest verified upload first"
 
 
 class ActionKind(str, Enum):
@@ -146,6 +147,25 @@ class RemoteObject:
 
 
 @dataclass(frozen=True)
+class DiskSpace:
+    """Free space on a watch dir's volume, observed before planning (the disk guard's input)."""
+
+    free: int
+    total: int
+    volume: int = 0  # st_dev of the watch dir: two watch dirs on one volume share its space
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """An open alert as the manifest keeps it: a --once run every 5 minutes must not resend."""
+
+    name: str  # failing_files | bucket | backlog | watch_dir | disk | manifest
+    opened_at: float
+    sent_at: Optional[float]  # None: opened, but no message went out yet
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class Action:
     kind: ActionKind
     reason: Reason
@@ -166,6 +186,7 @@ class Action:
 class Plan:
     actions: tuple[Action, ...]
     rechecks: tuple[LocalFile, ...] = ()  # new candidates worth one in-pass re-stat
+    disk_short: tuple[str, ...] = ()  # watch dirs below keep_free even after freeing all it may
 
     @property
     def uploads(self) -> list[Action]:
@@ -222,6 +243,8 @@ class PassReport:
     fatal: Optional[str] = None  # bucket unusable: exit 4
     listed: bool = False
     watch_dir_missing: bool = False
+    disk_short: list[str] = field(default_factory=list)  # below keep_free, nothing verified left
+    manifest_moved_aside: Optional[str] = None  # where a corrupt or foreign manifest went
 
     @property
     def exit_code(self) -> int:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from loguru import logger
@@ -18,7 +19,7 @@ from loguru import logger
 from .config import Config
 from .execute import RetryPolicy
 from .manifest import Manifest
-from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
+from .models import DiskSpace, EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
 from .plan import FileId, Policy, Snapshot, apply_open_files, merge, plan, reorder
 from .probe import SweepResult, find_writers
 from .remote import Bucket, make_client
@@ -56,7 +57,8 @@ def policy_of(cfg: Config) -> Policy:
         prefixes={w.path: w.prefix for w in cfg.watch_dirs},
         key_template=cfg.key_template, on_conflict=cfg.remote.on_conflict, order=cfg.order,
         settle_seconds=s.settle_seconds, after_upload=cfg.after_upload.action,
-        after_upload_min_age=cfg.after_upload.min_age_hours * 3600)
+        after_upload_min_age=cfg.after_upload.min_age_hours * 3600,
+        keep_free=cfg.after_upload.keep_free_parsed)
 
 
 def retry_policy_of(cfg: Config) -> RetryPolicy:
@@ -135,7 +137,8 @@ def _recheck(p: Plan, snap: Snapshot, cfg: Config, world: World, policy: Policy)
     gone = {f.id for f in p.rechecks} - {f.id for f in fresh}
     for _root, rel in sorted(gone):  # moved away during the wait: said, never an error
         logger.info("Gone before upload: {} (moved or deleted by the recorder)", rel)
-    kept = Plan(tuple(a for a in p.actions if not (a.file and a.file.id in gone)))
+    kept = replace(p, actions=tuple(a for a in p.actions if not (a.file and a.file.id in gone)),
+                   rechecks=())
     return reorder(merge(kept, again), cfg.order)
 
 
@@ -193,6 +196,25 @@ def _fresh_candidates(files: list[LocalFile],
     return out, candidates
 
 
+def disk_space(path: str) -> DiskSpace:
+    """Free and total bytes of the volume holding `path` (the one OS call of the disk guard)."""
+    usage = shutil.disk_usage(path)
+    return DiskSpace(usage.free, usage.total, os.stat(path).st_dev)
+
+
+def observe_disks(cfg: Config, report: PassReport) -> dict[str, DiskSpace]:
+    """Each readable watch dir's volume space, when the disk guard is on; before planning."""
+    if cfg.after_upload.keep_free is None:
+        return {}
+    found = {}
+    for w in cfg.watch_dirs:
+        try:
+            found[w.path] = disk_space(w.path)
+        except OSError as exc:  # the scan reports a missing watch dir; nothing to guard there
+            logger.debug("No free-space figure for {}: {}", w.path, exc)
+    return found
+
+
 def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
                report: PassReport) -> tuple[Plan, dict[FileId, ManifestEntry]]:
     """Observe everything and decide; no writes anywhere. Also returns the manifest rows."""
@@ -207,8 +229,13 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
     local, candidates = _fresh_candidates(found.files, entries)
     # Only a file the manifest does not know can be a moved twin: skip the query when idle.
     identity = manifest.uploaded_by_identity() if manifest is not None and candidates else {}
-    snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable)
+    snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable,
+                    disk=observe_disks(cfg, report))
     policy = policy_of(cfg)
     p = plan(snap, world.clock(), policy)
     p = _recheck(p, snap, cfg, world, policy)
+    report.disk_short = list(p.disk_short)
+    for root in p.disk_short:
+        logger.warning("Free space on the volume of {} is below after_upload.keep_free ({}) and no "
+                       "verified upload is left to free", root, cfg.after_upload.keep_free)
     return _probe_open(p, cfg, world), entries

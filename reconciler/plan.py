@@ -19,6 +19,14 @@ order so the same inputs always give the same plan. The case table, in order:
     manifest row, no local file, never uploaded        -> forget GONE
     manifest row, no local file, uploaded, listing pass -> forget PRUNED (the bucket keeps it)
     remote only                                        -> nothing (never deleted)
+
+Then the disk guard (after_upload.keep_free), per volume: when the observed free space is
+below keep_free, uploaded-and-unchanged files (skip UPLOADED) become delete DISK_GUARD (move
+with action: move), oldest recording (mtime) first, until the projected free space reaches
+keep_free; files already planned for after_upload count as freed. Never a file not uploaded,
+changed since upload or missing remotely (those are not UPLOADED skips); execute verifies the
+current bytes and checks for writers before it acts. Still short with nothing left to
+choose: the volume's watch dirs go into Plan.disk_short (an alert).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from .keys import UnsafeKey, keep_both_key, key_for
 from .models import (
     Action,
     ActionKind,
+    DiskSpace,
     EntryState,
     LocalFile,
     ManifestEntry,
@@ -67,7 +76,7 @@ class Policy:
     settle_seconds: float = 2.0
     after_upload: str = "keep"  # keep | delete | move
     after_upload_min_age: float = 0.0  # seconds since upload
-
+    keep_free: Optional[tuple[str, float]] = None  # ("bytes", n) | ("percent", p): the disk guard
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,7 @@ class Snapshot:
     excluded: Sequence[FileId] = ()
     prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
     unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
+    disk: Mapping[str, DiskSpace] = field(default_factory=dict)  # watch dir -> its volume's space
 
 
 def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
@@ -173,6 +183,7 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
             rechecks.append(file)
     for root, rel in sorted(snap.excluded):
         actions.append(_skip(Reason.EXCLUDED, LocalFile(root, rel, 0, 0), ""))
+    actions, short = _guard_disk(actions, snap, policy)
     roots_seen = {f.root for f in snap.local}
     for fid in sorted(snap.entries):
         entry = snap.entries[fid]
@@ -187,7 +198,45 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
         else:
             continue
         actions.append(Action(ActionKind.FORGET, reason, None, entry.key, detail=f"{entry.root}|{entry.rel}"))
-    return Plan(tuple(_ordered(actions, policy.order)), tuple(rechecks))
+    return Plan(tuple(_ordered(actions, policy.order)), tuple(rechecks), short)
+
+
+def _needed(space: DiskSpace, keep_free: tuple[str, float]) -> float:
+    unit, amount = keep_free
+    return amount if unit == "bytes" else space.total * amount / 100
+
+
+def _guard_disk(actions: list[Action], snap: Snapshot,
+                policy: Policy) -> tuple[list[Action], tuple[str, ...]]:
+    """The disk guard rows of the case table: free space from verified uploads, oldest first."""
+    if policy.keep_free is None or not snap.disk:
+        return actions, ()
+    kind = ActionKind.MOVE if policy.after_upload == "move" else ActionKind.DELETE
+    volumes: dict[object, list[str]] = {}
+    for root in sorted(snap.disk):
+        volumes.setdefault(snap.disk[root].volume or root, []).append(root)
+    out = list(actions)
+    short: list[str] = []
+    for roots in volumes.values():
+        space = snap.disk[roots[0]]
+        need = _needed(space, policy.keep_free)
+        if space.free >= need:
+            continue
+        mine = [i for i, a in enumerate(out) if a.file is not None and a.file.root in roots]
+        freed = sum(out[i].file.size for i in mine  # type: ignore[union-attr]
+                    if out[i].kind in (ActionKind.DELETE, ActionKind.MOVE))
+        candidates = sorted((i for i in mine if out[i].kind is ActionKind.SKIP
+                             and out[i].reason is Reason.UPLOADED),
+                            key=lambda i: (out[i].file.mtime_ns, out[i].file.id))  # type: ignore[union-attr]
+        for i in candidates:
+            if space.free + freed >= need:
+                break
+            a = out[i]
+            out[i] = Action(kind, Reason.DISK_GUARD, a.file, a.key)
+            freed += a.file.size  # type: ignore[union-attr]
+        if space.free + freed < need:
+            short.extend(roots)
+    return out, tuple(short)
 
 
 def _ordered(actions: list[Action], order: str) -> list[Action]:
@@ -204,7 +253,7 @@ def merge(base: Plan, update: Plan) -> Plan:
     redone = {a.file.id for a in update.actions if a.file is not None}
     kept = [a for a in base.actions
             if a.file is None or a.file.id not in redone]
-    return Plan(tuple(update.actions) + tuple(kept), ())
+    return Plan(tuple(update.actions) + tuple(kept), (), base.disk_short)
 
 
 def apply_open_files(p: Plan, open_files: Mapping[FileId, str]) -> Plan:
@@ -219,8 +268,8 @@ def apply_open_files(p: Plan, open_files: Mapping[FileId, str]) -> Plan:
         if may_upload and holder is not None:
             a = replace(a, kind=ActionKind.SKIP, reason=Reason.OPEN, detail=holder)
         out.append(a)
-    return Plan(tuple(out), p.rechecks)
+    return replace(p, actions=tuple(out))
 
 
 def reorder(p: Plan, order: str) -> Plan:
-    return Plan(tuple(_ordered(list(p.actions), order)), p.rechecks)
+    return replace(p, actions=tuple(_ordered(list(p.actions), order)))
