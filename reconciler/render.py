@@ -6,7 +6,7 @@ from collections import Counter
 from typing import IO
 
 from .config import Config
-from .models import ActionKind, PassReport, Plan
+from .models import ActionKind, PassReport, Plan, Reason
 
 
 def human_bytes(n: float) -> str:
@@ -42,8 +42,13 @@ def print_plan(p: Plan, cfg: Config, out: IO[str]) -> None:
     for a in p.local_cleanups:
         assert a.file is not None
         where = f" to {cfg.after_upload.move_to}" if a.kind is ActionKind.MOVE else ""
-        out.write(f"{a.kind.value:<7} {a.file.rel}{where}  (after_upload; only once "
+        why = (f"disk guard: frees {human_bytes(a.file.size)}, keep_free {cfg.after_upload.keep_free}"
+               if a.reason is Reason.DISK_GUARD else "after_upload")
+        out.write(f"{a.kind.value:<7} {a.file.rel}{where}  ({why}; only once "
                   f"s3://{cfg.bucket}/{a.key} is verified)\n")
+    for root in p.disk_short:
+        out.write(f"disk    {root}: below after_upload.keep_free even after freeing every "
+                  "verified upload\n")
     for a in p.actions:
         if a.kind is ActionKind.FORGET:
             out.write(f"forget  {a.row[1]}  ({a.reason.value})\n")
