@@ -6,64 +6,15 @@ notifier and the heartbeat POST to it, and the test reads what arrived.
 
 from __future__ import annotations
 
-import json
 import socket
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
-import pytest
 
 from .faultproxy import FaultProxy
 from .harness import Camp, assert_clean_stderr
+from .receiver import Receiver
 
 SECRET = "tok-5ecr3t-path"  # stands for a bot token in a notification URL
-
-
-class Receiver:
-    """Every POST that arrived: (path, parsed JSON body)."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[str, Any]] = []
-        received = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.append((self.path, json.loads(body or b"null")))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def alerts(self) -> list[str]:
-        return [body["message"] for path, body in self.posts if path.startswith("/alerts")]
-
-    def heartbeats(self) -> list[str]:
-        return [path for path, _ in self.posts if path.startswith("/hb")]
-
-    def take(self) -> None:
-        self.posts.clear()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.thread.start()
-    try:
-        yield r
-    finally:
-        r.server.shutdown()
-        r.server.server_close()
 
 
 def notify_config(r: Receiver, failing_passes: int = 2, extra: str = "") -> str:
@@ -227,3 +178,32 @@ def test_a_dead_notifier_is_a_warning_not_a_failed_pass(camp: Camp) -> None:
     assert "Could not send the heartbeat to http://127.0.0.1" in result.stderr
     assert set(camp.objects()) == {"cams/cam/b.jpg"}
     _no_secret(result.stderr)
+
+
+def test_a_corrupt_manifest_moved_aside_is_told_once(camp: Camp, receiver: Receiver) -> None:
+    camp.write_config(notify_config(receiver))
+    camp.file("cam/a.jpg", 2000)
+    assert camp.run("--once").returncode == 0
+    (camp.state_dir / "manifest.sqlite3").write_bytes(b"this is not a database" * 100)
+
+    rebuilt = camp.run("--once")
+    again = camp.run("--once")
+
+    assert (rebuilt.returncode, again.returncode) == (0, 0), rebuilt.stderr
+    (alert,) = receiver.alerts()  # told once, and an event has no "recovered"
+    assert alert.startswith("ALERT: the manifest was moved aside")
+
+
+def test_the_continuous_loop_sends_a_heartbeat_after_every_pass(camp: Camp, receiver: Receiver) -> None:
+    camp.write_config(notify_config(receiver) + "interval_seconds: 1\n")
+    proc = camp.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(receiver.heartbeats()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert len(receiver.heartbeats()) >= 2
+    assert set(receiver.heartbeats()) == {f"/hb/{SECRET}"}
