@@ -230,6 +230,11 @@ class Manifest:
                                "part_size FROM multipart ORDER BY started_at, upload_id")
         return [PendingMultipart(*r) for r in rows]
 
+    def exit_codes(self, limit: int) -> list[Optional[int]]:
+        """The exit codes of the last `limit` passes, newest first."""
+        rows = self.db.execute("SELECT exit_code FROM passes ORDER BY id DESC LIMIT ?", (limit,))
+        return [r[0] for r in rows]
+
     def alerts(self) -> dict[str, AlertState]:
         rows = self.db.execute("SELECT name, opened_at, sent_at, detail FROM alerts ORDER BY name")
         return {r[0]: AlertState(*r) for r in rows}

@@ -124,8 +124,8 @@ def facts_of(cfg: Config, manifest: Manifest, report: PassReport) -> alerts.Fact
     limit = cfg.notify.failing_passes
     failing = [e.rel for e in manifest.failing() if e.attempts >= limit]
     run = 0
-    for p in manifest.passes(1000):  # the passes table keeps about this many
-        if p["exit_code"] != 4:
+    for code in manifest.exit_codes(1000):  # the passes table keeps about this many
+        if code != 4:
             break
         run += 1
     return alerts.Facts(failing, run, report.fatal or "", manifest.oldest_ready_since(),

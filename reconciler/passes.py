@@ -146,6 +146,7 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
     if manifest is not None and manifest.moved_aside and not dry_run:
         report.manifest_moved_aside = manifest.moved_aside
     ready: Optional[list[FileId]] = None  # files ready this pass (the backlog alert)
+    ended = True  # False when the pass ends in an exception: no alert round, no heartbeat
     try:
         try:
             p, entries = build_plan(cfg, manifest, world, report)
@@ -176,12 +177,16 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         if report.fatal:
             logger.error("{}", report.fatal)
         return report
+    except BaseException:
+        ended = False
+        raise
     finally:
         report.finished_at = world.clock()
         if manifest is not None:
             if pass_id:
                 manifest.finish_pass(pass_id, report)
-                after_pass(cfg, manifest, report, world.clock(), ready)  # alerts, heartbeat
+                if ended:
+                    after_pass(cfg, manifest, report, world.clock(), ready)  # alerts, heartbeat
             manifest.close()
         if not dry_run:
             logger.info(summary_line(report))

@@ -207,3 +207,26 @@ def test_the_continuous_loop_sends_a_heartbeat_after_every_pass(camp: Camp, rece
     assert proc.returncode == 0, stderr
     assert len(receiver.heartbeats()) >= 2
     assert set(receiver.heartbeats()) == {f"/hb/{SECRET}"}
+
+
+def test_a_backlog_older_than_backlog_alert_minutes_alerts_and_recovers(
+        pcamp: Camp, proxy: FaultProxy, receiver: Receiver) -> None:
+    camp = pcamp
+    # 0.02 minutes = 1.2 s: the hour of the default, shrunk; failing_passes high enough that
+    # only the backlog speaks.
+    camp.write_config(notify_config(receiver, failing_passes=10,
+                                    extra="  backlog_alert_minutes: 0.02\n") + "retry:\n  max_attempts: 1\n")
+    camp.file("cam/stuck.jpg", 2000)
+    proxy.error_for("stuck.jpg", 500, "InternalError")
+
+    assert camp.run("--once").returncode == 1  # first seen ready now: not late yet
+    assert receiver.alerts() == []
+    time.sleep(2)
+    assert camp.run("--once").returncode == 0  # backing off: still ready, still not uploaded
+    (alert,) = receiver.alerts()
+    assert alert.startswith("ALERT: a file has been ready but not uploaded for")
+
+    proxy.clear()
+    _skip_backoff(camp)
+    assert camp.run("--once").returncode == 0
+    assert receiver.alerts()[-1] == "RECOVERED: the upload backlog recovered"
