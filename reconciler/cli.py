@@ -137,6 +137,9 @@ def _notify(cfg: Config, test: bool) -> int:
     if not test:
         raise ConfigError("notify needs --test: camup-sync notify --test sends one test message "
                           "to every notify.urls target and the heartbeat.")
+    if not cfg.notify.urls and not cfg.notify.heartbeat_url:
+        raise ConfigError("notify --test has nothing to test: set notify.urls or "
+                          "notify.heartbeat_url in the config.")
     return test_all(cfg, sys.stdout)
 
 

@@ -7,6 +7,7 @@ from typing import IO
 
 from .config import Config
 from .models import ActionKind, PassReport, Plan, Reason
+from .text import printable
 
 
 def human_bytes(n: float) -> str:
@@ -47,7 +48,7 @@ def print_plan(p: Plan, cfg: Config, out: IO[str]) -> None:
         out.write(f"{a.kind.value:<7} {a.file.rel}{where}  ({why}; only once "
                   f"s3://{cfg.bucket}/{a.key} is verified)\n")
     for root in p.disk_short:
-        out.write(f"disk    {root}: below after_upload.keep_free even after freeing every "
+        out.write(f"disk    {printable(root)}: below after_upload.keep_free even after freeing every "
                   "verified upload\n")
     for a in p.actions:
         if a.kind is ActionKind.FORGET:

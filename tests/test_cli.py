@@ -147,3 +147,14 @@ def test_check_reports_a_failing_credential_process_with_exit_4(config, capsys, 
     (fail,) = [line for line in out.splitlines() if line.startswith("FAIL")]
     assert "credentials could not be obtained" in fail
     assert refused == []
+
+
+@pytest.mark.parametrize(("args", "extra", "needle"), [
+    (["notify"], "notify: {urls: ['json://127.0.0.1:9/x']}\n", "notify needs --test"),
+    (["notify", "--test"], "", "nothing to test"),
+])
+def test_notify_without_test_or_targets_exits_2_with_a_sentence(config, capsys, args, extra,
+                                                                 needle) -> None:
+    assert cli.main([*args, "--config", str(config(extra))]) == 2
+    (line,) = _error_lines(capsys.readouterr().err)
+    assert needle in line
