@@ -185,7 +185,6 @@ class Action:
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
-    rechecks: tuple[LocalFile, ...] = ()  # new candidates worth one in-pass re-stat
     disk_short: tuple[str, ...] = ()  # watch dirs below keep_free even after freeing all it may
 
     @property
