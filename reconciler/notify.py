@@ -18,7 +18,7 @@ from loguru import logger
 
 from . import alerts
 from .config import Config
-from .manifest import Manifest
+from .manifest import Manifest, ManifestError
 from .models import PassReport
 from .text import printable, url_scheme_host
 
@@ -131,7 +131,7 @@ def facts_of(cfg: Config, manifest: Manifest, report: PassReport) -> alerts.Fact
         run += 1
     return alerts.Facts(failing, run, report.fatal or "", manifest.oldest_ready_since(),
                         report.errors if report.watch_dir_missing else (),
-                        report.disk_short, report.manifest_moved_aside)
+                        [printable(root) for root in report.disk_short], report.manifest_moved_aside)
 
 
 def after_pass(cfg: Config, manifest: Manifest, report: PassReport, now: float,
@@ -153,7 +153,8 @@ def after_pass(cfg: Config, manifest: Manifest, report: PassReport, now: float,
                 sent = send_all(cfg.notify.urls, f"{title} on {socket.gethostname()}", body)
         manifest.save_alerts(dict(decision.if_sent if sent else decision.if_failed))
     except Exception as exc:  # the manifest or a notifier: a warning, never a failed pass
-        logger.warning("Notifications skipped this pass: {}", exc)
+        said = str(exc) if isinstance(exc, ManifestError) else type(exc).__name__  # no URL in it
+        logger.warning("Notifications skipped this pass: {}", said)
         open_now = {}
     heartbeat(cfg, report, sorted(open_now))
 
