@@ -117,6 +117,8 @@ def _alert_watch_dir_missing(cfg: Config, problem: str) -> None:
     from .notify import after_pass
     from .passes import target_of
 
+    if not cfg.notify.urls or not cfg.manifest_path.exists():
+        return  # nobody to tell, or never ran here: a config error writes nothing
     now = time.time()
     try:
         with InstanceLock(cfg.state_dir):
