@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Optional
+from typing import Optional, Protocol
 
 
 class Readiness(str, Enum):
@@ -39,11 +39,15 @@ class Reason(str, Enum):
     LOCKED = "locked"
     EXCLUDED = "excluded"
     BAD_NAME = "name not allowed as an S3 key"
+    RESERVED = "its key would be under the prefix's _camup/ folder, which camup-sync keeps for itself"
     BACKOFF = "backing off after failures"
     CONFLICT_SKIP = "remote key holds other content; on_conflict is skip"
     GONE = "no longer in the folder"
     PRUNED = "uploaded, and gone from the folder since"
     DISK_GUARD = "free space below after_upload.keep_free; oldest verified upload first"
+    LIVE = "live segment"  # still being written: the bytes appended since the last segment
+    LIVE_RESTART = "live segment, restarting (the file shrank or was rewritten)"
+    LIVE_DONE = "uploaded whole; its live segments are no longer needed"
 
 
 class ActionKind(str, Enum):
@@ -53,6 +57,8 @@ class ActionKind(str, Enum):
     FORGET = "forget"  # drop a manifest row whose file is gone and was never uploaded
     DELETE = "delete"  # after_upload: remove the local file once the remote copy is verified
     MOVE = "move"  # after_upload: move the local file to move_to once verified
+    SEGMENT = "segment"  # live: upload the byte range `span` of a file still being written
+    CLEANUP = "cleanup"  # live: delete the segments `drop` of a file now uploaded whole
 
 
 class EntryState(str, Enum):
@@ -89,6 +95,17 @@ class LocalFile:
         return (self.dev, self.ino, self.size, self.mtime_ns)
 
 
+class SizeAndMtime(Protocol):
+    size: int
+    mtime_ns: int
+
+
+def unchanged(a: SizeAndMtime, b: SizeAndMtime) -> bool:
+    """The one test of "the same content as before": same size and mtime (restic's
+    fileChanged, turned round). Records of every kind carry both fields."""
+    return a.size == b.size and a.mtime_ns == b.mtime_ns
+
+
 @dataclass(frozen=True)
 class Observation:
     """The stability history of a not-yet-uploaded file."""
@@ -97,6 +114,7 @@ class Observation:
     mtime_ns: int
     count: int  # consecutive observations with this size and mtime
     first_seen: float  # when this size+mtime was first observed
+    since: Optional[float] = None  # when first seen unfinished (growing or held open): live clock
 
 
 @dataclass(frozen=True)
@@ -166,6 +184,24 @@ class AlertState:
 
 
 @dataclass(frozen=True)
+class LiveState:
+    """The live segments of one file still being written (manifest table `live`)."""
+
+    root: str
+    rel: str
+    base: str  # segment keys are base + f"{seq:06d}"
+    segments: int  # sent: seq 0 .. segments-1
+    sent: int  # bytes off-site: the segments' total, a prefix of the file
+    last_at: Optional[float] = None  # when the last segment was sent
+    head_sha: str = ""  # hex SHA-256 of the first head_len bytes (from segment 0)
+    head_len: int = 0
+    head_intact: bool = True  # observed this pass: the file still starts with those bytes
+
+    def keys(self) -> list[str]:
+        return [f"{self.base}{seq:06d}" for seq in range(self.segments)]
+
+
+@dataclass(frozen=True)
 class Action:
     kind: ActionKind
     reason: Reason
@@ -174,6 +210,9 @@ class Action:
     observation: Optional[Observation] = None  # to persist (None: nothing new)
     detail: str = ""  # e.g. the process holding a file open
     overwrite: bool = False  # may replace an object at key (we wrote it, or on_conflict says so)
+    span: tuple[int, int] = (0, 0)  # SEGMENT: the byte range [start, end) to send
+    drop: Optional[LiveState] = None  # live segments to delete (after a whole upload; on restart)
+    resume_id: Optional[str] = None  # UPLOAD: continue this interrupted multipart upload
 
     @property
     def row(self) -> tuple[str, str]:
@@ -182,9 +221,25 @@ class Action:
         return (root, rel)
 
 
+class MultipartStep(str, Enum):
+    """What becomes of a multipart upload an earlier run left behind."""
+
+    RESUME = "resume"  # its file is uploaded again, unchanged: the upload continues it
+    KEEP = "keep"  # its unchanged file only waits this pass: kept for a later one
+    ABORT = "abort"  # its file is gone, changed, done, or waited too long
+    FIND_UNKNOWN = "find unknown"  # killed around CreateMultipartUpload: abort what we never recorded
+
+
+@dataclass(frozen=True)
+class MultipartDecision:
+    step: MultipartStep
+    upload: PendingMultipart
+
+
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
+    multiparts: tuple[MultipartDecision, ...] = ()
     disk_short: tuple[str, ...] = ()  # watch dirs below keep_free even after freeing all it may
 
     @property
@@ -203,6 +258,10 @@ class Plan:
     def sends(self) -> list[Action]:
         """What the executor handles: uploads, and listed twins it verifies (and may upload)."""
         return self.uploads + [a for a in self.adoptions if a.reason is Reason.ADOPT_REMOTE]
+
+    @property
+    def segments(self) -> list[Action]:
+        return [a for a in self.actions if a.kind is ActionKind.SEGMENT]
 
     @property
     def local_cleanups(self) -> list[Action]:
@@ -242,6 +301,9 @@ class PassReport:
     fatal: Optional[str] = None  # bucket unusable: exit 4
     listed: bool = False
     watch_dir_missing: bool = False
+    segments: int = 0  # live segments sent
+    segment_bytes: int = 0
+    unstorable: list[str] = field(default_factory=list)  # "name: why" of files S3 cannot store
     disk_short: list[str] = field(default_factory=list)  # below keep_free, nothing verified left
     manifest_moved_aside: Optional[str] = None  # where a corrupt or foreign manifest went
 
