@@ -43,6 +43,7 @@ class Reason(str, Enum):
     CONFLICT_SKIP = "remote key holds other content; on_conflict is skip"
     GONE = "no longer in the folder"
     PRUNED = "uploaded, and gone from the folder since"
+    UNVERIFIED = "uploaded (unverified): kept locally, the bucket could not be read to confirm it"
 
 
 class ActionKind(str, Enum):
@@ -114,6 +115,7 @@ class ManifestEntry:
     next_attempt_at: Optional[float] = None
     last_error: Optional[str] = None
     uploaded_at: Optional[float] = None
+    unverified: bool = False  # uploaded, but the store refused us the read that would confirm it
 
 
 CREATING = "creating:"  # + key: a multipart row recorded before CreateMultipartUpload answers
@@ -204,6 +206,19 @@ class UploadResult:
     adopted: bool = False  # the store already had identical content
     skipped_conflict: bool = False
     locked: bool = False  # another process excludes our read (Windows): try next pass
+    unverified: bool = False  # refused as existing, and the HEAD that would confirm it denied
+    version_id: Optional[str] = None  # where the store versions objects
+    sha256: Optional[str] = None  # hex of the whole file's bytes, when the ledger asks for it
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a store's upload hands back: the stored checksum, and for the ledger the version
+    id and the SHA-256 (hex) of the bytes sent (None where not known or not asked for)."""
+
+    checksum: Optional[str] = None
+    version_id: Optional[str] = None
+    sha256: Optional[str] = None
 
 
 @dataclass
@@ -222,6 +237,7 @@ class PassReport:
     fatal: Optional[str] = None  # bucket unusable: exit 4
     listed: bool = False
     watch_dir_missing: bool = False
+    unverified: int = 0  # recorded "uploaded (unverified)" this pass (write-only credentials)
 
     @property
     def exit_code(self) -> int:

@@ -6,14 +6,17 @@ probe are built here (or injected by tests through `World`).
 
 from __future__ import annotations
 
+import socket
 import sys
 from typing import IO, Optional
 
 from loguru import logger
 
+from . import ledger
 from .after import clean_up
 from .config import Config
 from .execute import Executor
+from .ledger import Upload
 from .logs import live_console
 from .manifest import Manifest
 from .models import CREATING, ManifestEntry, PassReport, Plan, Reason
@@ -22,7 +25,7 @@ from .outcomes import Recorder, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
 from .render import print_plan, summary_line
-from .s3errors import ErrorKind, RemoteError
+from .s3errors import ErrorKind, RemoteError, is_denied
 
 __all__ = ["World", "run_pass", "target_of"]
 
@@ -50,6 +53,7 @@ def _settle_multiparts(cfg: Config, manifest: Manifest, world: World, p: Plan) -
     waiting = {a.file.id: a.file for a in p.skips
                if a.file is not None and a.reason in _WAITING}
     chunk = cfg.transfer.chunk_bytes
+    write_only = cfg.remote.listing == "never"
     now = world.clock()
     resume: dict[FileId, str] = {}
     for mp in pending:
@@ -69,10 +73,14 @@ def _settle_multiparts(cfg: Config, manifest: Manifest, world: World, p: Plan) -
             continue
         fid = (mp.root or "", mp.rel or "")
         action = planned.get(fid)
-        if action is not None and action.file is not None and fid not in resume \
-                and mp.resumes(action.file, action.key, chunk):
+        resumable = action is not None and action.file is not None and fid not in resume \
+            and mp.resumes(action.file, action.key, chunk)
+        if resumable and write_only:  # resuming lists the parts already sent: a read
+            logger.info("Not resuming the interrupted upload of {}: remote.listing is never (write-"
+                        "only credentials cannot list its parts); it starts anew", mp.key)
+        elif resumable:
             resume[fid] = mp.upload_id
-            logger.info("Resuming the interrupted multipart upload of {}", action.file.rel)
+            logger.info("Resuming the interrupted multipart upload of {}", mp.key)
             continue
         file = waiting.get(fid)
         if action is None and file is not None and (file.size, file.mtime_ns) == (mp.size, mp.mtime_ns) \
@@ -84,23 +92,28 @@ def _settle_multiparts(cfg: Config, manifest: Manifest, world: World, p: Plan) -
         except RemoteError as exc:
             if exc.kind is ErrorKind.FATAL:
                 raise
-            logger.warning("Could not abort the interrupted multipart upload of {} ({}); the next "
-                           "pass tries again", mp.key, exc)
-            continue
+            if not (write_only and is_denied(exc)):
+                logger.warning("Could not abort the interrupted multipart upload of {} ({}); the "
+                               "next pass tries again", mp.key, exc)
+                continue
+            logger.info("Could not abort the interrupted multipart upload of {} (write-only "
+                        "credentials); the bucket's AbortIncompleteMultipartUpload rule removes "
+                        "it", mp.key)
         manifest.multipart_ended(mp.upload_id)
         logger.info("Aborted an interrupted multipart upload of {}", mp.key)
     return resume
 
 
 def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
-             entries: dict[FileId, ManifestEntry], resume: dict[FileId, str]) -> None:
+             entries: dict[FileId, ManifestEntry], resume: dict[FileId, str]) -> list[Upload]:
+    """Carry out the plan's sends; returns what was uploaded, for the ledger."""
     moved = [(a.file, a.key, None) for a in p.adoptions if a.file and a.reason is Reason.ADOPT_MOVED]
     if moved:  # the manifest itself vouches for these: no request needed
         manifest.record_uploaded(moved, world.clock())
         report.adopted += len(moved)
     uploads = p.sends  # listed twins are verified (HEAD + checksum or ETag) by the executor
     if not uploads:
-        return
+        return []
     bucket = world.get_bucket(cfg)
     progress = PassProgress(len(uploads), sum(a.file.size for a in uploads if a.file), live_console())
     recorder = Recorder(cfg, manifest, report, world.clock, entries, progress)
@@ -128,6 +141,16 @@ def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: Pas
     elif recorder.denied and recorder.denied == report.failed and not report.uploaded:
         report.fatal = ("access denied for every upload: the credentials need s3:PutObject on "
                         f"bucket {cfg.bucket}; run 'camup-sync check'.")
+    return recorder.ledger
+
+
+def _write_ledger(cfg: Config, manifest: Manifest, world: World, sent: list[Upload]) -> None:
+    """One ledger object for this pass's uploads (and any an earlier pass could not write)."""
+    if not cfg.ledger.enabled:
+        return
+    ledger.record(manifest, sent, cfg.watch_dirs[0].prefix, socket.gethostname(), world.clock())
+    if manifest.ledger_objects(unwritten_only=True):
+        ledger.flush(manifest, world.get_bucket(cfg))
 
 
 def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
@@ -156,12 +179,14 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         assert manifest is not None
         if report.listed:
             manifest.set_meta(LAST_LISTING, repr(report.started_at))
-        log_decisions(p, entries)
+        log_decisions(p, entries, cfg.after_upload.action)
         persist_observations(p, manifest)
         for a in p.skips:
             report.skipped[a.reason.value] = report.skipped.get(a.reason.value, 0) + 1
         try:
-            _execute(cfg, p, manifest, world, report, entries, resume)
+            sent = _execute(cfg, p, manifest, world, report, entries, resume)
+            if not report.fatal:
+                _write_ledger(cfg, manifest, world, sent)
             if p.local_cleanups and not report.fatal:
                 clean_up(world.get_bucket(cfg), p.local_cleanups, entries, cfg.after_upload.move_to,
                          lambda files: open_for_writing(world, files))

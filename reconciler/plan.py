@@ -6,6 +6,8 @@ order so the same inputs always give the same plan. The case table, in order:
     name cannot be a key                               -> skip  BAD_NAME
     manifest: uploaded, same size, mtime and key       -> skip  UPLOADED (or after_upload
                                                           delete/move, once old enough)
+      ... but recorded unverified (write-only keys)    -> skip  UNVERIFIED: never deleted or
+                                                          moved locally, never resent
       ... but this pass's listing lacks the key        -> skip  REMOTE_MISSING (reported)
     another watch dir uploaded this very file (id)     -> adopt ADOPT_MOVED
     manifest: failed, next attempt in the future       -> skip  BACKOFF
@@ -19,12 +21,25 @@ order so the same inputs always give the same plan. The case table, in order:
     manifest row, no local file, never uploaded        -> forget GONE
     manifest row, no local file, uploaded, listing pass -> forget PRUNED (the bucket keeps it)
     remote only                                        -> nothing (never deleted)
+
+A conditional write (If-None-Match) that finds its key taken asks `when_taken()` what the
+HEAD of that key means; its table:
+
+    HEAD finds nothing                                 -> AGAIN (conditional write again)
+    HEAD: same size and checksum (or ETag)             -> ADOPT (our bytes are there)
+    HEAD denied (write-only credentials)               -> UNVERIFIED: recorded "uploaded
+                                                          (unverified)", kept locally, not resent
+    other content, on_conflict skip                    -> SKIP
+    other content, on_conflict overwrite               -> OVERWRITE
+    other content, keep_both, plain key                -> KEEP_BOTH (the alternative key)
+    other content, keep_both, alternative key too      -> FAIL
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Optional
 
 from .keys import UnsafeKey, keep_both_key, key_for
@@ -133,6 +148,8 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
             # Reported, not re-sent: the manifest answers "is it there?" (DESIGN), and a bucket
             # expiry rule would otherwise cause a re-upload of every expired clip each relist.
             return _skip(Reason.REMOTE_MISSING, file, entry.key)
+        if entry.unverified:  # nothing we cannot verify is ever deleted, moved or resent
+            return _skip(Reason.UNVERIFIED, file, entry.key)
         return _after_upload(file, entry, now, policy) or _skip(Reason.UPLOADED, file, entry.key)
     twin_key = snap.uploaded_by_identity.get(file.identity) if file.ino else None
     if twin_key == key:
@@ -224,3 +241,42 @@ def apply_open_files(p: Plan, open_files: Mapping[FileId, str]) -> Plan:
 
 def reorder(p: Plan, order: str) -> Plan:
     return Plan(tuple(_ordered(list(p.actions), order)), p.rechecks)
+
+
+class Found(str, Enum):
+    """What a HEAD says about a key that a conditional write found taken."""
+
+    NOTHING = "nothing there"  # vacant after all (deleted meanwhile)
+    SAME = "our bytes"  # same size, and checksum (or MD5 ETag)
+    OTHER = "other content"
+    DENIED = "read denied"  # write-only credentials: the store would not say
+
+
+class Taken(str, Enum):
+    AGAIN = "write again, conditionally"
+    ADOPT = "already there"
+    UNVERIFIED = "uploaded (unverified)"
+    SKIP = "skip"
+    OVERWRITE = "overwrite"
+    KEEP_BOTH = "keep both"
+    FAIL = "fail"
+
+
+def when_taken(found: Found, on_conflict: str, alternative: bool) -> Taken:
+    """The rule for a conditional write refused as existing (see the module's second table).
+
+    `alternative`: the key refused was already keep_both's alternative key. A denied HEAD
+    is most often our own PUT whose answer was lost and whose retry was refused: the bytes
+    are very likely there, yet unconfirmed, so the file is neither resent nor deleted.
+    """
+    if found is Found.NOTHING:
+        return Taken.AGAIN
+    if found is Found.SAME:
+        return Taken.ADOPT
+    if found is Found.DENIED:
+        return Taken.UNVERIFIED
+    if on_conflict == "skip":
+        return Taken.SKIP
+    if on_conflict == "overwrite":
+        return Taken.OVERWRITE
+    return Taken.FAIL if alternative else Taken.KEEP_BOTH

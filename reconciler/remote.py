@@ -8,21 +8,36 @@ upload carries a checksum of those bytes that the store verifies and keeps.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 from typing import IO, Any, Callable, Optional
 
 import boto3
 import botocore.exceptions as bx
 from botocore.config import Config as BotoConfig
+from loguru import logger
 
 from . import __version__
 from .checksums import b64, checksum_for, composite, md5_etag_matches, read_exact
-from .config import MIB, Config, ConfigError
-from .models import RemoteObject
+from .config import MIB, Config, ConfigError, ObjectLock
+from .models import RemoteObject, Stored
 from .multipart import MultipartSettings, MultipartUpload
 from .s3errors import ErrorKind, RemoteError, classify_error
 from .throttle import Throttle
 
 Progress = Callable[[int], None]
+
+
+def lock_headers(lock: Optional[ObjectLock], now: dt.datetime) -> dict[str, Any]:
+    """The retention a write carries under remote.object_lock: mode, and now + days."""
+    if lock is None:
+        return {}
+    return {"ObjectLockMode": lock.mode,
+            "ObjectLockRetainUntilDate": now + dt.timedelta(days=lock.days)}
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def make_client(cfg: Config) -> Any:
@@ -60,6 +75,9 @@ class Bucket:
         self.checksum = checksum_for(cfg.remote.checksum)
         self.throttle = throttle or Throttle(cfg.transfer.bandwidth_bytes)
         self.conditional_complete = True  # False once the store rejects IfNoneMatch on a complete
+        self.lock = cfg.remote.object_lock
+        self.whole_sha256 = cfg.ledger.enabled  # the ledger records every file's SHA-256
+        self.clock = _utcnow
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         try:
@@ -76,6 +94,7 @@ class Bucket:
             extra["ServerSideEncryption"] = r.sse
         if r.sse_kms_key_id:
             extra["SSEKMSKeyId"] = r.sse_kms_key_id
+        extra.update(lock_headers(self.lock, self.clock()))
         return extra
 
     # ---- reading ------------------------------------------------------------------
@@ -131,8 +150,9 @@ class Bucket:
     # ---- writing ------------------------------------------------------------------
     def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
                on_multipart: Callable[[str, bool], None], resume_id: Optional[str] = None,
-               unchanged: Callable[[], None] = lambda: None) -> Optional[str]:
-        """Send `size` bytes from fh (at offset 0) to key; returns the stored checksum.
+               unchanged: Callable[[], None] = lambda: None) -> Stored:
+        """Send `size` bytes from fh (at offset 0) to key; returns the stored checksum (with the
+        version id, and the SHA-256 hex when the ledger wants it).
 
         overwrite=False never replaces an existing object: RemoteError(EXISTS) instead.
         on_multipart(upload_id, started) lets the caller remember uploads to resume or
@@ -155,7 +175,7 @@ class Bucket:
             raise
 
     def _put(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
-             unchanged: Callable[[], None]) -> Optional[str]:
+             unchanged: Callable[[], None]) -> Stored:
         data = read_exact(fh, size)
         unchanged()
         self.throttle.consume(size)
@@ -164,24 +184,52 @@ class Bucket:
         if self.checksum:
             stored = b64(self.checksum.of(data))
             kwargs[self.checksum.field] = stored
+        elif self.lock:  # a locked write must carry a checksum or Content-MD5
+            kwargs["ContentMD5"] = b64(hashlib.md5(data).digest())
         if not overwrite:
             kwargs["IfNoneMatch"] = "*"
-        self._call("put_object", Key=key, Body=data, **kwargs)
+        resp = self._call("put_object", Key=key, Body=data, **kwargs)
         progress(size)
-        return stored
+        sha = hashlib.sha256(data).hexdigest() if self.whole_sha256 else None
+        return Stored(stored, resp.get("VersionId"), sha)
 
     def _multipart(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
                    on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
-                   unchanged: Callable[[], None]) -> Optional[str]:
+                   unchanged: Callable[[], None]) -> Stored:
         t = self.cfg.transfer
-        settings = MultipartSettings(t.chunk_bytes, t.max_concurrency, self.checksum, self._extra())
+        extra = self._extra()
+        settings = MultipartSettings(t.chunk_bytes, t.max_concurrency, self.checksum, extra,
+                                     part_md5=bool(self.lock and not self.checksum),
+                                     whole_sha256=self.whole_sha256)
         upload = MultipartUpload(self._call, key, settings, self.throttle, overwrite,
                                  self.conditional_complete)
         try:
-            return upload.run(fh, size, progress, on_multipart, resume_id, unchanged)
+            checksum = upload.run(fh, size, progress, on_multipart, resume_id, unchanged)
         finally:
             if not upload.conditional:  # remembered for the rest of this process
                 self.conditional_complete = False
+        if self.lock:
+            self.ensure_retention(key, upload.version_id, extra)
+        return Stored(checksum, upload.version_id, upload.sha256)
+
+    def ensure_retention(self, key: str, version_id: Optional[str], extra: dict[str, Any]) -> None:
+        """Some stores ignore the lock headers of CreateMultipartUpload (moto's server): look,
+        and where the object has no retention (or we may not look), apply it explicitly."""
+        version = {"VersionId": version_id} if version_id else {}
+        try:
+            if self._call("head_object", Key=key, **version).get("ObjectLockMode"):
+                return
+        except RemoteError as exc:
+            if exc.kind is ErrorKind.FATAL:
+                raise
+        retention = {"Mode": extra["ObjectLockMode"], "RetainUntilDate": extra["ObjectLockRetainUntilDate"]}
+        try:
+            self._call("put_object_retention", Key=key, Retention=retention, **version)
+        except RemoteError as exc:
+            if exc.kind is ErrorKind.FATAL:
+                raise
+            logger.warning("Could not confirm or set the Object Lock retention of {} ({}): the "
+                           "credentials need s3:GetObject or s3:PutObjectRetention", key, exc)
 
     def abort(self, key: str, upload_id: str) -> None:
         """Best effort: a failure here is cleaned up on the next pass from the manifest."""
@@ -206,6 +254,74 @@ class Bucket:
                 return aborted
             kwargs.update(KeyMarker=page.get("NextKeyMarker", ""),
                           UploadIdMarker=page.get("NextUploadIdMarker", ""))
+
+    def put_immutable(self, key: str, data: bytes) -> Optional[str]:
+        """A small object that must never be replaced (ledger): conditional, locked when
+        configured, with a checksum; returns its version id. EXISTS if the key is taken."""
+        kwargs = self._extra()
+        if self.checksum:
+            kwargs[self.checksum.field] = b64(self.checksum.of(data))
+        else:
+            kwargs["ContentMD5"] = b64(hashlib.md5(data).digest())
+        resp = self._call("put_object", Key=key, Body=data, IfNoneMatch="*",
+                          ContentType="application/x-ndjson", **kwargs)
+        return resp.get("VersionId")
+
+    def get_bytes(self, key: str) -> Optional[bytes]:
+        """The whole object (small ones: the ledger), or None when there is none."""
+        try:
+            return self._call("get_object", Key=key)["Body"].read()
+        except RemoteError as exc:
+            if exc.code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def download_hashes(self, key: str, sink: Callable[[bytes], None], chunk: int = 1024 * 1024) -> bool:
+        """Stream the object at key into sink; False when there is none."""
+        try:
+            body = self._call("get_object", Key=key)["Body"]
+        except RemoteError as exc:
+            if exc.code in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        try:
+            for piece in body.iter_chunks(chunk):
+                sink(piece)
+        except Exception as exc:
+            raise classify_error(exc, self.name) from exc
+        return True
+
+    # ---- Object Lock (check) ---------------------------------------------------------
+    def lock_configuration(self) -> Optional[dict[str, Any]]:
+        """The bucket's ObjectLockConfiguration, or None when Object Lock is not enabled."""
+        try:
+            conf = self._call("get_object_lock_configuration").get("ObjectLockConfiguration", {})
+        except RemoteError as exc:
+            if exc.code in ("ObjectLockConfigurationNotFoundError", "404", "NoSuchObjectLockConfiguration"):
+                return None
+            raise
+        return conf if conf.get("ObjectLockEnabled") == "Enabled" else None
+
+    def head_lock(self, key: str) -> Optional[tuple[Optional[str], Optional[dt.datetime], Optional[str]]]:
+        """(mode, retain-until, version id) of the current object at key; None if none."""
+        try:
+            resp = self._call("head_object", Key=key)
+        except RemoteError as exc:
+            if exc.code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return resp.get("ObjectLockMode"), resp.get("ObjectLockRetainUntilDate"), resp.get("VersionId")
+
+    def put_locked_probe(self, key: str, mode: str, days: int) -> Optional[str]:
+        """The lock probe: a tiny object with the given retention; returns its version id."""
+        data = b"camup-sync object lock probe"
+        resp = self._call("put_object", Key=key, Body=data, ContentMD5=b64(hashlib.md5(data).digest()),
+                          **lock_headers(ObjectLock(mode, days), self.clock()))
+        return resp.get("VersionId")
+
+    def delete_version(self, key: str, version_id: str) -> None:
+        """Without x-amz-bypass-governance-retention: a lock must refuse this."""
+        self._call("delete_object", Key=key, VersionId=version_id)
 
     def put_probe(self, key: str) -> None:
         self._call("put_object", Key=key, Body=b"camup-sync check", IfNoneMatch="*")

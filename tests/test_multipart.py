@@ -201,6 +201,9 @@ class Cfg:
     class transfer:
         chunk_bytes = CHUNK
 
+    class remote:
+        listing = "auto"
+
 
 FILE = LocalFile("/w", "cam/a.mp4", 3 * CHUNK, 7 * 10**18)
 
