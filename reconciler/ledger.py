@@ -97,10 +97,13 @@ def split_lines(data: bytes) -> tuple[list[str], Optional[str]]:
     return text.split("\n")[:-1], None
 
 
-def broken_links(lines: Sequence[tuple[str, int, str]], first_prev: str = GENESIS) -> list[str]:
+Break = tuple[str, int, str]  # (object key, line number from 1, text or what is wrong)
+
+
+def broken_links(lines: Sequence[Break], first_prev: str = GENESIS) -> list[Break]:
     """Every place the chain breaks: lines are (object key, line number, text) in order.
 
-    One sentence per problem, naming the object and the line (numbered from 1).
+    Returns (object key, line number from 1, what is wrong) for each break.
     """
     problems = []
     expected = first_prev
@@ -108,12 +111,12 @@ def broken_links(lines: Sequence[tuple[str, int, str]], first_prev: str = GENESI
         try:
             prev = json.loads(text).get("prev")
         except (ValueError, AttributeError):
-            problems.append(f"{obj} line {number}: not a JSON object")
+            problems.append((obj, number, "not a JSON object"))
             expected = link(text)
             continue
         if prev != expected:
-            problems.append(f"{obj} line {number}: prev does not match the line before it "
-                            "(a line was altered, removed or inserted)")
+            problems.append((obj, number, "prev does not match the line before it (a line was "
+                                          "altered, removed or inserted)"))
         expected = link(text)
     return problems
 

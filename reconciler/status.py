@@ -9,12 +9,14 @@ from typing import IO, Any, Optional
 from .config import Config
 from .manifest import Manifest
 from .render import human_age, human_bytes
+from .text import printable
 
 
 def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, Any]:
     counts = manifest.state_counts() if manifest else {}
     passes = manifest.passes() if manifest else []
     failing = manifest.failing() if manifest else []
+    unverified = manifest.unverified() if manifest else []
 
     def count(state: str, what: str = "files") -> float:
         return counts.get(state, {}).get(what, 0) or 0
@@ -33,7 +35,7 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
     return {
         "manifest": cfg.manifest_path.as_posix() if manifest else None,
         "files": {"uploaded": count("uploaded"), "pending": count("pending"),
-                  "failing": count("failed")},
+                  "failing": count("failed"), "unverified": len(unverified)},
         "uploaded_bytes": count("uploaded", "bytes"),
         "backlog": {"files": count("pending") + count("failed"),
                     "bytes": count("pending", "bytes") + count("failed", "bytes"),
@@ -44,6 +46,7 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
         "failing": [{"path": e.rel, "watch_dir": e.root, "key": e.key, "attempts": e.attempts,
                      "last_error": e.last_error, "next_retry_at": e.next_attempt_at}
                     for e in failing],
+        "unverified": [{"path": e.rel, "watch_dir": e.root, "key": e.key} for e in unverified],
     }
 
 
@@ -81,4 +84,9 @@ def render(info: dict[str, Any], now: float, out: IO[str], as_json: bool) -> Non
         retry = "now" if not e["next_retry_at"] else f"in {human_age(e['next_retry_at'] - now)}"
         lines.append(f"FAILING           {e['path']}: {e['attempts']} failed pass(es), next retry "
                      f"{retry}; last error: {e['last_error']}")
+    if f["unverified"]:
+        lines.append(f"unverified        {f['unverified']} files uploaded (unverified): the bucket "
+                     "could not be read to confirm them; kept locally, not sent again")
+    for e in info["unverified"]:
+        lines.append(f"UNVERIFIED        {printable(e['path'])} -> {printable(e['key'])}")
     out.write("\n".join(lines) + "\n")
