@@ -516,7 +516,8 @@ def test_a_denied_head_after_412_is_recorded_unverified_and_not_resent(tmp_path:
 
 
 def test_a_head_failing_otherwise_after_412_still_fails_the_file(tmp_path: Path) -> None:
-    store = FlakyHead([RemoteError(ErrorKind.KEY, "S3 refused the request: InvalidRequest", "InvalidRequest")])
+    refused = RemoteError(ErrorKind.KEY, "S3 refused the request: InvalidRequest", "InvalidRequest")
+    store = FlakyHead([refused])
     store.put("cam/a.mp4", CONTENT)
     result = executor(store).upload_one(upload(real_file(tmp_path)))
     assert not result.ok and not result.unverified and "InvalidRequest" in (result.error or "")
