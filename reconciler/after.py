@@ -14,7 +14,7 @@ from loguru import logger
 
 from .models import Action, ActionKind, LocalFile, ManifestEntry
 from .probe import open_for_upload
-from .s3errors import RemoteError
+from .s3errors import RemoteError, is_denied
 from .scan import path_of, restat
 
 
@@ -61,7 +61,15 @@ def clean_up(store: Verifier, actions: list[Action], entries: dict[tuple[str, st
             continue
         try:
             done += _finish_one(store, action, file, entries.get(file.id), move_to)
-        except (RemoteError, OSError) as exc:
+        except RemoteError as exc:
+            if is_denied(exc):  # write-only credentials: nothing can be verified, so nothing goes
+                logger.warning("Keeping {}: it cannot be verified in the bucket (reading it is "
+                               "denied: write-only credentials); after_upload never deletes or "
+                               "moves what it cannot verify", file.rel)
+                continue
+            logger.warning("Could not {} {}: {}; trying again next pass", action.kind.value,
+                           file.rel, exc)
+        except OSError as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             logger.warning("Could not {} {}: {}; trying again next pass", action.kind.value,
                            file.rel, reason)

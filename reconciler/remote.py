@@ -324,7 +324,9 @@ class Bucket:
         self._call("delete_object", Key=key, VersionId=version_id)
 
     def put_probe(self, key: str) -> None:
-        self._call("put_object", Key=key, Body=b"camup-sync check", IfNoneMatch="*")
+        data = b"camup-sync check"  # Content-MD5: a bucket with a default retention requires it
+        self._call("put_object", Key=key, Body=data, IfNoneMatch="*",
+                   ContentMD5=b64(hashlib.md5(data).digest()))
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)

@@ -104,8 +104,10 @@ def check_object(store: Reader, row: ManifestEntry, deep: bool, sha: Optional[st
     size, stored, _etag = found
     if size != row.size:
         return [Problem("size", row.key, f"the object has {size} bytes, {row.size} were uploaded")]
-    if row.checksum and stored and stored != row.checksum:
-        return [Problem("altered", row.key, "its stored checksum differs from the one uploaded")]
+    if row.checksum and stored != row.checksum:
+        why = ("its stored checksum differs from the one uploaded" if stored else "it has no stored "
+               "checksum any more: replaced (or this store does not return checksums: use --deep)")
+        return [Problem("altered", row.key, why)]
     if deep:
         return _deep(store, row, sha)
     return []
@@ -122,12 +124,13 @@ def _deep(store: Reader, row: ManifestEntry, sha: Optional[str]) -> list[Problem
         if not _read(lambda: store.download_hashes(row.key, sink), "GET"):
             return [Problem("missing", row.key, "the object is no longer in the bucket")]
         spool.flush()
-        got = store.local_checksum(spool, row.size) if row.checksum else None
-    if row.checksum and got != row.checksum:
-        return [Problem("altered", row.key, "its bytes no longer hash to the checksum uploaded")]
-    if sha and whole.hexdigest() != sha:
-        return [Problem("altered", row.key, "its bytes no longer hash to the ledger's SHA-256")]
-    return []
+        if sha:  # the ledger's whole-file SHA-256 does not depend on the part size used
+            same, what = whole.hexdigest() == sha, "the ledger's SHA-256"
+        elif row.checksum:
+            same, what = store.local_checksum(spool, row.size) == row.checksum, "the checksum uploaded"
+        else:
+            return []
+    return [] if same else [Problem("altered", row.key, f"its bytes no longer hash to {what}")]
 
 
 def check_local(store: Reader, row: ManifestEntry, sha: Optional[str]) -> Optional[list[Problem]]:

@@ -215,9 +215,15 @@ def m(tmp_path: Path):
     manifest.close()
 
 
-def settle(m: Manifest, bucket: FakeBucket, actions: tuple[Action, ...] = (), now: float = NOW) -> dict:
+class WriteOnlyCfg(Cfg):
+    class remote:
+        listing = "never"
+
+
+def settle(m: Manifest, bucket: FakeBucket, actions: tuple[Action, ...] = (), now: float = NOW,
+           cfg: type = Cfg) -> dict:
     world = World(clock=lambda: now, bucket=lambda cfg: bucket)  # type: ignore[arg-type,return-value]
-    return _settle_multiparts(Cfg, m, world, Plan(actions))  # type: ignore[arg-type]
+    return _settle_multiparts(cfg, m, world, Plan(actions))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("error", [s3_error("AccessDenied", 403), s3_error("ServiceUnavailable", 503)],
@@ -292,6 +298,16 @@ def test_an_upload_whose_file_is_planned_unchanged_is_resumed(m: Manifest) -> No
     planned = Action(ActionKind.UPLOAD, Reason.RETRY, FILE, "cam/a.mp4")
     assert settle(m, bucket, (planned,), now=NOW + 60) == {("/w", "cam/a.mp4"): "up-1"}
     assert bucket.aborted == []
+
+
+def test_write_only_keys_never_resume_and_a_denied_abort_drops_the_row(m: Manifest) -> None:
+    """Resuming lists the parts (a read); without abort rights the lifecycle rule cleans up."""
+    m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
+    bucket = FakeBucket(s3_error("AccessDenied", 403))
+    planned = Action(ActionKind.UPLOAD, Reason.RETRY, FILE, "cam/a.mp4")
+    assert settle(m, bucket, (planned,), now=NOW + 60, cfg=WriteOnlyCfg) == {}
+    assert bucket.aborted == ["up-1"]
+    assert m.open_multiparts() == []
 
 
 # ---- a create whose answer may hide another upload --------------------------------------------

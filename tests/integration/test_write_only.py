@@ -35,6 +35,7 @@ def test_uploads_work_a_lost_answer_is_recorded_unverified_and_nothing_is_delete
     assert sum(1 for m, t in proxy.log if m == "PUT" and "lost.jpg" in t) == puts_of_lost  # not resent
     assert lost.exists() and plain.exists() and big.exists()
     assert "uploaded (unverified)" in second.stderr  # after_upload says why it keeps it
+    assert "Keeping cam/plain.jpg: it cannot be verified in the bucket" in second.stderr
     info = status(camp)
     assert info["files"]["unverified"] == 1
     assert [u["path"] for u in info["unverified"]] == ["cam/lost.jpg"]
