@@ -17,7 +17,7 @@ LOCK = "object_lock: {mode: GOVERNANCE, days: 1}"
 @pytest.mark.parametrize("checksum", ["auto", "off"])  # off: Content-MD5 carries the lock
 def test_single_and_multipart_objects_carry_the_retention(lock_camp: Camp, checksum: str) -> None:  # noqa: F811
     camp = lock_camp
-    configure(camp, remote=[LOCK, f"checksum: {checksum}"], extra=MULTIPART)
+    configure(camp, remote=[LOCK, f"checksum: {checksum}"], extra=MULTIPART + "ledger:\n  enabled: true\n")
     small = camp.file("cam/a.jpg", 2000)
     big = camp.file("cam/b.mp4", 12 * MiB)
 
@@ -26,12 +26,14 @@ def test_single_and_multipart_objects_carry_the_retention(lock_camp: Camp, check
     assert result.returncode == 0, result.stderr
     assert_clean_stderr(result)
     soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
-    for path in (small, big):
-        key = camp.prefix + path.relative_to(camp.watch).as_posix()
+    keys = [camp.prefix + p.relative_to(camp.watch).as_posix() for p in (small, big)]
+    (ledger,) = [k for k in camp.objects() if "/_camup/ledger/" in k]
+    for key in [*keys, ledger]:  # the ledger object is locked too
         head = camp.s3.head_object(Bucket=camp.bucket, Key=key)
         assert head["ObjectLockMode"] == "GOVERNANCE", key
         until = head["ObjectLockRetainUntilDate"]
         assert soon - dt.timedelta(hours=1) < until <= soon + dt.timedelta(minutes=1), (key, until)
+    for key, path in zip(keys, (small, big)):
         assert camp.s3.get_object(Bucket=camp.bucket, Key=key)["Body"].read() == path.read_bytes()
 
 
