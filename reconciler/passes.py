@@ -78,9 +78,9 @@ def _settle_multiparts(cfg: Config, manifest: Manifest, world: World, p: Plan) -
         if resumable and write_only:  # resuming lists the parts already sent: a read
             logger.info("Not resuming the interrupted upload of {}: remote.listing is never (write-"
                         "only credentials cannot list its parts); it starts anew", mp.key)
-        elif resumable:
+        elif resumable and action is not None and action.file is not None:
             resume[fid] = mp.upload_id
-            logger.info("Resuming the interrupted multipart upload of {}", mp.key)
+            logger.info("Resuming the interrupted multipart upload of {}", action.file.rel)
             continue
         file = waiting.get(fid)
         if action is None and file is not None and (file.size, file.mtime_ns) == (mp.size, mp.mtime_ns) \
@@ -99,6 +99,8 @@ def _settle_multiparts(cfg: Config, manifest: Manifest, world: World, p: Plan) -
             logger.info("Could not abort the interrupted multipart upload of {} (write-only "
                         "credentials); the bucket's AbortIncompleteMultipartUpload rule removes "
                         "it", mp.key)
+            manifest.multipart_ended(mp.upload_id)
+            continue
         manifest.multipart_ended(mp.upload_id)
         logger.info("Aborted an interrupted multipart upload of {}", mp.key)
     return resume
