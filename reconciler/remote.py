@@ -180,9 +180,10 @@ class Bucket:
         unchanged()
         self.throttle.consume(size)
         kwargs = self._extra()
-        stored = None
+        stored, digest = None, None
         if self.checksum:
-            stored = b64(self.checksum.of(data))
+            digest = self.checksum.of(data)
+            stored = b64(digest)
             kwargs[self.checksum.field] = stored
         elif self.lock:  # a locked write must carry a checksum or Content-MD5
             kwargs["ContentMD5"] = b64(hashlib.md5(data).digest())
@@ -190,7 +191,10 @@ class Bucket:
             kwargs["IfNoneMatch"] = "*"
         resp = self._call("put_object", Key=key, Body=data, **kwargs)
         progress(size)
-        sha = hashlib.sha256(data).hexdigest() if self.whole_sha256 else None
+        sha = None
+        if self.whole_sha256:  # the ledger's: the stored checksum already is it with SHA-256
+            is_sha = self.checksum is not None and self.checksum.name == "SHA256"
+            sha = digest.hex() if is_sha and digest else hashlib.sha256(data).hexdigest()
         return Stored(stored, resp.get("VersionId"), sha)
 
     def _multipart(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
