@@ -7,11 +7,10 @@ from typing import Callable
 from loguru import logger
 
 from .config import Config
-from .execute import cross_pass_backoff
 from .ledger import Upload
 from .manifest import Manifest
 from .models import ActionKind, EntryState, LocalFile, ManifestEntry, PassReport, Plan, Reason, UploadResult
-from .plan import FileId
+from .plan import FileId, cross_pass_backoff
 from .progress import PassProgress
 
 
