@@ -18,11 +18,11 @@ from loguru import logger
 
 from .checksums import FileChanged
 from .keys import keep_both_key
+from .localfs import FileLocked, LinkRefused, NotTheScannedFile, open_for_upload
 from .models import CREATING, Action, ActionKind, LocalFile, Reason, Stored, UploadResult
 from .plan import Found, Taken, when_taken
-from .probe import FileLocked, open_for_upload
 from .s3errors import ErrorKind, RemoteError, is_denied
-from .scan import path_of
+from .text import printable
 
 
 class Store(Protocol):
@@ -33,9 +33,7 @@ class Store(Protocol):
 
     def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]: ...
 
-    def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]: ...
-
-    def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool: ...
+    def same_content(self, fh: IO[bytes], size: int, found: tuple[int, Optional[str], str]) -> bool: ...
 
 
 class Abandoned(Exception):
@@ -79,7 +77,7 @@ class Executor:
     rand: Callable[[], float] = random.random
     progress: Callable[[int], None] = lambda n: None
     on_multipart: Callable[[str, str, bool], None] = lambda upload_id, key, started: None
-    opener: Callable[[str], IO[bytes]] = open_for_upload
+    opener: Callable[[LocalFile], IO[bytes]] = open_for_upload  # no link followed, identity checked
     stop: threading.Event = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -131,11 +129,17 @@ class Executor:
         file = action.file
         assert file is not None
         try:
-            fh = self.opener(path_of(file))
+            fh = self.opener(file)
         except FileNotFoundError:
             return UploadResult(action, gone=True)
         except FileLocked:
             return UploadResult(action, locked=True)
+        except LinkRefused as exc:  # the regular file the scan saw is no longer at its name
+            logger.warning("Not uploading {}: {}", printable(file.rel), exc.strerror)
+            return UploadResult(action, gone=True)
+        except NotTheScannedFile as exc:  # another file took its name: judged afresh when stable
+            logger.info("Not uploading {} now: {}", printable(file.rel), exc.strerror)
+            return UploadResult(action, changed=True)
         except OSError as exc:
             return UploadResult(action, error=f"cannot read the file: {exc.strerror or exc}")
         with fh:
@@ -181,7 +185,7 @@ class Executor:
             attempt += 1
             if self._stopping():
                 return UploadResult(action, key=key, attempts=attempt - 1, error="stopped")
-            logger.info("Uploading {} -> {} attempt {}", file.rel, key, attempt)
+            logger.info("Uploading {} -> {} attempt {}", printable(file.rel), printable(key), attempt)
             fh.seek(0)
             try:
                 sent = self.store.upload(fh, key, file.size, overwrite, self._checked_progress,
@@ -219,7 +223,7 @@ class Executor:
                 last = str(exc)
                 if exc.kind is ErrorKind.KEY:
                     break
-                logger.warning("Upload of {} failed (attempt {} of {}): {}", file.rel, attempt,
+                logger.warning("Upload of {} failed (attempt {} of {}): {}", printable(file.rel), attempt,
                                self.retry.max_attempts, exc)
             except OSError as exc:
                 last = f"cannot read the file: {exc.strerror or exc}"
@@ -243,7 +247,8 @@ class Executor:
         if verdict is Taken.UNVERIFIED:
             logger.warning("{} is taken and these credentials may not read it (HEAD denied): most "
                            "likely our own earlier PUT whose answer was lost. Recorded as uploaded "
-                           "(unverified); {} is kept locally and not sent again", key, file.rel)
+                           "(unverified); {} is kept locally and not sent again", printable(key),
+                           printable(file.rel))
             return UploadResult(action, ok=True, unverified=True, key=key)
         if verdict is Taken.SKIP:
             return UploadResult(action, key=key, skipped_conflict=True)
@@ -253,12 +258,12 @@ class Executor:
             return UploadResult(action, key=key, error=f"both {action.key} and {key} hold other content")
         alt = keep_both_key(key, file.size, file.mtime_ns)
         logger.warning("{} already holds other content in the bucket; keeping both: uploading "
-                       "{} as {}", key, file.rel, alt)
+                       "{} as {}", printable(key), printable(file.rel), printable(alt))
         return alt, False
 
     def _look(self, fh: IO[bytes], file: LocalFile, key: str) -> tuple[Found, Optional[str]]:
-        """HEAD the key: ours only when the size matches and, where the store keeps a checksum,
-        the checksum of our bytes matches it too (else the MD5 ETag)."""
+        """HEAD the key: ours only when the size matches and the store's checksum (or ETag) is
+        that of our bytes."""
         try:
             found = self.store.head(key)
         except RemoteError as exc:
@@ -267,10 +272,6 @@ class Executor:
             raise
         if found is None:
             return Found.NOTHING, None
-        size, stored, etag = found
-        if size == file.size:
-            same = (self.store.local_checksum(fh, size) == stored if stored is not None
-                    else self.store.etag_matches(fh, size, etag))
-            if same:
-                return Found.SAME, stored
-        return Found.OTHER, stored
+        if found[0] == file.size and self.store.same_content(fh, file.size, found):
+            return Found.SAME, found[1]
+        return Found.OTHER, found[1]

@@ -22,6 +22,7 @@ from typing import Callable, Optional, Protocol
 
 from loguru import logger
 
+from .keys import RESERVED
 from .s3errors import ErrorKind, RemoteError
 
 GENESIS = "0" * 64
@@ -83,7 +84,7 @@ def host_part(host: str) -> str:
 
 def object_key(prefix: str, host: str, when: float, n: int) -> str:
     t = dt.datetime.fromtimestamp(when, dt.timezone.utc)
-    return f"{prefix}_camup/ledger/{host_part(host)}/{t:%Y-%m-%d}/{t:%H%M%S}Z-{n}.jsonl"
+    return f"{prefix}{RESERVED}ledger/{host_part(host)}/{t:%Y-%m-%d}/{t:%H%M%S}Z-{n}.jsonl"
 
 
 def split_lines(data: bytes) -> tuple[list[str], Optional[str]]:

@@ -8,6 +8,7 @@ listing: the manifest is a cache, never trusted blindly and never fatal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -16,11 +17,42 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
 
-from .models import EntryState, LocalFile, ManifestEntry, Observation, PassReport, PendingMultipart
+from .lock import make_private_dir
+from .logs import private_opener, strip_userinfo
+from .models import (
+    EntryState,
+    LiveState,
+    LocalFile,
+    ManifestEntry,
+    Observation,
+    PassReport,
+    PendingMultipart,
+)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 TARGET = "target"  # meta row: the bucket the rows describe
+
+
+def normal_target(target: str) -> str:
+    """"endpoint|bucket" in one spelling: no user:password@ (never stored), scheme and host in
+    lower case, no default port, no trailing '/', no query; so the same store written another
+    way is still the same manifest."""
+    url, sep, bucket = target.rpartition("|")
+    if not sep or url == "aws":
+        return target
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return f"{strip_userinfo(url)}|{bucket}"
+    scheme = parts.scheme.lower()
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    if port and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{parts.path.rstrip('/')}|{bucket}"
 
 
 class ManifestError(Exception):
@@ -59,12 +91,22 @@ def _v2_resumable_multipart(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE multipart ADD COLUMN {column}")
 
 
-def _v3_unverified_uploads(db: sqlite3.Connection) -> None:
+def _v3_live_segments(db: sqlite3.Connection) -> None:
+    """Live upload: each file's segments sent so far, and when it was first seen unfinished."""
+    db.execute("ALTER TABLE files ADD COLUMN obs_since REAL")
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS live (
+            root TEXT NOT NULL, rel TEXT NOT NULL, base TEXT NOT NULL,
+            segments INTEGER NOT NULL, sent INTEGER NOT NULL, last_at REAL,
+            head_sha TEXT NOT NULL DEFAULT '', head_len INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (root, rel)
+        ) WITHOUT ROWID""")
+def _v4_unverified_uploads(db: sqlite3.Connection) -> None:
     """An uploaded row the store refused us the read to confirm (write-only credentials)."""
     db.execute("ALTER TABLE files ADD COLUMN unverified INTEGER NOT NULL DEFAULT 0")
 
 
-def _v4_ledger(db: sqlite3.Connection) -> None:
+def _v5_ledger(db: sqlite3.Connection) -> None:
     """The hash-chained ledger: each object written (or still to write) and its lines."""
     db.executescript(
         """
@@ -81,9 +123,11 @@ def _v4_ledger(db: sqlite3.Connection) -> None:
 
 # Named migrations, applied in order, each in the transaction that records it.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2_resumable_multipart,
-                                                          _v3_unverified_uploads, _v4_ledger]
+                                                          _v3_live_segments, _v4_unverified_uploads,
+                                                          _v5_ledger]
 _COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns, "
-            "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at, unverified")
+            "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at, obs_since, "
+            "unverified")
 
 
 _STATES = {s.value: s for s in EntryState}
@@ -91,8 +135,8 @@ _STATES = {s.value: s for s in EntryState}
 
 def _entry(row: tuple) -> ManifestEntry:
     (root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns,
-     obs_count, obs_first, attempts, next_at, last_error, uploaded_at, unverified) = row
-    obs = (Observation(obs_size, obs_mtime_ns, obs_count, obs_first)
+     obs_count, obs_first, attempts, next_at, last_error, uploaded_at, obs_since, unverified) = row
+    obs = (Observation(obs_size, obs_mtime_ns, obs_count, obs_first, obs_since)
            if obs_count is not None else None)
     return ManifestEntry(root, rel, key, _STATES[state], size, mtime_ns, dev, ino, checksum,
                          obs, attempts, next_at, last_error, uploaded_at, bool(unverified))
@@ -114,32 +158,36 @@ class Manifest:
         `target` names the bucket (and endpoint) the rows describe: a manifest written for
         another bucket is moved aside too, or nothing would be uploaded to the new one.
         """
+        target = normal_target(target)
         m = cls._open_or_rebuild(str(path))
         recorded = m.meta(TARGET)
-        if target and recorded is None:
-            m.set_meta(TARGET, target)
+        if target and recorded != target and (recorded is None or normal_target(recorded) == target):
+            m.set_meta(TARGET, target)  # also rewrites a row an older version stored unnormalised
         elif target and recorded != target:
             m.close()
             aside = _move_aside(str(path), "other-bucket")
             m = cls._open_or_rebuild(str(path))
             m.set_meta(TARGET, target)
-            m.moved_aside = f"{aside} (it was for {recorded}, the config now says {target})"
+            m.moved_aside = (f"{aside} (it was for {normal_target(recorded or '')}, the config now "
+                             f"says {target})")
         return m
 
     @classmethod
     def _open_or_rebuild(cls, path: str) -> Manifest:
         try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            make_private_dir(os.path.dirname(path) or ".")
         except OSError as exc:
             raise ManifestError(f"cannot create the state dir for {path} ({exc.strerror}): "
                                 "set state_dir to a writable local folder.") from None
         existed = os.path.exists(path)
+        _make_private(path)
         try:
             return cls._open_valid(path, existed)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and _is_disk_problem(exc):
                 raise _write_error(exc, path) from None
             aside = _move_aside(path)
+            _make_private(path)
             m = cls._open_valid(path, False)
             m.moved_aside = f"{aside} ({exc})"
             return m
@@ -180,7 +228,7 @@ class Manifest:
                 return None
             db.execute("SELECT count(*) FROM files").fetchone()
             row = db.execute("SELECT value FROM meta WHERE name = ?", (TARGET,)).fetchone()
-            if target and row and row[0] != target:
+            if target and row and normal_target(row[0]) != normal_target(target):
                 db.close()
                 return None
         except sqlite3.DatabaseError:
@@ -298,7 +346,7 @@ class Manifest:
         `unverified`: sent, but the store would not let us confirm it (write-only keys)."""
         self._write(
             f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES "
-            "(?, ?, ?, 'uploaded', ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0, NULL, NULL, ?, ?)",
+            "(?, ?, ?, 'uploaded', ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0, NULL, NULL, ?, NULL, ?)",
             [(f.root, f.rel, key, f.size, f.mtime_ns, f.dev, f.ino, checksum, now, int(unverified))
              for f, key, checksum in rows])
 
@@ -326,16 +374,42 @@ class Manifest:
             return
         self._write(
             "INSERT INTO files (root, rel, key, state, obs_size, obs_mtime_ns, obs_count, "
-            "obs_first) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT (root, rel) DO "
-            "UPDATE SET obs_size = excluded.obs_size, obs_mtime_ns = excluded.obs_mtime_ns, "
-            "obs_count = excluded.obs_count, obs_first = excluded.obs_first",
-            [(f.root, f.rel, key, o.size, o.mtime_ns, o.count, o.first_seen) for f, key, o in rows])
+            "obs_first, obs_since) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT (root, rel) "
+            "DO UPDATE SET obs_size = excluded.obs_size, obs_mtime_ns = excluded.obs_mtime_ns, "
+            "obs_count = excluded.obs_count, obs_first = excluded.obs_first, "
+            "obs_since = excluded.obs_since",
+            [(f.root, f.rel, key, o.size, o.mtime_ns, o.count, o.first_seen, o.since)
+             for f, key, o in rows])
 
     def forget(self, ids: list[tuple[str, str]], uploaded_too: bool = False) -> None:
         """Drop rows of files that are gone; uploaded rows only when asked (pruning)."""
         if ids:
             keep = "" if uploaded_too else " AND state != 'uploaded'"
             self._write(f"DELETE FROM files WHERE root = ? AND rel = ?{keep}", ids)
+            if not uploaded_too:  # gone before its whole upload: its segments stay in the bucket
+                self.forget_live(ids)
+
+    # ---- live segments --------------------------------------------------------------
+    def live_states(self) -> dict[tuple[str, str], LiveState]:
+        rows = self.db.execute("SELECT root, rel, base, segments, sent, last_at, head_sha, "
+                               "head_len FROM live")
+        return {(r[0], r[1]): LiveState(*r) for r in rows}
+
+    def record_segment(self, file: LocalFile, base: str, seq: int, end: int, now: float,
+                       head: tuple[str, int] = ("", 0)) -> None:
+        """Segment `seq` of `file` is in the bucket; its bytes end at `end`. Segment 0
+        starts the row afresh (a restart too) with the hash of the file's first bytes."""
+        if seq == 0:
+            self._write("INSERT OR REPLACE INTO live (root, rel, base, segments, sent, last_at, "
+                        "head_sha, head_len) VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
+                        [(file.root, file.rel, base, end, now, head[0], head[1])])
+        else:
+            self._write("UPDATE live SET segments = ?, sent = ?, last_at = ? WHERE root = ? AND "
+                        "rel = ? AND segments = ?", [(seq + 1, end, now, file.root, file.rel, seq)])
+
+    def forget_live(self, ids: list[tuple[str, str]]) -> None:
+        if ids:
+            self._write("DELETE FROM live WHERE root = ? AND rel = ?", ids)
 
     def reset_observation(self, file: LocalFile) -> None:
         self._write("UPDATE files SET obs_count = NULL WHERE root = ? AND rel = ?",
@@ -351,7 +425,7 @@ class Manifest:
         return int(cur.lastrowid or 0)
 
     def finish_pass(self, pass_id: int, report: PassReport) -> None:
-        body = json.dumps({k: v for k, v in vars(report).items()})
+        body = strip_userinfo(json.dumps({k: v for k, v in vars(report).items()}))
         self._write("UPDATE passes SET finished_at = ?, exit_code = ?, report = ? WHERE id = ?",
                     [(report.finished_at, report.exit_code, body, pass_id)])
 
@@ -393,6 +467,15 @@ def _move_aside(path: str, why: str = "corrupt") -> str:
         if os.path.exists(path + suffix):
             os.replace(path + suffix, aside + suffix)
     return aside
+
+
+def _make_private(path: str) -> None:
+    """The manifest file 0600 before SQLite opens it: its -wal and -shm files take the same
+    mode. An existing one (from an older version) is tightened too."""
+    if path == ":memory:":  # SQLite's name for no file at all
+        return
+    with contextlib.suppress(OSError):  # opening it for real says what is wrong, in ManifestError's words
+        os.close(private_opener(path, os.O_CREAT | os.O_RDWR))
 
 
 def _is_disk_problem(exc: sqlite3.OperationalError) -> bool:

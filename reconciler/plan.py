@@ -4,13 +4,16 @@ Pure: no clock, no I/O, no logging. One `decide()` per local file, visited in so
 order so the same inputs always give the same plan. The case table, in order:
 
     name cannot be a key                               -> skip  BAD_NAME
+    key under {prefix}_camup/ (the tool's own)         -> skip  RESERVED
     manifest: uploaded, same size, mtime and key       -> skip  UPLOADED (or after_upload
                                                           delete/move, once old enough)
       ... but recorded unverified (write-only keys)    -> skip  UNVERIFIED: never deleted or
                                                           moved locally, never resent
       ... but this pass's listing lacks the key        -> skip  REMOTE_MISSING (reported)
     another watch dir uploaded this very file (id)     -> adopt ADOPT_MOVED
-    manifest: failed, next attempt in the future       -> skip  BACKOFF
+    manifest: failed, next attempt in (now, now+cap]   -> skip  BACKOFF (a later date was
+                                                          written by a clock that ran fast:
+                                                          due now; cap = the longest back-off)
     not stable / young / empty                         -> skip  (its Readiness)
     ready, but another process holds it open (probe)   -> skip  OPEN
     listing: same key, same size, manifest unaware     -> adopt ADOPT_REMOTE (checksum checked
@@ -20,9 +23,26 @@ order so the same inputs always give the same plan. The case table, in order:
     manifest: failed before                            -> upload RETRY
     otherwise                                          -> upload NEW
     manifest row, no local file, never uploaded        -> forget GONE
-    manifest row, no local file, uploaded, listing pass -> forget PRUNED (the bucket keeps it)
+    manifest row, no local file, uploaded at least     -> forget PRUNED (the bucket keeps it;
+      prune_after ago, its watch dir not empty-looking      any listing mode)
+    (an observation first seen "in the future" counts from now: the clock had run fast)
     remote only                                        -> nothing (never deleted)
     leftover multipart uploads                         -> see settle_multiparts
+
+Live rows (`live.enabled`), for a file still being written (growing, too young or held
+open) whose live clock (`Observation.since`, first seen unfinished) is older than
+`after_seconds`:
+
+    clock younger than after_seconds                   -> skip  (its wait: not yet live)
+    last segment less than interval_seconds ago        -> skip  (its wait)
+    smaller than its segments' total, or its first
+      segment's bytes changed (head hash)              -> segment LIVE_RESTART [0, size), seq 0,
+                                                          the old segments dropped first
+    grown by less than min_segment_mb since            -> skip  (its wait)
+    otherwise                                          -> segment LIVE [sent, size), next seq
+    ready, with live segments                          -> upload/adopt as above, then its
+                                                          segments dropped (execute, on success)
+    uploaded unchanged, live segments left             -> cleanup LIVE_DONE (drop them)
 
 A conditional write (If-None-Match) that finds its key taken asks `when_taken()` what the
 HEAD of that key means; its table:
@@ -44,12 +64,13 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Optional
 
-from .keys import UnsafeKey, keep_both_key, key_for
+from .keys import UnsafeKey, keep_both_key, key_for, live_base, reserved
 from .models import (
     CREATING,
     Action,
     ActionKind,
     EntryState,
+    LiveState,
     LocalFile,
     ManifestEntry,
     MultipartDecision,
@@ -69,6 +90,10 @@ FileId = tuple[str, str]  # (watch dir, relative path)
 # Verdicts that one in-pass re-stat may turn ready (TOO_YOUNG: old enough after the wait).
 _RECHECK = (Readiness.SETTLING, Readiness.GROWING, Readiness.TOO_YOUNG)
 
+# Waits of a file still being written: the ones a live segment may go out during.
+_UNFINISHED = (Readiness.GROWING, Readiness.TOO_YOUNG, Readiness.OPEN)
+_LIVE_WAITS = (Reason.GROWING, Reason.TOO_YOUNG, Reason.OPEN)
+
 _SKIP_FOR = {
     Readiness.SETTLING: Reason.SETTLING,
     Readiness.GROWING: Reason.GROWING,
@@ -77,6 +102,16 @@ _SKIP_FOR = {
     Readiness.LOCKED: Reason.LOCKED,
     Readiness.EMPTY: Reason.EMPTY,
 }
+
+
+CROSS_PASS_BACKOFF_START = 60.0
+CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
+
+
+def cross_pass_backoff(failures: int) -> float:
+    """The back-off rule across passes, once a pass's attempts are spent: the file waits
+    1 min, 2, 4 ... capped at 6 h, and does not hold up the others."""
+    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** min(max(0, failures - 1), 30))
 
 
 @dataclass(frozen=True)
@@ -90,7 +125,17 @@ class Policy:
     after_upload: str = "keep"  # keep | delete | move
     after_upload_min_age: float = 0.0  # seconds since upload
     part_size: int = 0  # transfer.multipart_chunksize in bytes: an upload resumes only with it
+    backoff_cap: float = CROSS_PASS_BACKOFF_CAP  # no recorded next attempt lies further ahead
+    prune_after: float = 24 * 3600.0  # an uploaded row of a gone file is kept this long after upload
+    live: Optional[LivePolicy] = None  # None: live upload off (segments left are still cleaned up)
     resume: bool = True  # False with write-only keys: resuming lists the parts sent (a read)
+
+
+@dataclass(frozen=True)
+class LivePolicy:
+    after_seconds: float = 60.0
+    interval_seconds: float = 60.0
+    min_segment_bytes: int = 1024 * 1024
 
 
 
@@ -105,16 +150,7 @@ class Snapshot:
     unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
     open_by: Mapping[FileId, str] = field(default_factory=dict)  # held open for writing -> "name (pid N)"
     multiparts: Sequence[PendingMultipart] = ()  # uploads an earlier run started and did not finish
-
-
-CROSS_PASS_BACKOFF_START = 60.0
-CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
-
-
-def cross_pass_backoff(failures: int) -> float:
-    """The back-off rule across passes, once a pass's attempts are spent: the file waits
-    1 min, 2, 4 ... capped at 6 h, and does not hold up the others."""
-    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** min(max(0, failures - 1), 30))
+    live: Mapping[FileId, LiveState] = field(default_factory=dict)  # segments sent so far
 
 
 def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
@@ -152,6 +188,35 @@ def _missing_remotely(key: str, file: LocalFile, snap: Snapshot, policy: Policy)
     return key.startswith(policy.prefixes[file.root])  # only keys the listing covered
 
 
+def due_at(next_attempt_at: Optional[float], now: float, cap: float) -> Optional[float]:
+    """When a failed file may be tried again; None: now. A date beyond now + cap was written
+    while the clock ran fast (no back-off is longer): it would strand the file, so it is due."""
+    if next_attempt_at is None or not now < next_attempt_at <= now + cap:
+        return None
+    return next_attempt_at
+
+
+def _history(entry: Optional[ManifestEntry], snap: Snapshot, fid: FileId,
+             now: float) -> Optional[Observation]:
+    """The file's earlier observation; one dated in the future (a clock that ran fast) counts
+    from now, or the file would wait for the clock to catch up."""
+    seen = snap.prior.get(fid) or (entry.observation if entry else None)
+    if seen is not None and seen.first_seen > now:
+        return replace(seen, first_seen=now)
+    return seen
+
+
+def _key_of(file: LocalFile, policy: Policy) -> tuple[str, Optional[Action]]:
+    """The file's key, or the skip that says why it has none we may use."""
+    try:
+        key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
+    except UnsafeKey as exc:
+        return "", _skip(Reason.BAD_NAME, file, "", detail=str(exc))
+    if reserved(policy.prefixes[file.root], key):
+        return key, _skip(Reason.RESERVED, file, key)
+    return key, None
+
+
 def _settled(file: LocalFile, entry: Optional[ManifestEntry], key: str, snap: Snapshot, now: float,
              policy: Policy) -> Optional[Action]:
     """The rows decided before stability matters: already uploaded, a moved twin, backing off."""
@@ -171,9 +236,44 @@ def _settled(file: LocalFile, entry: Optional[ManifestEntry], key: str, snap: Sn
     twin_key = snap.uploaded_by_identity.get(file.identity) if file.ino else None
     if twin_key == key:
         return Action(ActionKind.ADOPT, Reason.ADOPT_MOVED, file, key)
-    if entry and entry.state is EntryState.FAILED and (entry.next_attempt_at or 0) > now:
+    if entry and entry.state is EntryState.FAILED and due_at(entry.next_attempt_at, now, policy.backoff_cap):
         return _skip(Reason.BACKOFF, file, key, detail=entry.last_error or "")
     return None
+
+
+def _classify(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
+              policy: Policy) -> tuple[Readiness, Observation]:
+    """The stability verdict, with the live clock kept: with live upload on, it starts when the
+    file is first seen unfinished and is kept until the upload (the manifest clears it then)."""
+    previous = _history(entry, snap, file.id, now)
+    readiness, seen = classify(file, previous, now, policy.stability)
+    since = previous.since if previous is not None else None
+    if since is None and readiness in _UNFINISHED and policy.live is not None:
+        since = now
+    return readiness, replace(seen, since=since)
+
+
+def live_segment(wait: Action, state: Optional[LiveState], now: float, policy: Policy) -> Action:
+    """The live rows of the case table: a waiting unfinished file -> a segment when due."""
+    live, file, seen = policy.live, wait.file, wait.observation
+    if (live is None or file is None or seen is None or seen.since is None
+            or wait.reason not in _LIVE_WAITS or file.size == 0):
+        return wait
+    if now - seen.since < live.after_seconds:
+        return wait  # not yet live
+    if state is not None and state.last_at is not None and now - state.last_at < live.interval_seconds:
+        return wait  # one segment per interval
+    base = live_base(policy.prefixes[file.root], wait.key)
+    if state is not None and (file.size < state.sent or not state.head_intact):
+        return Action(ActionKind.SEGMENT, Reason.LIVE_RESTART, file, base + f"{0:06d}", seen,
+                      detail=wait.reason.value, span=(0, file.size), drop=state)
+    sent, seq = (state.sent, state.segments) if state is not None else (0, 0)
+    if state is not None:
+        base = state.base  # a key template with {mtime} moves the key; the segments stay put
+    if file.size - sent < live.min_segment_bytes:
+        return wait
+    return Action(ActionKind.SEGMENT, Reason.LIVE, file, f"{base}{seq:06d}", seen,
+                  detail=wait.reason.value, span=(sent, file.size))
 
 
 def stability_of(file: LocalFile, snap: Snapshot, now: float,
@@ -184,14 +284,10 @@ def stability_of(file: LocalFile, snap: Snapshot, now: float,
     open-file probe must examine, before the one call to plan().
     """
     entry = snap.entries.get(file.id)
-    try:
-        key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
-    except UnsafeKey:
+    key, refused = _key_of(file, policy)
+    if refused is not None or _settled(file, entry, key, snap, now, policy) is not None:
         return None
-    if _settled(file, entry, key, snap, now, policy) is not None:
-        return None
-    previous = snap.prior.get(file.id) or (entry.observation if entry else None)
-    return classify(file, previous, now, policy.stability)
+    return _classify(file, entry, snap, now, policy)
 
 
 def second_look(snap: Snapshot, now: float, policy: Policy) -> list[tuple[LocalFile, Observation]]:
@@ -217,22 +313,34 @@ def ready_by_stability(snap: Snapshot, now: float, policy: Policy) -> list[Local
 def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
            policy: Policy) -> Action:
     """The one decision for one local file; see the module's case table."""
-    try:
-        key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
-    except UnsafeKey as exc:
-        return _skip(Reason.BAD_NAME, file, "", detail=str(exc))
-    settled = _settled(file, entry, key, snap, now, policy)
+    action = _decide(file, entry, snap, now, policy)
+    state = snap.live.get(file.id)
+    if state is None:
+        return action
+    if action.kind is ActionKind.UPLOAD or action.reason is Reason.ADOPT_REMOTE:
+        return replace(action, drop=state)  # dropped once the whole file is in the bucket
+    if action.reason is Reason.UPLOADED:  # uploaded unchanged (kept, or delete/move due)
+        return Action(ActionKind.CLEANUP, Reason.LIVE_DONE, file, action.key, drop=state)
+    return action
+
+
+def _decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
+            policy: Policy) -> Action:
+    key, refused = _key_of(file, policy)
+    settled = refused or _settled(file, entry, key, snap, now, policy)
     if settled is not None:
         return settled
     theirs = snap.remote.get(key) if snap.remote is not None else None
     ours = entry is not None and entry.uploaded_at is not None and entry.key == key
-    previous = snap.prior.get(file.id) or (entry.observation if entry else None)
-    readiness, seen = classify(file, previous, now, policy.stability)
+    readiness, seen = _classify(file, entry, snap, now, policy)
+    state = snap.live.get(file.id)
     if readiness is not Readiness.READY:
-        return _skip(_SKIP_FOR[readiness], file, key, seen)
+        return live_segment(_skip(_SKIP_FOR[readiness], file, key, seen), state, now, policy)
     holder = snap.open_by.get(file.id)
     if holder is not None:  # a recorder paused mid-write looks stable: the probe knows better
-        return _skip(Reason.OPEN, file, key, seen, detail=holder)
+        if policy.live is not None:  # held open by its writer: unfinished
+            seen = replace(seen, since=seen.since or now)
+        return live_segment(_skip(Reason.OPEN, file, key, seen, detail=holder), state, now, policy)
     if theirs is not None and not ours and theirs.size == file.size:
         # Only a finished file can match; execute checks the stored checksum before trusting it.
         return Action(ActionKind.ADOPT, Reason.ADOPT_REMOTE, file, key, seen)
@@ -263,9 +371,10 @@ def plan(snap: Snapshot, now: float, policy: Policy) -> Plan:
             continue  # here, or in a folder we could not read this pass: not known to be gone
         if entry.state is not EntryState.UPLOADED:
             reason = Reason.GONE
-        elif snap.remote is not None and entry.root in roots_seen:
-            # Uploaded rows of files long gone are pruned on listing passes only (daily by
-            # default), and never for a watch dir that looked empty (a share half-mounted).
+        elif entry.root in roots_seen and now - (entry.uploaded_at or 0) >= policy.prune_after:
+            # Uploaded rows of gone files are pruned in every listing mode (else `listing: never`
+            # grows the manifest for ever), never for a watch dir that looked empty (a share
+            # half-mounted) nor under a folder the scan could not read (above).
             reason = Reason.PRUNED
         else:
             continue

@@ -123,6 +123,14 @@ class Bucket:
         stored = resp.get(self.checksum.field) if self.checksum else None
         return resp["ContentLength"], stored, resp.get("ETag", "")
 
+    def same_content(self, fh: IO[bytes], size: int, found: tuple[int, Optional[str], str]) -> bool:
+        """Do the `size` bytes of fh match the object head() found: its stored checksum, or
+        its ETag where the store keeps no checksum? (The caller compares the sizes.)"""
+        _size, stored, etag = found
+        if stored is not None:
+            return self.local_checksum(fh, size) == stored
+        return self.etag_matches(fh, size, etag)
+
     def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool:
         """For objects without a stored checksum: our part size, boto3's default (8 MiB) and
         common others are tried for multipart ETags."""
@@ -259,6 +267,37 @@ class Bucket:
             kwargs.update(KeyMarker=page.get("NextKeyMarker", ""),
                           UploadIdMarker=page.get("NextUploadIdMarker", ""))
 
+    # ---- live segments and recovery ------------------------------------------------
+    def upload_range(self, fh: IO[bytes], key: str, start: int, length: int, progress: Progress,
+                     on_multipart: Callable[[str, bool], None]) -> Optional[str]:
+        """Send bytes [start, start + length) of fh to key, with the usual checksum; a live
+        segment of ours may be replaced (one left by a run killed before recording it)."""
+        fh.seek(start)
+        return self.upload(fh, key, length, True, progress, on_multipart)
+
+    def download(self, key: str, out: IO[bytes]) -> Optional[int]:
+        """Copy the object at key into out (its stored checksum checked where the store
+        returns one); the byte count, or None when there is no such object."""
+        try:
+            resp = self._call("get_object", Key=key, ChecksumMode="ENABLED")
+        except RemoteError as exc:
+            if exc.code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        written = 0
+        try:
+            for chunk in iter(lambda: resp["Body"].read(MIB), b""):
+                out.write(chunk)
+                written += len(chunk)
+        except OSError:
+            raise  # the local side (OUT) failed: the caller says so
+        except bx.FlexibleChecksumError as exc:
+            raise RemoteError(ErrorKind.KEY, f"{key}: the bytes received do not match the "
+                              "checksum stored with the object") from exc
+        except Exception as exc:  # a dropped connection or a checksum mismatch mid-body
+            raise classify_error(exc, self.name) from exc
+        return written
+
     def put_immutable(self, key: str, data: bytes) -> Optional[str]:
         """A small object that must never be replaced (ledger): conditional, locked when
         configured, with a checksum; returns its version id. EXISTS if the key is taken."""
@@ -328,9 +367,10 @@ class Bucket:
         self._call("delete_object", Key=key, VersionId=version_id)
 
     def put_probe(self, key: str) -> None:
-        data = b"camup-sync check"  # Content-MD5: a bucket with a default retention requires it
-        self._call("put_object", Key=key, Body=data, IfNoneMatch="*",
-                   ContentMD5=b64(hashlib.md5(data).digest()))
+        """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time
+        (Content-MD5: a bucket with a default retention requires it)."""
+        data = b"camup-sync check"
+        self._call("put_object", Key=key, Body=data, ContentMD5=b64(hashlib.md5(data).digest()))
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)

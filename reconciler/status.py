@@ -7,7 +7,9 @@ import shutil
 from typing import IO, Any, Optional
 
 from .config import Config
+from .logs import one_line
 from .manifest import Manifest
+from .plan import CROSS_PASS_BACKOFF_CAP, due_at
 from .render import human_age, human_bytes
 from .text import printable
 
@@ -17,6 +19,7 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
     passes = manifest.passes() if manifest else []
     failing = manifest.failing() if manifest else []
     unverified = manifest.unverified() if manifest else []
+    live = sorted(manifest.live_states().values(), key=lambda s: s.rel) if manifest else []
 
     def count(state: str, what: str = "files") -> float:
         return counts.get(state, {}).get(what, 0) or 0
@@ -39,14 +42,21 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
         "uploaded_bytes": count("uploaded", "bytes"),
         "backlog": {"files": count("pending") + count("failed"),
                     "bytes": count("pending", "bytes") + count("failed", "bytes"),
-                    "oldest_age_seconds": (now - min(oldest)) if oldest else None},
+                    # a first_seen in the future (a clock that ran fast) counts as now
+                    "oldest_age_seconds": max(0.0, now - min(oldest)) if oldest else None},
         "last_pass": last,
         "last_successful_pass": last_ok,
         "disks": disks,
         "failing": [{"path": e.rel, "watch_dir": e.root, "key": e.key, "attempts": e.attempts,
-                     "last_error": e.last_error, "next_retry_at": e.next_attempt_at}
+                     "last_error": e.last_error,
+                     # as the planner reads it: beyond the longest back-off means due now
+                     "next_retry_at": due_at(e.next_attempt_at, now, CROSS_PASS_BACKOFF_CAP)}
                     for e in failing],
         "unverified": [{"path": e.rel, "watch_dir": e.root, "key": e.key} for e in unverified],
+        "live": [{"path": s.rel, "watch_dir": s.root, "segments": s.segments, "bytes_off_site": s.sent,
+                  "last_segment_age_seconds": (now - s.last_at) if s.last_at else None}
+                 for s in live],
+        "cannot_upload": (last or {}).get("report", {}).get("unstorable", []),
     }
 
 
@@ -67,7 +77,7 @@ def render(info: dict[str, Any], now: float, out: IO[str], as_json: bool) -> Non
     f, b = info["files"], info["backlog"]
     oldest = b["oldest_age_seconds"]
     lines = [
-        f"manifest          {info['manifest'] or 'none yet (no pass has run)'}",
+        f"manifest          {printable(info['manifest'] or 'none yet (no pass has run)')}",
         f"uploaded          {f['uploaded']} files, {human_bytes(info['uploaded_bytes'])}",
         f"waiting           {f['pending']} files (to stabilize or to upload)",
         f"failing           {f['failing']} files",
@@ -79,14 +89,21 @@ def render(info: dict[str, Any], now: float, out: IO[str], as_json: bool) -> Non
     for d in info["disks"]:
         free = (f"{human_bytes(d['free_bytes'])} free of {human_bytes(d['total_bytes'])}"
                 if "free_bytes" in d else f"unreadable: {d['error']}")
-        lines.append(f"disk              {d['path']}: {free}")
+        lines.append(f"disk              {printable(d['path'])}: {free}")
     for e in info["failing"]:
         retry = "now" if not e["next_retry_at"] else f"in {human_age(e['next_retry_at'] - now)}"
-        lines.append(f"FAILING           {e['path']}: {e['attempts']} failed pass(es), next retry "
-                     f"{retry}; last error: {e['last_error']}")
-    if f["unverified"]:
+        lines.append(f"FAILING           {printable(e['path'])}: {e['attempts']} failed pass(es), "
+                     f"next retry {retry}; last error: {printable(e['last_error'] or '')}")
+    if f.get("unverified"):
         lines.append(f"unverified        {f['unverified']} files uploaded (unverified): the bucket "
                      "could not be read to confirm them; kept locally, not sent again")
-    for e in info["unverified"]:
+    for e in info.get("unverified", ()):
         lines.append(f"UNVERIFIED        {printable(e['path'])} -> {printable(e['key'])}")
+    for v in info.get("live", ()):
+        age = v["last_segment_age_seconds"]
+        lines.append(f"LIVE              {printable(v['path'])}: {v['segments']} segment(s), "
+                     f"{human_bytes(v['bytes_off_site'])} off-site, last segment "
+                     f"{human_age(age) + ' ago' if age is not None else 'never'}")
+    for problem in info["cannot_upload"]:  # names already printable: the pass wrote them so
+        lines.append(f"CANNOT UPLOAD     {one_line(problem)}")
     out.write("\n".join(lines) + "\n")

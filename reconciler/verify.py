@@ -15,12 +15,11 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Optional, Protocol
 
+from . import localfs
 from .ledger import broken_links, sha256_hex, split_lines
 from .manifest import Manifest
 from .models import LocalFile, ManifestEntry
-from .probe import open_for_upload
 from .s3errors import ErrorKind, RemoteError, is_denied
-from .scan import path_of, restat
 from .text import printable
 
 EXIT_OK, EXIT_PROBLEM, EXIT_REMOTE = 0, 1, 4
@@ -135,11 +134,11 @@ def _deep(store: Reader, row: ManifestEntry, sha: Optional[str]) -> list[Problem
 
 def check_local(store: Reader, row: ManifestEntry, sha: Optional[str]) -> Optional[list[Problem]]:
     """None when the file is gone or changed since (a later pass uploads it again)."""
-    now = restat(LocalFile(row.root, row.rel, row.size, row.mtime_ns))
+    now = localfs.restat(LocalFile(row.root, row.rel, row.size, row.mtime_ns, row.dev, row.ino))
     if now is None or (now.size, now.mtime_ns) != (row.size, row.mtime_ns) or not (row.checksum or sha):
         return None
     try:
-        with open_for_upload(path_of(now)) as fh:
+        with localfs.open_for_upload(now) as fh:  # no link followed, the scanned file only
             same = (store.local_checksum(fh, row.size) == row.checksum if row.checksum
                     else _sha256_of(fh) == sha)
     except OSError as exc:

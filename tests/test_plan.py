@@ -19,6 +19,7 @@ from reconciler.keys import keep_both_key
 from reconciler.models import (
     ActionKind,
     EntryState,
+    LiveState,
     LocalFile,
     ManifestEntry,
     MultipartStep,
@@ -30,6 +31,7 @@ from reconciler.models import (
 from reconciler.plan import (
     CROSS_PASS_BACKOFF_CAP,
     Found,
+    LivePolicy,
     Policy,
     Snapshot,
     Taken,
@@ -114,9 +116,20 @@ MOVED_C = lf(root=C, ino=77)  # same file id, but its prefix gives another key
 ALT = keep_both_key("cam/x.mp4", F.size, F.mtime_ns)
 
 CASES = [
-    Case("backslash name", lf("a\\b.mp4"), ActionKind.SKIP, Reason.BAD_NAME, key=""),
-    Case("control char name", lf("a\x01b.mp4"), ActionKind.SKIP, Reason.BAD_NAME, key=""),
+    Case("backslash name: escaped", lf("a\\b.mp4"), ActionKind.SKIP, Reason.SETTLING,
+         key="cam/a%5Cb.mp4"),
+    Case("control char name: escaped", lf("a\x01b.mp4"), ActionKind.UPLOAD, Reason.NEW,
+         key="cam/a%01b.mp4", prior=seen(lf("a\x01b.mp4"))),
+    Case("name that is not UTF-8: cannot be stored", lf("bad\udcff.mp4"), ActionKind.SKIP,
+         Reason.BAD_NAME, key=""),
+    Case("key over 1,024 bytes: cannot be stored", lf("d/" + "a" * 1030), ActionKind.SKIP,
+         Reason.BAD_NAME, key=""),
     Case("dot-dot name", lf("../x.mp4"), ActionKind.SKIP, Reason.BAD_NAME, key=""),
+    Case("maps under the prefix's _camup/: reserved", lf("_camup/live/x.mp4"), ActionKind.SKIP,
+         Reason.RESERVED, key="cam/_camup/live/x.mp4", prior=seen(lf("_camup/live/x.mp4"))),
+    Case("_camup elsewhere in the path is an ordinary name", lf("cam1/_camup/x.mp4"),
+         ActionKind.UPLOAD, Reason.NEW, key="cam/cam1/_camup/x.mp4",
+         prior=seen(lf("cam1/_camup/x.mp4"))),
     Case("uploaded and unchanged", F, ActionKind.SKIP, Reason.UPLOADED, key="cam/x.mp4",
          entry=entry(F, EntryState.UPLOADED)),
     Case("uploaded unchanged wins over a remote of other size", F, ActionKind.SKIP,
@@ -177,6 +190,21 @@ CASES = [
          key="cam/x.mp4", detail="S3 answered 503",
          entry=entry(F, EntryState.FAILED, observation=seen(F), attempts=2,
                      next_attempt_at=NOW + 1, last_error="S3 answered 503")),
+    Case("failed, next attempt exactly at the longest back-off", F, ActionKind.SKIP,
+         Reason.BACKOFF, entry=entry(F, EntryState.FAILED, observation=seen(F),
+                                     next_attempt_at=NOW + 6 * 3600)),
+    Case("failed, next attempt beyond the longest back-off (the clock ran fast): due", F,
+         ActionKind.UPLOAD, Reason.RETRY, entry=entry(F, EntryState.FAILED, observation=seen(F),
+                                                      next_attempt_at=NOW + 365 * 86400)),
+    Case("a shorter back-off cap applies as configured", F, ActionKind.UPLOAD, Reason.RETRY,
+         entry=entry(F, EntryState.FAILED, observation=seen(F), next_attempt_at=NOW + 61),
+         policy={"backoff_cap": 60}),
+    Case("observation first seen in the future counts from now", lf(age=-86400 * 365),
+         ActionKind.UPLOAD, Reason.NEW, policy={"min_age": 0},
+         prior=seen(lf(age=-86400 * 365), first_seen=NOW + 365 * 86400)),
+    Case("future mtime, history dated in the future: waits min_age from now", lf(age=-86400),
+         ActionKind.SKIP, Reason.TOO_YOUNG,
+         prior=seen(lf(age=-86400), first_seen=NOW + 86400)),
     Case("failed, next attempt passed", F, ActionKind.UPLOAD, Reason.RETRY, key="cam/x.mp4",
          entry=entry(F, EntryState.FAILED, observation=seen(F), attempts=2,
                      next_attempt_at=NOW - 1, last_error="boom")),
@@ -287,8 +315,10 @@ def test_when_taken(found: Found, on_conflict: str, alternative: bool, verdict: 
 
 
 def test_bad_name_detail_says_why() -> None:
-    (action,) = plan(snapshot([lf("a\\b.mp4")]), NOW, policy()).actions
-    assert "backslash" in action.detail
+    (action,) = plan(snapshot([lf("bad\udcff.mp4")]), NOW, policy()).actions
+    assert "not UTF-8" in action.detail
+    (action,) = plan(snapshot([lf("a" * 1100)]), NOW, policy()).actions
+    assert "1024 bytes" in action.detail
 
 
 def test_skips_carry_the_observation_to_persist() -> None:
@@ -324,7 +354,8 @@ def test_no_second_look_for_files_decided_before_stability() -> None:
     uploaded = entry(F, EntryState.UPLOADED)
     backing_off = lf("poison.mp4")
     failed = entry(backing_off, EntryState.FAILED, next_attempt_at=NOW + 600, attempts=2)
-    snap = snapshot([F, backing_off, lf("bad\\name.mp4")], [uploaded, failed])
+    unstorable, reserved = lf("bad\udcff.mp4"), lf("_camup/x.mp4")
+    snap = snapshot([F, backing_off, unstorable, reserved], [uploaded, failed])
     assert second_look(snap, NOW, policy()) == []
     assert ready_by_stability(snap, NOW, policy()) == []
 
@@ -354,20 +385,27 @@ def test_orphan_rows(state, expected) -> None:
         assert a.detail == f"{A}|gone.mp4"
 
 
-def test_uploaded_rows_of_gone_files_are_pruned_only_on_listing_passes() -> None:
-    gone = entry(lf("gone.mp4"), EntryState.UPLOADED)
+@pytest.mark.parametrize("listed", [False, True], ids=["no listing (listing: never)", "listing pass"])
+def test_uploaded_rows_of_gone_files_are_pruned_in_any_listing_mode(listed: bool) -> None:
+    gone = entry(lf("gone.mp4"), EntryState.UPLOADED, uploaded_at=NOW - 86400)
+    recent = entry(lf("recent.mp4"), EntryState.UPLOADED, uploaded_at=NOW - 3600)
     here = lf("here.mp4")
     kept_row = entry(here, EntryState.UPLOADED)
-    listing = (RemoteObject("cam/gone.mp4", 100), RemoteObject("cam/here.mp4", 100))
+    listing = (RemoteObject("cam/gone.mp4", 100), RemoteObject("cam/here.mp4", 100)) if listed else None
 
-    idle = plan(snapshot([here], [gone, kept_row]), NOW, policy())
-    listed = plan(snapshot([here], [gone, kept_row], remote=listing), NOW, policy())
+    p = plan(snapshot([here], [gone, recent, kept_row], remote=listing), NOW, policy())
     empty_dir = plan(snapshot([], [gone, kept_row], remote=listing), NOW, policy())
 
-    assert [a.kind for a in idle.actions] == [ActionKind.SKIP]
-    assert [(a.kind, a.reason, a.detail) for a in listed.actions if a.file is None] == [
+    # gone a day after its upload: pruned; uploaded an hour ago: kept for the grace period
+    assert [(a.kind, a.reason, a.detail) for a in p.actions if a.file is None] == [
         (ActionKind.FORGET, Reason.PRUNED, f"{A}|gone.mp4")]
     assert empty_dir.actions == ()  # a watch dir that looks empty may be a half-mounted share
+
+
+def test_prune_grace_is_a_policy() -> None:
+    recent = entry(lf("recent.mp4"), EntryState.UPLOADED, uploaded_at=NOW - 60)
+    p = plan(snapshot([lf("here.mp4")], [recent]), NOW, policy(prune_after=60))
+    assert [a.reason for a in p.actions if a.file is None] == [Reason.PRUNED]
 
 
 def test_remote_only_keys_get_no_action() -> None:
@@ -551,7 +589,7 @@ def test_importing_the_planner_loads_no_io_library() -> None:
 
 def test_rows_under_a_folder_the_scan_could_not_read_are_neither_forgotten_nor_pruned() -> None:
     failing = entry(lf("cam1/poison.mp4"), EntryState.FAILED)
-    uploaded = entry(lf("cam1/old.mp4"), EntryState.UPLOADED)
+    uploaded = entry(lf("cam1/old.mp4"), EntryState.UPLOADED, uploaded_at=NOW - 2 * 86400)
     elsewhere = entry(lf("cam2/gone.mp4"), EntryState.PENDING)
     listing = (RemoteObject("cam/cam1/old.mp4", 100),)
     snap = replace(snapshot([lf("cam2/here.mp4")], [failing, uploaded, elsewhere], remote=listing),
@@ -560,3 +598,144 @@ def test_rows_under_a_folder_the_scan_could_not_read_are_neither_forgotten_nor_p
     p = plan(snap, NOW, policy())
 
     assert [a.detail for a in p.actions if a.kind is ActionKind.FORGET] == [f"{A}|cam2/gone.mp4"]
+
+
+# ---- live segments: the live rows of the case table ---------------------------------------------
+MIB = 1024 * 1024
+LIVE = LivePolicy(after_seconds=60, interval_seconds=60, min_segment_bytes=MIB)
+G = lf("live.mp4", size=3 * MIB, age=1)  # being written: its mtime is a second old
+BASE = "cam/_camup/live/cam/live.mp4/"
+
+
+def growing(since: Optional[float], size: int = 2 * MIB) -> ManifestEntry:
+    """A pending row whose last look saw a smaller size: the file grows."""
+    return entry(G, EntryState.PENDING, observation=Observation(size, G.mtime_ns - 10**9, 1, NOW - 5, since))
+
+
+def sent(segments: int, total: int, last_at: Optional[float] = NOW - 61, intact: bool = True,
+         base: str = BASE) -> LiveState:
+    return LiveState(A, "live.mp4", base, segments, total, last_at, "ab" * 32, 4096, intact)
+
+
+@dataclass
+class LiveCase:
+    name: str
+    kind: ActionKind
+    reason: Reason
+    entry: Optional[ManifestEntry] = None
+    state: Optional[LiveState] = None
+    file: LocalFile = G
+    key: Optional[str] = None
+    span: Optional[tuple[int, int]] = None
+    drop: bool = False
+    live: Optional[LivePolicy] = LIVE
+    prior: Optional[Observation] = None
+    checks: int = 2
+
+
+GF = lf("live.mp4", size=3 * MIB)  # the same recording, finished an hour ago
+LIVE_CASES = [
+    LiveCase("first seen growing: the live clock starts, not yet live", ActionKind.SKIP,
+             Reason.GROWING, growing(since=None)),
+    LiveCase("growing for less than after_seconds: not yet live", ActionKind.SKIP, Reason.GROWING,
+             growing(since=NOW - 59)),
+    LiveCase("growing for after_seconds: first segment, the whole file so far", ActionKind.SEGMENT,
+             Reason.LIVE, growing(since=NOW - 60), key=BASE + "000000", span=(0, 3 * MIB)),
+    LiveCase("too young (just written) counts as unfinished too", ActionKind.SEGMENT, Reason.LIVE,
+             entry(G, EntryState.PENDING, observation=Observation(G.size, G.mtime_ns, 1, NOW - 5, NOW - 90)),
+             key=BASE + "000000"),
+    LiveCase("live due: the bytes appended since the last segment, next seq", ActionKind.SEGMENT,
+             Reason.LIVE, growing(since=NOW - 600), sent(2, MIB), key=BASE + "000002",
+             span=(MIB, 3 * MIB)),
+    LiveCase("interval not elapsed since the last segment", ActionKind.SKIP, Reason.GROWING,
+             growing(since=NOW - 600), sent(2, MIB, last_at=NOW - 59)),
+    LiveCase("grown by less than min_segment_mb", ActionKind.SKIP, Reason.GROWING,
+             growing(since=NOW - 600), sent(2, 3 * MIB - 100)),
+    LiveCase("grown by exactly min_segment_mb", ActionKind.SEGMENT, Reason.LIVE,
+             growing(since=NOW - 600), sent(2, 2 * MIB), span=(2 * MIB, 3 * MIB)),
+    LiveCase("shrunk below its segments' total: restart from 0, old ones dropped",
+             ActionKind.SEGMENT, Reason.LIVE_RESTART, growing(since=NOW - 600), sent(3, 4 * MIB),
+             key=BASE + "000000", span=(0, 3 * MIB), drop=True),
+    LiveCase("first segment's bytes changed (rewritten): restart", ActionKind.SEGMENT,
+             Reason.LIVE_RESTART, growing(since=NOW - 600), sent(2, MIB, intact=False),
+             key=BASE + "000000", span=(0, 3 * MIB), drop=True),
+    LiveCase("a key template moved the key: segments stay under their first base",
+             ActionKind.SEGMENT, Reason.LIVE, growing(since=NOW - 600), sent(1, MIB, base="old/"),
+             key="old/000001"),
+    LiveCase("live upload off: waits like any growing file", ActionKind.SKIP, Reason.GROWING,
+             growing(since=NOW - 600), live=None),
+    LiveCase("finished, with segments: uploaded whole, then its segments dropped", ActionKind.UPLOAD,
+             Reason.NEW, file=GF, state=sent(3, 2 * MIB), drop=True,
+             prior=Observation(GF.size, GF.mtime_ns, 1, NOW - 5, NOW - 900), checks=1),
+    LiveCase("finished, segments left with live upload off: still dropped", ActionKind.UPLOAD,
+             Reason.NEW, file=GF, state=sent(3, 2 * MIB), drop=True, live=None,
+             prior=Observation(GF.size, GF.mtime_ns, 1, NOW - 5), checks=1),
+    LiveCase("uploaded unchanged, segments left (a run stopped before dropping them)",
+             ActionKind.CLEANUP, Reason.LIVE_DONE, entry(GF, EntryState.UPLOADED), sent(3, 2 * MIB),
+             file=GF, drop=True),
+    LiveCase("settling (unchanged since the last look) is not a live wait", ActionKind.SKIP,
+             Reason.SETTLING, entry(GF, EntryState.PENDING, observation=Observation(
+                 GF.size, GF.mtime_ns, 1, NOW - 5, NOW - 900)), file=GF, key="cam/live.mp4",
+             live=replace(LIVE, after_seconds=1), checks=3),
+]
+
+
+@pytest.mark.parametrize("case", LIVE_CASES, ids=[c.name for c in LIVE_CASES])
+def test_live_rows(case: LiveCase) -> None:
+    snap = replace(snapshot([case.file], [case.entry] if case.entry else []),
+                   live={(A, "live.mp4"): case.state} if case.state else {},
+                   prior={case.file.id: case.prior} if case.prior else {})
+    (action,) = plan(snap, NOW, policy(checks=case.checks, live=case.live)).actions
+    assert (action.kind, action.reason) == (case.kind, case.reason)
+    if case.key is not None:
+        assert action.key == case.key
+    if case.span is not None:
+        assert action.span == case.span
+    assert (action.drop is not None) is case.drop
+    if case.drop:
+        assert action.drop == case.state
+
+
+def test_the_live_clock_starts_when_first_seen_unfinished_and_is_kept() -> None:
+    (first,) = plan(snapshot([G], [growing(since=None)]), NOW, policy(live=LIVE)).actions
+    assert first.observation is not None and first.observation.since == NOW
+    later = replace(G, size=G.size + 10)
+    prior = {G.id: first.observation}
+    (again,) = plan(snapshot([later], prior=prior), NOW + 30, policy(live=LIVE)).actions
+    assert again.observation is not None and again.observation.since == NOW
+
+
+def test_a_finished_file_never_starts_the_live_clock() -> None:
+    (action,) = plan(snapshot([F]), NOW, policy(live=LIVE)).actions
+    assert action.reason is Reason.SETTLING and action.observation.since is None
+
+
+def test_a_file_held_open_goes_live_when_due() -> None:
+    """The probe finds a stable file held open by its writer: live like a growing one."""
+    ready = entry(GF, EntryState.PENDING, observation=Observation(GF.size, GF.mtime_ns, 1, NOW - 5, NOW - 61))
+    pol = policy(live=LIVE)
+    (action,) = plan(snapshot([GF], [ready], open_by={GF.id: "recorder (pid 9)"}), NOW, pol).actions
+    assert (action.kind, action.reason, action.key, action.detail) == (
+        ActionKind.SEGMENT, Reason.LIVE, BASE + "000000", Reason.OPEN.value)
+    fresh = entry(GF, EntryState.PENDING, observation=Observation(GF.size, GF.mtime_ns, 1, NOW - 5))
+    (waiting,) = plan(snapshot([GF], [fresh], open_by={GF.id: "recorder (pid 9)"}), NOW, pol).actions
+    assert (waiting.kind, waiting.reason, waiting.observation.since) == (ActionKind.SKIP, Reason.OPEN, NOW)
+
+
+def test_segments_come_after_finished_uploads_and_never_count_as_uploads() -> None:
+    snap = replace(snapshot([G, F], [growing(since=NOW - 600), STABLE]))
+    p = plan(snap, NOW, policy(live=LIVE))
+    assert [a.kind for a in p.actions] == [ActionKind.UPLOAD, ActionKind.SEGMENT]
+    assert p.uploads == [p.actions[0]] and p.segments == [p.actions[1]] and p.sends == p.uploads
+
+
+def test_a_live_file_that_may_have_just_finished_gets_a_second_look_keeping_its_live_clock() -> None:
+    finished = lf("live.mp4", size=3 * MIB, age=600)  # grew since the last look, but its mtime is old
+    pol = policy(live=LIVE, settle_seconds=2.0)
+    snap = snapshot([finished], [growing(since=NOW - 600)])
+    assert plan(snap, NOW, pol).actions[0].kind is ActionKind.SEGMENT
+    ((looked, first),) = second_look(snap, NOW, pol)
+    assert looked == finished and first.since == NOW - 600  # the live clock survives the look
+    (again,) = plan(replace(snap, prior={finished.id: first}), NOW + 2, pol).actions
+    assert (again.kind, again.reason, again.drop) == (ActionKind.UPLOAD, Reason.NEW, None)
+    assert second_look(snapshot([G], [growing(since=NOW - 600)]), NOW, pol) == []  # still written

@@ -47,7 +47,7 @@ def test_check_passes_when_the_store_refuses_to_delete_the_locked_probe(lock_cam
     assert first.returncode == 0, first.stdout + first.stderr
     assert "PASS  object lock enforced: deleting the locked probe version was refused" in first.stdout
     assert again.returncode == 0 and "PASS  object lock enforced" in again.stdout
-    probe = f"{camp.prefix}_camup/check/"
+    probe = f"{camp.prefix}_camup/lock-probe/"
     versions = camp.s3.list_object_versions(Bucket=camp.bucket, Prefix=probe).get("Versions", [])
     assert len(versions) == 1  # the second check reused the probe still under retention
     assert_clean_stderr(first)
