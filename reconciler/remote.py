@@ -8,36 +8,23 @@ upload carries a checksum of those bytes that the store verifies and keeps.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from typing import IO, Any, Callable, Optional
 
 import boto3
 import botocore.exceptions as bx
 from botocore.config import Config as BotoConfig
-from loguru import logger
 
 from . import __version__
 from .checksums import b64, checksum_for, composite, md5_etag_matches, read_exact
-from .config import MIB, Config, ConfigError, ObjectLock
+from .config import MIB, Config, ConfigError
 from .models import RemoteObject, Stored
 from .multipart import MultipartSettings, MultipartUpload
+from .objectlock import ObjectLockCalls, lock_headers, utcnow
 from .s3errors import ErrorKind, RemoteError, classify_error
 from .throttle import Throttle
 
 Progress = Callable[[int], None]
-
-
-def lock_headers(lock: Optional[ObjectLock], now: dt.datetime) -> dict[str, Any]:
-    """The retention a write carries under remote.object_lock: mode, and now + days."""
-    if lock is None:
-        return {}
-    return {"ObjectLockMode": lock.mode,
-            "ObjectLockRetainUntilDate": now + dt.timedelta(days=lock.days)}
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def make_client(cfg: Config) -> Any:
@@ -65,7 +52,7 @@ def make_client(cfg: Config) -> Any:
     return session.client("s3", endpoint_url=r.endpoint_url, config=boto_cfg)
 
 
-class Bucket:
+class Bucket(ObjectLockCalls):
     """One bucket through one client; every call maps failures to RemoteError."""
 
     def __init__(self, client: Any, cfg: Config, throttle: Optional[Throttle] = None):
@@ -77,7 +64,7 @@ class Bucket:
         self.conditional_complete = True  # False once the store rejects IfNoneMatch on a complete
         self.lock = cfg.remote.object_lock
         self.whole_sha256 = cfg.ledger.enabled  # the ledger records every file's SHA-256
-        self.clock = _utcnow
+        self.clock = utcnow
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         try:
@@ -224,25 +211,6 @@ class Bucket:
             self.ensure_retention(key, upload.version_id, extra)
         return Stored(checksum, upload.version_id, upload.sha256)
 
-    def ensure_retention(self, key: str, version_id: Optional[str], extra: dict[str, Any]) -> None:
-        """Some stores ignore the lock headers of CreateMultipartUpload (moto's server): look,
-        and where the object has no retention (or we may not look), apply it explicitly."""
-        version = {"VersionId": version_id} if version_id else {}
-        try:
-            if self._call("head_object", Key=key, **version).get("ObjectLockMode"):
-                return
-        except RemoteError as exc:
-            if exc.kind is ErrorKind.FATAL:
-                raise
-        retention = {"Mode": extra["ObjectLockMode"], "RetainUntilDate": extra["ObjectLockRetainUntilDate"]}
-        try:
-            self._call("put_object_retention", Key=key, Retention=retention, **version)
-        except RemoteError as exc:
-            if exc.kind is ErrorKind.FATAL:
-                raise
-            logger.warning("Could not confirm or set the Object Lock retention of {} ({}): the "
-                           "credentials need s3:GetObject or s3:PutObjectRetention", key, exc)
-
     def abort(self, key: str, upload_id: str) -> None:
         """Best effort: a failure here is cleaned up on the next pass from the manifest."""
         try:
@@ -333,38 +301,6 @@ class Bucket:
         except Exception as exc:
             raise classify_error(exc, self.name) from exc
         return True
-
-    # ---- Object Lock (check) ---------------------------------------------------------
-    def lock_configuration(self) -> Optional[dict[str, Any]]:
-        """The bucket's ObjectLockConfiguration, or None when Object Lock is not enabled."""
-        try:
-            conf = self._call("get_object_lock_configuration").get("ObjectLockConfiguration", {})
-        except RemoteError as exc:
-            if exc.code in ("ObjectLockConfigurationNotFoundError", "404", "NoSuchObjectLockConfiguration"):
-                return None
-            raise
-        return conf if conf.get("ObjectLockEnabled") == "Enabled" else None
-
-    def head_lock(self, key: str) -> Optional[tuple[Optional[str], Optional[dt.datetime], Optional[str]]]:
-        """(mode, retain-until, version id) of the current object at key; None if none."""
-        try:
-            resp = self._call("head_object", Key=key)
-        except RemoteError as exc:
-            if exc.code in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-        return resp.get("ObjectLockMode"), resp.get("ObjectLockRetainUntilDate"), resp.get("VersionId")
-
-    def put_locked_probe(self, key: str, mode: str, days: int) -> Optional[str]:
-        """The lock probe: a tiny object with the given retention; returns its version id."""
-        data = b"camup-sync object lock probe"
-        resp = self._call("put_object", Key=key, Body=data, ContentMD5=b64(hashlib.md5(data).digest()),
-                          **lock_headers(ObjectLock(mode, days), self.clock()))
-        return resp.get("VersionId")
-
-    def delete_version(self, key: str, version_id: str) -> None:
-        """Without x-amz-bypass-governance-retention: a lock must refuse this."""
-        self._call("delete_object", Key=key, VersionId=version_id)
 
     def put_probe(self, key: str) -> None:
         """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time
