@@ -8,7 +8,8 @@ a file in it is rewritten in place. So a folder is skipped only when all hold:
   than the moment of the listing, so an entry added in the same timestamp tick as the
   listing would still have moved the mtime;
 - every wanted file in it was uploaded and unchanged after that pass (none growing,
-  waiting, failed or refused), and with after_upload delete/move it holds no file;
+  waiting, failed or refused), and with after_upload delete/move or keep_free it holds
+  no file (those may still have to go);
 - its newest file is older than `scan.quiet_hours` (recorders rewrite in place only near a
   recording's creation, so a young folder is always stat-ed);
 - the pass is not a full sweep (`--full`, a listing pass, every `relist_hours`, or the
@@ -38,7 +39,7 @@ FINGERPRINT = "scan_fingerprint"  # meta: the settings that decide what a folder
 class SkipRule:
     now_ns: int
     quiet_ns: int
-    files_may_stay: bool = True  # after_upload keep: uploaded files stay where they are
+    files_may_stay: bool = True  # after_upload keep, no keep_free: uploaded files stay where they are
 
     def may_skip(self, rec: Optional[DirRecord], mtime_ns: int) -> bool:
         if rec is None or rec.mtime_ns != mtime_ns:

@@ -44,9 +44,11 @@ class Reason(str, Enum):
     CONFLICT_SKIP = "remote key holds other content; on_conflict is skip"
     GONE = "no longer in the folder"
     PRUNED = "uploaded, and gone from the folder since"
+    DISK_GUARD = "free space below after_upload.keep_free; oldest verified upload first"
     LIVE = "live segment"  # still being written: the bytes appended since the last segment
     LIVE_RESTART = "live segment, restarting (the file shrank or was rewritten)"
     LIVE_DONE = "uploaded whole; its live segments are no longer needed"
+    UNVERIFIED = "uploaded (unverified): kept locally, the bucket could not be read to confirm it"
 
 
 class ActionKind(str, Enum):
@@ -132,6 +134,7 @@ class ManifestEntry:
     next_attempt_at: Optional[float] = None
     last_error: Optional[str] = None
     uploaded_at: Optional[float] = None
+    unverified: bool = False  # uploaded, but the store refused us the read that would confirm it
 
 
 CREATING = "creating:"  # + key: a multipart row recorded before CreateMultipartUpload answers
@@ -161,6 +164,25 @@ class RemoteObject:
     key: str
     size: int
     etag: str = ""
+
+
+@dataclass(frozen=True)
+class DiskSpace:
+    """Free space on a watch dir's volume, observed before planning (the disk guard's input)."""
+
+    free: int
+    total: int
+    volume: int = 0  # st_dev of the watch dir: two watch dirs on one volume share its space
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """An open alert as the manifest keeps it: a --once run every 5 minutes must not resend."""
+
+    name: str  # failing_files | bucket | backlog | watch_dir | disk | manifest
+    opened_at: float
+    sent_at: Optional[float]  # None: opened, but no message went out yet
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,6 +242,7 @@ class MultipartDecision:
 class Plan:
     actions: tuple[Action, ...]
     multiparts: tuple[MultipartDecision, ...] = ()
+    disk_short: tuple[str, ...] = ()  # watch dirs below keep_free even after freeing all it may
 
     @property
     def uploads(self) -> list[Action]:
@@ -262,6 +285,19 @@ class UploadResult:
     adopted: bool = False  # the store already had identical content
     skipped_conflict: bool = False
     locked: bool = False  # another process excludes our read (Windows): try next pass
+    unverified: bool = False  # refused as existing, and the HEAD that would confirm it denied
+    version_id: Optional[str] = None  # where the store versions objects
+    sha256: Optional[str] = None  # hex of the whole file's bytes, when the ledger asks for it
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a store's upload hands back: the stored checksum, and for the ledger the version
+    id and the SHA-256 (hex) of the bytes sent (None where not known or not asked for)."""
+
+    checksum: Optional[str] = None
+    version_id: Optional[str] = None
+    sha256: Optional[str] = None
 
 
 @dataclass
@@ -283,6 +319,9 @@ class PassReport:
     segments: int = 0  # live segments sent
     segment_bytes: int = 0
     unstorable: list[str] = field(default_factory=list)  # "name: why" of files S3 cannot store
+    unverified: int = 0  # recorded "uploaded (unverified)" this pass (write-only credentials)
+    disk_short: list[str] = field(default_factory=list)  # below keep_free, nothing verified left
+    manifest_moved_aside: Optional[str] = None  # where a corrupt or foreign manifest went
 
     @property
     def exit_code(self) -> int:

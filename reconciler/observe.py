@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from .execute import RetryPolicy
 from .keys import is_reserved
 from .live import observe_heads
 from .manifest import Manifest
-from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
+from .models import DiskSpace, EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
 from .plan import FileId, LivePolicy, Policy, Snapshot, plan, ready_by_stability, second_look
 from .probe import SweepResult, find_writers
 from .s3errors import ErrorKind, RemoteError
@@ -65,9 +66,10 @@ def policy_of(cfg: Config) -> Policy:
         key_template=cfg.key_template, on_conflict=cfg.remote.on_conflict, order=cfg.order,
         settle_seconds=s.settle_seconds, after_upload=cfg.after_upload.action,
         after_upload_min_age=cfg.after_upload.min_age_hours * 3600,
-        part_size=cfg.transfer.chunk_bytes,
+        part_size=cfg.transfer.chunk_bytes, resume=cfg.remote.listing != "never",
         live=LivePolicy(cfg.live.after_seconds, cfg.live.interval_seconds,
-                        cfg.live.min_segment_bytes) if cfg.live.enabled else None)
+                        cfg.live.min_segment_bytes) if cfg.live.enabled else None,
+        keep_free=cfg.after_upload.keep_free_parsed)
 
 
 def retry_policy_of(cfg: Config) -> RetryPolicy:
@@ -204,6 +206,25 @@ def _fresh_candidates(files: list[LocalFile],
     return out, candidates
 
 
+def disk_space(path: str) -> DiskSpace:
+    """Free and total bytes of the volume holding `path` (the one OS call of the disk guard)."""
+    usage = shutil.disk_usage(path)
+    return DiskSpace(usage.free, usage.total, os.stat(path).st_dev)
+
+
+def observe_disks(cfg: Config, report: PassReport) -> dict[str, DiskSpace]:
+    """Each readable watch dir's volume space, when the disk guard is on; before planning."""
+    if cfg.after_upload.keep_free is None:
+        return {}
+    found = {}
+    for w in cfg.watch_dirs:
+        try:
+            found[w.path] = disk_space(w.path)
+        except OSError as exc:  # the scan reports a missing watch dir; nothing to guard there
+            logger.debug("No free-space figure for {}: {}", w.path, exc)
+    return found
+
+
 def build_plan(cfg: Config, manifest: Optional[Manifest], world: World, report: PassReport,
                full: bool = False) -> tuple[Plan, dict[FileId, ManifestEntry], skipping.FolderPass]:
     """Observe everything and decide; no writes anywhere. Also returns the manifest rows
@@ -227,9 +248,14 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World, report: 
     skipped = [(root, d) for root, r in fp.scans.items() for d in r.skipped]
     snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable,
                     skipped=skipped, multiparts=leftovers,
-                    live=observe_heads(live, local) if live else {})
+                    live=observe_heads(live, local) if live else {}, disk=observe_disks(cfg, report))
     policy = policy_of(cfg)
     snap = _second_look(snap, cfg, world, policy)
     now = world.clock()
     snap = replace(snap, open_by=_open_files(snap, now, cfg, world, policy))
-    return plan(snap, now, policy), entries, fp
+    p = plan(snap, now, policy)
+    report.disk_short = list(p.disk_short)
+    for root in p.disk_short:
+        logger.warning("Free space on the volume of {} is below after_upload.keep_free ({}) and no "
+                       "verified upload is left to free", root, cfg.after_upload.keep_free)
+    return p, entries, fp

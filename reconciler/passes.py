@@ -6,15 +6,17 @@ probe are built here (or injected by tests through `World`).
 
 from __future__ import annotations
 
+import socket
 import sys
 from typing import IO, TYPE_CHECKING, Optional
 
 from loguru import logger
 
-from . import skipping
+from . import ledger, skipping
 from .after import clean_up
 from .config import Config
 from .execute import Executor
+from .ledger import Upload
 from .live import LiveSender
 from .logs import live_console
 from .manifest import Manifest
@@ -29,12 +31,13 @@ from .models import (
     Reason,
     UploadResult,
 )
+from .notify import after_pass
 from .observe import LAST_LISTING, World, build_plan, open_for_writing, retry_policy_of
 from .outcomes import Recorder, count_unstorable, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
 from .render import print_plan, summary_line
-from .s3errors import ErrorKind, RemoteError
+from .s3errors import ErrorKind, RemoteError, is_denied
 
 if TYPE_CHECKING:
     from .remote import Bucket
@@ -47,10 +50,15 @@ def target_of(cfg: Config) -> str:
     return f"{cfg.remote.endpoint_url or 'aws'}|{cfg.bucket}"
 
 
-def _settle_multiparts(steps: tuple[MultipartDecision, ...], manifest: Manifest, bucket: Bucket) -> None:
+def _settle_multiparts(steps: tuple[MultipartDecision, ...], manifest: Manifest, bucket: Bucket,
+                       write_only: bool = False) -> None:
     """Carry out the planner's decisions on uploads an earlier run left. Aborting is best
-    effort: a failed abort keeps the row for the next pass and never ends this one."""
+    effort: a failed abort keeps the row for the next pass and never ends this one (with
+    write-only keys, which may not abort, the row goes: the bucket's lifecycle rule cleans up)."""
     known = {d.upload.upload_id for d in steps}
+    if write_only and steps:
+        logger.info("Interrupted multipart uploads are not resumed: remote.listing is never "
+                    "(write-only credentials cannot list the parts already sent); they start anew")
     for d in steps:
         mp = d.upload
         if d.step is MultipartStep.RESUME:
@@ -68,6 +76,12 @@ def _settle_multiparts(steps: tuple[MultipartDecision, ...], manifest: Manifest,
         except RemoteError as exc:
             if exc.kind is ErrorKind.FATAL:
                 raise
+            if write_only and is_denied(exc):
+                logger.info("Could not abort the interrupted multipart upload of {} (write-only "
+                            "credentials); the bucket's AbortIncompleteMultipartUpload rule removes "
+                            "it", mp.key)
+                manifest.multipart_ended(mp.upload_id)
+                continue
             logger.warning("Could not abort the interrupted multipart upload of {} ({}); the next "
                            "pass tries again", mp.key, exc)
             if exc.kind is ErrorKind.RETRYABLE or d.step is MultipartStep.ABORT:
@@ -79,18 +93,19 @@ def _settle_multiparts(steps: tuple[MultipartDecision, ...], manifest: Manifest,
 
 
 def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
-             entries: dict[FileId, ManifestEntry], done: set[FileId]) -> None:
-    """Carry out the plan; `done` collects the files that end the pass uploaded."""
+             entries: dict[FileId, ManifestEntry], done: set[FileId]) -> list[Upload]:
+    """Carry out the plan's sends; returns what was uploaded, for the ledger. `done`
+    collects the files that end the pass uploaded (folder records)."""
     moved = [(a.file, a.key, None) for a in p.adoptions if a.file and a.reason is Reason.ADOPT_MOVED]
     if moved:  # the manifest itself vouches for these: no request needed
         manifest.record_uploaded(moved, world.clock())
         report.adopted += len(moved)
         done.update(f.id for f, _key, _sum in moved)
     finished: list[Action] = []  # uploaded whole, with live segments to drop
-    if p.sends:
-        _send_files(cfg, p, manifest, world, report, entries, finished, done)
+    sent = _send_files(cfg, p, manifest, world, report, entries, finished, done) if p.sends else []
     if not report.fatal:
         _live(cfg, p, manifest, world, report, finished)
+    return sent
 
 
 def _live(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
@@ -113,7 +128,8 @@ def _live(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassRe
 
 
 def _send_files(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
-                entries: dict[FileId, ManifestEntry], finished: list[Action], done: set[FileId]) -> None:
+                entries: dict[FileId, ManifestEntry], finished: list[Action],
+                done: set[FileId]) -> list[Upload]:
     uploads = p.sends  # listed twins are verified (HEAD + checksum or ETag) by the executor
     bucket = world.get_bucket(cfg)
     progress = PassProgress(len(uploads), sum(a.file.size for a in uploads if a.file), live_console())
@@ -149,6 +165,16 @@ def _send_files(cfg: Config, p: Plan, manifest: Manifest, world: World, report: 
     elif recorder.denied and recorder.denied == report.failed and not report.uploaded:
         report.fatal = ("access denied for every upload: the credentials need s3:PutObject on "
                         f"bucket {cfg.bucket}; run 'camup-sync check'.")
+    return recorder.ledger
+
+
+def _write_ledger(cfg: Config, manifest: Manifest, world: World, sent: list[Upload]) -> None:
+    """One ledger object for this pass's uploads (and any an earlier pass could not write)."""
+    if not cfg.ledger.enabled:
+        return
+    ledger.record(manifest, sent, cfg.watch_dirs[0].prefix, socket.gethostname(), world.clock())
+    if manifest.ledger_objects(unwritten_only=True):
+        ledger.flush(manifest, world.get_bucket(cfg))
 
 
 def _done_as_planned(p: Plan) -> set[FileId]:
@@ -170,11 +196,16 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         logger.warning("The manifest was moved aside to {}; rebuilding it from the bucket "
                        "listing (nothing is uploaded twice)", manifest.moved_aside)
     pass_id = manifest.start_pass(report.started_at) if manifest and not dry_run else 0
+    if manifest is not None and manifest.moved_aside and not dry_run:
+        report.manifest_moved_aside = manifest.moved_aside
+    ready: Optional[list[FileId]] = None  # files ready this pass (the backlog alert)
+    ended = True  # False when the pass ends in an exception: no alert round, no heartbeat
     try:
         try:
             p, entries, folders = build_plan(cfg, manifest, world, report, full or dry_run)
             if p.multiparts and manifest and not dry_run:
-                _settle_multiparts(p.multiparts, manifest, world.get_bucket(cfg))
+                _settle_multiparts(p.multiparts, manifest, world.get_bucket(cfg),
+                                   cfg.remote.listing == "never")
         except RemoteError as exc:
             report.fatal = str(exc)
             logger.error("{}", exc)
@@ -185,13 +216,17 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         assert manifest is not None
         if report.listed:
             manifest.set_meta(LAST_LISTING, repr(report.started_at))
-        log_decisions(p, entries)
+        log_decisions(p, entries, cfg.after_upload.action)
         persist_observations(p, manifest)
         for a in p.skips:
             report.skipped[a.reason.value] = report.skipped.get(a.reason.value, 0) + 1
+        ready = [a.file.id for a in p.sends + [s for s in p.skips if s.reason is Reason.BACKOFF]
+                 if a.file is not None]
         done = _done_as_planned(p)
         try:
-            _execute(cfg, p, manifest, world, report, entries, done)
+            sent = _execute(cfg, p, manifest, world, report, entries, done)
+            if not report.fatal:
+                _write_ledger(cfg, manifest, world, sent)
             if p.local_cleanups and not report.fatal:
                 clean_up(world.get_bucket(cfg), p.local_cleanups, cfg.after_upload.move_to,
                          lambda files: open_for_writing(world, files),
@@ -203,11 +238,16 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         if report.fatal:
             logger.error("{}", report.fatal)
         return report
+    except BaseException:
+        ended = False
+        raise
     finally:
         report.finished_at = world.clock()
         if manifest is not None:
             if pass_id:
                 manifest.finish_pass(pass_id, report)
+                if ended:
+                    after_pass(cfg, manifest, report, world.clock(), ready)  # alerts, heartbeat
             manifest.close()
         if not dry_run:
             logger.info(summary_line(report))

@@ -62,6 +62,11 @@ def _credential_errors() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type
     return sso, aws_config, credentials
 
 
+def is_denied(exc: RemoteError) -> bool:
+    """The store refused us this request (IAM): write-only credentials asking to read."""
+    return exc.kind is ErrorKind.KEY and exc.code in _DENIED
+
+
 def _one_line(exc: BaseException) -> str:
     """botocore's text may span lines (a credential_process's stderr, a validation report)."""
     return " ".join(str(exc).split()).rstrip(": ")

@@ -67,7 +67,8 @@ def start(cfg: Config, manifest: Optional[Manifest], now: float, full: bool, lis
         if last is None or now - float(last) >= cfg.remote.relist_hours * 3600:
             why = f"every {cfg.remote.relist_hours:g} h"
     rule = None if why else SkipRule(started_ns, int(cfg.scan.quiet_hours * 3600e9),
-                                     files_may_stay=cfg.after_upload.action == "keep")
+                                     files_may_stay=(cfg.after_upload.action == "keep"
+                                                     and cfg.after_upload.keep_free is None))
     return FolderPass(full=bool(why), why=why, rule=rule, started_ns=started_ns)
 
 

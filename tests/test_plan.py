@@ -30,13 +30,16 @@ from reconciler.models import (
 )
 from reconciler.plan import (
     CROSS_PASS_BACKOFF_CAP,
+    Found,
     LivePolicy,
     Policy,
     Snapshot,
+    Taken,
     cross_pass_backoff,
     plan,
     ready_by_stability,
     second_look,
+    when_taken,
 )
 from reconciler.stability import StabilityPolicy
 
@@ -255,6 +258,14 @@ CASES = [
     Case("uploaded, after_upload delete, uploaded too recently", F, ActionKind.SKIP,
          Reason.UPLOADED, entry=entry(F, EntryState.UPLOADED),
          policy={"after_upload": "delete", "after_upload_min_age": 7201}),
+    Case("uploaded (unverified): never deleted by after_upload", F, ActionKind.SKIP,
+         Reason.UNVERIFIED, key="cam/x.mp4", entry=entry(F, EntryState.UPLOADED, unverified=True),
+         policy={"after_upload": "delete", "after_upload_min_age": 0}),
+    Case("uploaded (unverified): never moved, never resent", F, ActionKind.SKIP, Reason.UNVERIFIED,
+         entry=entry(F, EntryState.UPLOADED, unverified=True), policy={"after_upload": "move"}),
+    Case("uploaded (unverified), changed since: sent again over our own object", F,
+         ActionKind.UPLOAD, Reason.CHANGED, overwrite=True,
+         entry=entry(F, EntryState.UPLOADED, unverified=True, size=50, observation=seen(F))),
     Case("changed after upload is never deleted", F, ActionKind.UPLOAD, Reason.CHANGED,
          entry=entry(F, EntryState.UPLOADED, size=50, observation=seen(F)),
          policy={"after_upload": "delete"}),
@@ -280,6 +291,27 @@ def test_decide(case: Case) -> None:
         assert action.overwrite is case.overwrite
     if case.detail is not None:
         assert action.detail == case.detail
+
+
+# ---- a conditional write found its key taken: what the HEAD says decides ----------------------
+TAKEN = [  # (what HEAD found, on_conflict, key already the keep_both alternative, verdict)
+    (Found.NOTHING, "keep_both", False, Taken.AGAIN),
+    (Found.SAME, "keep_both", False, Taken.ADOPT),
+    (Found.SAME, "skip", True, Taken.ADOPT),
+    (Found.DENIED, "keep_both", False, Taken.UNVERIFIED),  # write-only credentials
+    (Found.DENIED, "overwrite", False, Taken.UNVERIFIED),
+    (Found.DENIED, "skip", True, Taken.UNVERIFIED),
+    (Found.OTHER, "skip", False, Taken.SKIP),
+    (Found.OTHER, "overwrite", False, Taken.OVERWRITE),
+    (Found.OTHER, "keep_both", False, Taken.KEEP_BOTH),
+    (Found.OTHER, "keep_both", True, Taken.FAIL),
+]
+
+
+@pytest.mark.parametrize(("found", "on_conflict", "alternative", "verdict"), TAKEN,
+                         ids=[f"{f.name}-{c}-{'alt' if a else 'plain'}" for f, c, a, _ in TAKEN])
+def test_when_taken(found: Found, on_conflict: str, alternative: bool, verdict: Taken) -> None:
+    assert when_taken(found, on_conflict, alternative) is verdict
 
 
 def test_bad_name_detail_says_why() -> None:
@@ -498,6 +530,14 @@ def test_leftover_multipart_uploads(name, files, entries, pending, expected) -> 
     assert resumed == (["up-1"] if expected is MultipartStep.RESUME else [None] * len(p.uploads)), name
 
 
+def test_write_only_keys_never_resume_a_leftover() -> None:
+    """Resuming lists the parts already sent, a read write-only keys may not do: ABORT, anew."""
+    p = plan(replace(snapshot([BIG], [READY_BIG]), multiparts=[leftover()]), NOW,
+             policy(part_size=PART, resume=False))
+    assert [d.step for d in p.multiparts] == [MultipartStep.ABORT]
+    assert [a.resume_id for a in p.uploads] == [None]
+
+
 def test_two_leftovers_of_one_file_resume_only_one() -> None:
     pending = [leftover(upload_id="up-1"), leftover(upload_id="up-2")]
     p = plan(replace(snapshot([BIG], [READY_BIG]), multiparts=pending), NOW, policy(part_size=PART))
@@ -713,3 +753,77 @@ def test_a_live_file_that_may_have_just_finished_gets_a_second_look_keeping_its_
     (again,) = plan(replace(snap, prior={finished.id: first}), NOW + 2, pol).actions
     assert (again.kind, again.reason, again.drop) == (ActionKind.UPLOAD, Reason.NEW, None)
     assert second_look(snapshot([G], [growing(since=NOW - 600)]), NOW, pol) == []  # still written
+
+
+# ---- the disk guard (after_upload.keep_free) ---------------------------------------------
+GB = 10**9
+OLD, MID, NEW = lf("old.mp4", 300, age=30000), lf("mid.mp4", 300, age=20000), lf("new.mp4", 300, age=10000)
+WAITING = lf("waiting.mp4", 300, age=40000)  # oldest of all, but never uploaded
+CHANGED = lf("changed.mp4", 300, age=50000)  # uploaded, then rewritten: not the stored bytes
+ALL_UPLOADED = (entry(OLD, EntryState.UPLOADED), entry(MID, EntryState.UPLOADED),
+                entry(NEW, EntryState.UPLOADED),
+                entry(CHANGED, EntryState.UPLOADED, size=1, mtime_ns=CHANGED.mtime_ns))
+
+
+@dataclass
+class GuardCase:
+    name: str
+    free: int
+    keep_free: Optional[tuple[str, float]]
+    freed: list[str]  # relative paths planned DISK_GUARD, in any order
+    short: bool = False
+    after_upload: str = "keep"
+    total: int = 10_000
+
+
+GUARD_CASES = [
+    GuardCase("guard off: nothing freed", 0, None, []),
+    GuardCase("enough free space: nothing freed", 5000, ("bytes", 1000), []),
+    GuardCase("short by 100 bytes: only the oldest verified upload", 900, ("bytes", 1000), ["old.mp4"]),
+    GuardCase("short by 400 bytes: the two oldest", 600, ("bytes", 1000), ["old.mp4", "mid.mp4"]),
+    GuardCase("a percentage of the volume's size", 900, ("percent", 10.0), ["old.mp4"]),
+    GuardCase("short by more than all verified uploads: all, and an alert", 0, ("bytes", 1000),
+              ["old.mp4", "mid.mp4", "new.mp4"], short=True),
+    GuardCase("action: move moves instead", 900, ("bytes", 1000), ["old.mp4"], after_upload="move"),
+]
+
+
+@pytest.mark.parametrize("case", GUARD_CASES, ids=[c.name for c in GUARD_CASES])
+def test_disk_guard(case: GuardCase) -> None:
+    from reconciler.models import DiskSpace
+
+    files = [OLD, MID, NEW, WAITING, CHANGED]
+    snap = replace(snapshot(files, ALL_UPLOADED), disk={A: DiskSpace(case.free, case.total, 7)})
+    p = plan(snap, NOW, policy(keep_free=case.keep_free, after_upload=case.after_upload,
+                               after_upload_min_age=10**9))  # after_upload itself never due
+    guard = [a for a in p.actions if a.reason is Reason.DISK_GUARD]
+    assert sorted(a.file.rel for a in guard) == sorted(case.freed)
+    want = ActionKind.MOVE if case.after_upload == "move" else ActionKind.DELETE
+    assert all(a.kind is want and a.key == "cam/" + a.file.rel for a in guard)
+    assert p.disk_short == ((A,) if case.short else ())
+    kinds = {a.file.rel: a.kind for a in p.actions if a.file is not None}
+    assert kinds["waiting.mp4"] is ActionKind.SKIP  # not uploaded: never freed
+    assert kinds["changed.mp4"] is ActionKind.SKIP  # changed since upload: waits to go again, kept
+
+
+def test_disk_guard_counts_after_upload_deletes_already_planned() -> None:
+    from reconciler.models import DiskSpace
+
+    snap = replace(snapshot([OLD, MID], ALL_UPLOADED[:2]), disk={A: DiskSpace(900, 10_000, 7)})
+    p = plan(snap, NOW, policy(keep_free=("bytes", 1000), after_upload="delete"))
+    assert [(a.file.rel, a.reason) for a in p.local_cleanups] == [("mid.mp4", Reason.UPLOADED),
+                                                                  ("old.mp4", Reason.UPLOADED)]
+
+
+def test_disk_guard_is_per_volume_and_two_watch_dirs_on_one_volume_share_it() -> None:
+    from reconciler.models import DiskSpace
+
+    on_b = lf("b.mp4", 300, age=90000, root=B)  # the oldest, on the same volume as A
+    on_c = lf("c.mp4", 300, age=90000, root=C)  # another volume with plenty of room
+    files = [OLD, on_b, on_c]
+    entries = (entry(OLD, EntryState.UPLOADED), entry(on_b, EntryState.UPLOADED),
+               entry(on_c, EntryState.UPLOADED))
+    disk = {A: DiskSpace(900, 10_000, 7), B: DiskSpace(900, 10_000, 7), C: DiskSpace(9000, 10_000, 8)}
+    p = plan(replace(snapshot(files, entries), disk=disk), NOW, policy(keep_free=("bytes", 1000)))
+    assert [a.file.rel for a in p.actions if a.reason is Reason.DISK_GUARD] == ["b.mp4"]
+
