@@ -112,3 +112,30 @@ def test_auto_detects_this_machines_file_system(tmp_path: Path) -> None:
     if sys.platform.startswith("linux") or sys.platform == "win32":
         assert fstype  # some mount (volume) holds every path
     assert trusts_directory_mtime(str(tmp_path), None) is (bool(fstype) and not untrusted_fs(fstype))
+
+
+def test_a_pass_skips_folders_with_files_only_when_uploaded_files_stay_where_they_are(tmp_path: Path) -> None:
+    import time
+
+    from reconciler import skipping
+    from reconciler.config import from_mapping
+    from reconciler.dirstate import FINGERPRINT, FULL_SWEEP
+
+    def rule_for(after_upload: dict) -> SkipRule:
+        cfg = from_mapping({"watch_dir": str(tmp_path), "bucket": "b-b-b", "after_upload": after_upload},
+                           tmp_path, env={})
+
+        class Swept:  # a manifest whose last full sweep was just now, with these settings
+            fresh = False
+
+            def meta(self, name: str) -> str | None:
+                known = {FINGERPRINT: skipping.settings_fingerprint(cfg), FULL_SWEEP: repr(time.time())}
+                return known.get(name)
+
+        fp = skipping.start(cfg, Swept(), time.time(), full=False, listing=False)  # type: ignore[arg-type]
+        assert fp.rule is not None and not fp.full
+        return fp.rule
+
+    assert rule_for({}).files_may_stay
+    assert not rule_for({"keep_free": "10%"}).files_may_stay  # the disk guard may need old clips
+    assert not rule_for({"action": "delete"}).files_may_stay
