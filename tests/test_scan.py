@@ -253,14 +253,18 @@ def test_an_unreadable_subfolder_is_reported_not_taken_for_empty() -> None:
 
 # ---- the walk: any depth; unchanged quiet folders skipped ------------------------------------------
 def test_1100_nested_folders_are_walked_without_recursion_error(tmp_path: Path) -> None:
-    deep = tmp_path
+    levels = [tmp_path]
     for _ in range(1100):  # os.makedirs itself recurses: one level at a time
-        deep = deep / "d"
-        deep.mkdir()
-    (deep / "deep.mp4").write_bytes(b"x")
+        levels.append(levels[-1] / "d")
+        levels[-1].mkdir()
+    (levels[-1] / "deep.mp4").write_bytes(b"x")
     make(tmp_path, "cam1/a.mp4")
-
-    result = scan(WatchDir(str(tmp_path), ""), FILTERS)
+    try:
+        result = scan(WatchDir(str(tmp_path), ""), FILTERS)
+    finally:  # shutil.rmtree (pytest's clean-up of old temp dirs) recurses too: undo it here
+        (levels[-1] / "deep.mp4").unlink()
+        for level in reversed(levels[1:]):
+            level.rmdir()
 
     assert [f.rel.rsplit("/", 1)[-1] for f in result.files] == ["a.mp4", "deep.mp4"]
     assert result.warnings == []
