@@ -88,3 +88,25 @@ def md5_etag_matches(fh: IO[bytes], size: int, etag: str, part_sizes: tuple[int,
         if hashlib.md5(digests).hexdigest() == head:
             return True
     return False
+
+
+def digest_range(read_at: Callable[[int, int], bytes], offset: int, length: int,
+                 new: Callable[[], Any], block: int = 64 * 1024) -> bytes:
+    """Hash bytes [offset, offset+length) of a file read block by block (the hash pass
+    before a streamed send: memory stays one block, whatever the size)."""
+    h = new()
+    for at in range(offset, offset + length, block):
+        n = min(block, offset + length - at)
+        data = read_at(at, n)
+        if len(data) != n:
+            raise FileChanged(f"read {len(data)} bytes where {n} were expected")
+        h.update(data)
+    return h.digest()
+
+
+# A store's "the body did not match the checksum you sent": the bytes changed between
+# the hash pass and the send (or were damaged on the way); handled like a changed file.
+DIGEST_MISMATCH = frozenset({"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch",
+                             "XAmzContentSHA256Mismatch", "InvalidChecksum"})
+
+MD5 = Checksum("MD5", hashlib.md5)  # for Content-MD5 when remote.checksum is off

@@ -19,6 +19,7 @@ import yaml
 from . import logs, units
 from .keys import UnsafeKey, check_template
 from .models import WatchDir
+from .timetable import ScheduleError, parse_entry
 
 DEFAULT_EXTENSIONS = (".dat", ".bvr", ".avi", ".mov", ".jpg", ".mp4")
 DEFAULT_EXCLUDE = ("*.part", "*.filepart", "*.tmp", "~*")
@@ -75,6 +76,10 @@ class Transfer:
     max_concurrency: int = _doc(8, "parts in flight for one file")
     parallel_files: int = _doc(4, "files in flight at once")
     max_bandwidth: Optional[str] = _opt(None, (str, int, float), 'e.g. "2MB/s"; null = unlimited')
+    bandwidth_schedule: tuple[str, ...] = _doc(
+        (), 'e.g. ["Mon-Fri 07:00-23:00 1MB/s", "* 01:00-05:00 off"]; first match, else max_bandwidth')
+    daily_budget: Optional[str] = _opt(None, (str, int), 'e.g. "5GB" per local day; then only priority files')
+    max_memory_mb: float = _doc(64.0, "bytes buffered across all files and parts in flight")
 
     @property
     def threshold_bytes(self) -> int:
@@ -87,6 +92,15 @@ class Transfer:
     @property
     def bandwidth_bytes(self) -> Optional[int]:
         return None if self.max_bandwidth is None else parse_rate(self.max_bandwidth)
+
+    @property
+    def budget_bytes(self) -> Optional[int]:
+        if self.daily_budget is None:
+            return None
+        try:
+            return units.parse_size(self.daily_budget)
+        except ValueError as exc:
+            raise ConfigError(f"transfer.daily_budget: {exc}.") from None
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,8 @@ class Config:
     recursive: bool = _doc(True, "descend into subfolders")
     interval_seconds: float = _doc(60.0, "between passes when running continuously")
     order: str = _doc("newest_first", "which ready files go first", ("newest_first", "oldest_first"))
+    priority: tuple[str, ...] = _doc((), 'globs on the relative path, e.g. ["*.jpg"]: sent first, '
+                                     "and still sent when the daily budget is spent")
     stability: Stability = field(default_factory=Stability)
     remote: Remote = field(default_factory=Remote)
     transfer: Transfer = field(default_factory=Transfer)
@@ -142,7 +158,7 @@ class Config:
 _SECTIONS = {"stability": Stability, "remote": Remote, "transfer": Transfer, "retry": Retry,
              "after_upload": AfterUpload, "logging": Logging}
 _TOP_KEYS = ("watch_dir", "watch_dirs", "bucket", "prefix", "key_template", "extensions",
-             "exclude", "recursive", "interval_seconds", "order", "state_dir", *_SECTIONS)
+             "exclude", "recursive", "interval_seconds", "order", "state_dir", "priority", *_SECTIONS)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
 
 
@@ -272,6 +288,7 @@ def _validate(cfg: Config) -> None:
     if cfg.transfer.multipart_threshold_mb <= 0:
         raise ConfigError("transfer.multipart_threshold_mb must be greater than 0.")
     cfg.transfer.bandwidth_bytes  # noqa: B018 - parses, raising ConfigError on a bad rate
+    _validate_bandwidth(cfg)
     if cfg.after_upload.action == "move" and not cfg.after_upload.move_to:
         raise ConfigError("after_upload.action is move but after_upload.move_to is not set.")
     move_to = cfg.after_upload.move_to
@@ -296,6 +313,22 @@ def _validate(cfg: Config) -> None:
     problem = logs.file_options_problem(cfg.logging.rotation, cfg.logging.retention)
     if problem:
         raise ConfigError(problem)
+
+
+def _validate_bandwidth(cfg: Config) -> None:
+    """bandwidth_schedule, daily_budget, max_memory_mb and priority: one sentence each."""
+    for entry in cfg.transfer.bandwidth_schedule:
+        try:
+            parse_entry(entry)
+        except ScheduleError as exc:
+            raise ConfigError(f"transfer.bandwidth_schedule entry {exc}.") from None
+    cfg.transfer.budget_bytes  # noqa: B018 - parses, raising ConfigError on a bad size
+    if not 1 <= cfg.transfer.max_memory_mb <= 1024 * 1024:
+        raise ConfigError("transfer.max_memory_mb must be between 1 and 1048576 (MiB), got "
+                          f"{cfg.transfer.max_memory_mb}.")
+    for pattern in cfg.priority:
+        if not pattern:
+            raise ConfigError("priority holds an empty pattern; remove it.")
 
 
 def from_mapping(raw: Any, base: Path, source: str = "", env: Optional[dict[str, str]] = None) -> Config:
@@ -323,7 +356,7 @@ def from_mapping(raw: Any, base: Path, source: str = "", env: Optional[dict[str,
     top = {f.name: f for f in fields(Config)}
     values: dict[str, Any] = {}
     for key in ("bucket", "prefix", "key_template", "extensions", "exclude", "recursive",
-                "interval_seconds", "order", "state_dir"):
+                "interval_seconds", "order", "state_dir", "priority"):
         if key in raw:
             f = top[key]
             default = f.default if f.default is not MISSING else ""

@@ -43,6 +43,7 @@ class Reason(str, Enum):
     CONFLICT_SKIP = "remote key holds other content; on_conflict is skip"
     GONE = "no longer in the folder"
     PRUNED = "uploaded, and gone from the folder since"
+    BUDGET = "budget"  # transfer.daily_budget spent for today: waits for the next local day
 
 
 class ActionKind(str, Enum):
@@ -154,6 +155,7 @@ class Action:
     observation: Optional[Observation] = None  # to persist (None: nothing new)
     detail: str = ""  # e.g. the process holding a file open
     overwrite: bool = False  # may replace an object at key (we wrote it, or on_conflict says so)
+    held: Optional[Reason] = None  # a BUDGET skip: the reason it would have been uploaded for
 
     @property
     def row(self) -> tuple[str, str]:

@@ -1,4 +1,5 @@
-"""Multipart uploads from one held handle: parts read in order, hashed, sent in parallel.
+"""Multipart uploads from one held handle: each part hashed in a first read of its range,
+then streamed through the throttle, up to `concurrency` parts at once.
 
 An upload interrupted by a stop, a kill or a network failure is resumed rather than
 restarted: a part already in the store is reused only when its size and checksum (or,
@@ -17,10 +18,10 @@ from typing import IO, Any, Callable, Optional
 
 from loguru import logger
 
-from .checksums import Checksum, FileChanged, b64, composite, read_exact
+from .checksums import DIGEST_MISMATCH, MD5, Checksum, FileChanged, b64, composite, digest_range
 from .models import CREATING
 from .s3errors import ErrorKind, RemoteError
-from .throttle import Throttle
+from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle
 
 Progress = Callable[[int], None]
 Call = Callable[..., Any]  # Bucket._call: one S3 operation, failures as RemoteError
@@ -38,8 +39,10 @@ class MultipartUpload:
     """One multipart upload of `size` bytes from `fh` to `key` (new or resumed)."""
 
     def __init__(self, call: Call, key: str, settings: MultipartSettings, throttle: Throttle,
-                 overwrite: bool = True, conditional: bool = True):
+                 overwrite: bool = True, conditional: bool = True,
+                 memory: Optional[MemoryBudget] = None):
         self._call = call
+        self.memory = memory or MemoryBudget(64 * 1024 * 1024)
         self.key = key
         self.s = settings
         self.throttle = throttle
@@ -134,61 +137,71 @@ class MultipartUpload:
                 return None
             raise
 
-    def _reusable(self, part: Optional[dict[str, Any]], data: bytes, digest: Optional[bytes]) -> bool:
-        if part is None or part.get("Size") != len(data):
+    def _reusable(self, part: Optional[dict[str, Any]], handle: SharedHandle, offset: int,
+                  length: int, digest: Optional[bytes]) -> bool:
+        if part is None or part.get("Size") != length:
             return False
         if self.s.checksum and part.get(self.s.checksum.field) and digest is not None:
             return part[self.s.checksum.field] == b64(digest)
         etag = str(part.get("ETag", "")).strip('"')
-        return etag == hashlib.md5(data).hexdigest()
+        return etag == digest_range(handle.read_at, offset, length, hashlib.md5).hex()
+
+    def _part(self, handle: SharedHandle, number: int, offset: int, length: int, upload_id: str,
+              existing: dict[int, dict[str, Any]], progress: Progress) -> tuple[dict[str, Any], bytes]:
+        """One part: hash its range, reuse it if the store has it already, else stream it."""
+        algorithm = self.s.checksum or MD5
+        with self.memory.hold(BLOCK):  # the one block buffered by the hash pass, then the body
+            digest = digest_range(handle.read_at, offset, length, algorithm.new)
+            field = self.s.checksum.field if self.s.checksum else "ContentMD5"
+            kwargs = {field: b64(digest)}
+            done = existing.get(number)
+            if self._reusable(done, handle, offset, length, digest if self.s.checksum else None):
+                assert done is not None
+                self.reused += 1
+                progress(length)
+                reused = {"PartNumber": number, "ETag": done["ETag"]}
+                return (reused | kwargs if self.s.checksum else reused), digest
+            body = RangeBody(handle, offset, length, self.throttle)
+            try:
+                resp = self._call("upload_part", Key=self.key, UploadId=upload_id,
+                                  PartNumber=number, Body=body, **kwargs)
+            except RemoteError as exc:
+                if body.changed or exc.code in DIGEST_MISMATCH:
+                    raise FileChanged(f"part {number} changed while it was sent") from exc
+                raise
+        progress(length)
+        part = {"PartNumber": number, "ETag": resp["ETag"]}
+        return (part | kwargs if self.s.checksum else part), digest
 
     def _send(self, fh: IO[bytes], size: int, upload_id: str, existing: dict[int, dict[str, Any]],
               progress: Progress) -> tuple[list[dict[str, Any]], list[bytes]]:
-        """Read parts in order from the one handle; send up to `concurrency` at once."""
+        """Send the parts, up to `concurrency` at once, each from its own range of the handle."""
+        handle = SharedHandle(fh)
         limit = threading.BoundedSemaphore(self.s.concurrency)
         futures: list[Future] = []
-        digests: list[bytes] = []
-        field = self.s.checksum.field if self.s.checksum else None
 
-        def send(number: int, data: bytes, digest: Optional[bytes]) -> dict[str, Any]:
+        def send(number: int, offset: int, length: int) -> tuple[dict[str, Any], bytes]:
             try:
-                self.throttle.consume(len(data))
-                kwargs = {field: b64(digest)} if field and digest is not None else {}
-                resp = self._call("upload_part", Key=self.key, UploadId=upload_id,
-                                  PartNumber=number, Body=data, **kwargs)
-                progress(len(data))
-                return {"PartNumber": number, "ETag": resp["ETag"], **kwargs}
+                return self._part(handle, number, offset, length, upload_id, existing, progress)
             finally:
                 limit.release()
 
         with ThreadPoolExecutor(self.s.concurrency, "part") as pool:
             for number, offset in enumerate(range(0, size, self.s.chunk), start=1):
-                data = read_exact(fh, min(self.s.chunk, size - offset))
-                digest = self.s.checksum.of(data) if self.s.checksum else None
-                if digest is not None:
-                    digests.append(digest)
-                done = existing.get(number)
-                if self._reusable(done, data, digest):
-                    assert done is not None
-                    reused = {"PartNumber": number, "ETag": done["ETag"]}
-                    if field and digest is not None:
-                        reused[field] = b64(digest)
-                    futures.append(_completed(reused))
-                    self.reused += 1
-                    progress(len(data))
-                    continue
-                limit.acquire()  # bounds memory to `concurrency` parts in flight
+                limit.acquire()  # parts in order; at most `concurrency` in flight
                 if any(f.done() and f.exception() for f in futures):
                     limit.release()
                     break
-                futures.append(pool.submit(send, number, data, digest))
+                futures.append(pool.submit(send, number, offset, min(self.s.chunk, size - offset)))
             wait(futures, return_when=FIRST_EXCEPTION)
             for f in futures:
                 if f.done() and f.exception():
                     for other in futures:
                         other.cancel()
                     raise f.exception()  # type: ignore[misc]
-        return [f.result() for f in futures], digests
+        results = [f.result() for f in futures]
+        digests = [d for _, d in results] if self.s.checksum else []
+        return [p for p, _ in results], digests
 
     def abort(self, upload_id: str) -> None:
         try:
@@ -216,9 +229,3 @@ def rejects_condition(exc: RemoteError) -> bool:
         return False
     text = f"{exc} {exc.__cause__ or ''}".lower()
     return "if-none-match" in text or "ifnonematch" in text or "conditional" in text
-
-
-def _completed(value: dict[str, Any]) -> Future:
-    f: Future = Future()
-    f.set_result(value)
-    return f

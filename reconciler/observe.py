@@ -17,7 +17,7 @@ from loguru import logger
 
 from .config import Config
 from .execute import RetryPolicy
-from .manifest import Manifest
+from .manifest import Manifest, local_day
 from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
 from .plan import FileId, Policy, Snapshot, apply_open_files, merge, plan, reorder
 from .probe import SweepResult, find_writers
@@ -56,7 +56,14 @@ def policy_of(cfg: Config) -> Policy:
         prefixes={w.path: w.prefix for w in cfg.watch_dirs},
         key_template=cfg.key_template, on_conflict=cfg.remote.on_conflict, order=cfg.order,
         settle_seconds=s.settle_seconds, after_upload=cfg.after_upload.action,
-        after_upload_min_age=cfg.after_upload.min_age_hours * 3600)
+        after_upload_min_age=cfg.after_upload.min_age_hours * 3600,
+        priority=cfg.priority, daily_budget=cfg.transfer.budget_bytes)
+
+
+def sent_today(cfg: Config, manifest: Optional[Manifest], now: float) -> int:
+    if cfg.transfer.daily_budget is None or manifest is None:
+        return 0
+    return manifest.bytes_sent_on(local_day(now))
 
 
 def retry_policy_of(cfg: Config) -> RetryPolicy:
@@ -130,13 +137,13 @@ def _recheck(p: Plan, snap: Snapshot, cfg: Config, world: World, policy: Policy)
     # pending or failed row for an orphan and forget it (losing backoff and history).
     ids = {f.id for f in fresh}
     entries = {fid: e for fid, e in snap.entries.items() if fid in ids}
-    again = plan(Snapshot(fresh, entries, snap.uploaded_by_identity, snap.remote, (), prior),
-                 world.clock(), policy, allow_recheck=False)
+    again = plan(Snapshot(fresh, entries, snap.uploaded_by_identity, snap.remote, (), prior,
+                          sent_today=snap.sent_today), world.clock(), policy, allow_recheck=False)
     gone = {f.id for f in p.rechecks} - {f.id for f in fresh}
     for _root, rel in sorted(gone):  # moved away during the wait: said, never an error
         logger.info("Gone before upload: {} (moved or deleted by the recorder)", rel)
     kept = Plan(tuple(a for a in p.actions if not (a.file and a.file.id in gone)))
-    return reorder(merge(kept, again), cfg.order)
+    return reorder(merge(kept, again), policy, snap.sent_today)
 
 
 def _probe_open(p: Plan, cfg: Config, world: World) -> Plan:
@@ -207,8 +214,10 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
     local, candidates = _fresh_candidates(found.files, entries)
     # Only a file the manifest does not know can be a moved twin: skip the query when idle.
     identity = manifest.uploaded_by_identity() if manifest is not None and candidates else {}
-    snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable)
+    now = world.clock()
+    snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable,
+                    sent_today=sent_today(cfg, manifest, now))
     policy = policy_of(cfg)
-    p = plan(snap, world.clock(), policy)
+    p = plan(snap, now, policy)
     p = _recheck(p, snap, cfg, world, policy)
     return _probe_open(p, cfg, world), entries

@@ -33,7 +33,8 @@ def target_of(cfg: Config) -> str:
 
 
 # A pending upload whose file waits this pass for one of these reasons is kept for a later pass.
-_WAITING = {Reason.BACKOFF, Reason.SETTLING, Reason.OPEN, Reason.TOO_YOUNG, Reason.LOCKED}
+_WAITING = {Reason.BACKOFF, Reason.SETTLING, Reason.OPEN, Reason.TOO_YOUNG, Reason.LOCKED,
+            Reason.BUDGET}
 KEEP_WAITING_SECONDS = 7 * 24 * 3600  # older pending uploads are aborted even if their file waits
 
 

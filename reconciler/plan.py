@@ -19,10 +19,20 @@ order so the same inputs always give the same plan. The case table, in order:
     manifest row, no local file, never uploaded        -> forget GONE
     manifest row, no local file, uploaded, listing pass -> forget PRUNED (the bucket keeps it)
     remote only                                        -> nothing (never deleted)
+
+Then the uploads are put in the order they will go: files matching `priority` first,
+then the rest, each class by `order` (mtime). With `daily_budget`, non-priority uploads
+are admitted in that order while bytes sent today plus bytes admitted so far are under
+the budget (so the day overshoots by at most one file):
+    non-priority upload, budget reached                -> skip  BUDGET (exit 0; next day)
+    non-priority upload larger than the whole budget   -> upload only when nothing was sent
+                                                          or admitted today (it goes alone)
+    priority upload                                    -> upload, budget or not (counted)
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
@@ -67,7 +77,8 @@ class Policy:
     settle_seconds: float = 2.0
     after_upload: str = "keep"  # keep | delete | move
     after_upload_min_age: float = 0.0  # seconds since upload
-
+    priority: tuple[str, ...] = ()  # globs on the relative path, case-insensitive
+    daily_budget: Optional[int] = None  # bytes per local day for non-priority uploads
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class Snapshot:
     excluded: Sequence[FileId] = ()
     prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
     unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
+    sent_today: int = 0  # bytes uploaded so far this local calendar day (for daily_budget)
 
 
 def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
@@ -187,16 +199,53 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
         else:
             continue
         actions.append(Action(ActionKind.FORGET, reason, None, entry.key, detail=f"{entry.root}|{entry.rel}"))
-    return Plan(tuple(_ordered(actions, policy.order)), tuple(rechecks))
+    return Plan(tuple(_ordered(actions, policy, snap.sent_today)), tuple(rechecks))
 
 
-def _ordered(actions: list[Action], order: str) -> list[Action]:
-    """Uploads first, in the configured order by mtime; the rest keep their sorted order."""
+def is_priority(rel: str, patterns: Sequence[str]) -> bool:
+    """Does a relative path match one of `priority`'s globs (case-insensitive)?"""
+    name = rel.lower()
+    return any(fnmatch.fnmatchcase(name, p.lower()) for p in patterns)
+
+
+def _ordered(actions: list[Action], policy: Policy, sent_today: int) -> list[Action]:
+    """Uploads first, in the order they will go (priority class, then `order` by mtime),
+    with the daily budget applied; the rest keep their sorted order. Re-applicable to a
+    merged plan: BUDGET skips are turned back into uploads and admitted again."""
+    actions = [replace(a, kind=ActionKind.UPLOAD, reason=a.held, held=None)
+               if a.reason is Reason.BUDGET and a.held is not None else a for a in actions]
     uploads = [a for a in actions if a.kind is ActionKind.UPLOAD]
     rest = [a for a in actions if a.kind is not ActionKind.UPLOAD]
-    newest = order == "newest_first"
-    uploads.sort(key=lambda a: (-a.file.mtime_ns if newest else a.file.mtime_ns, a.key))  # type: ignore[union-attr]
-    return uploads + rest
+    newest = policy.order == "newest_first"
+
+    def rank(a: Action) -> tuple[bool, int, str]:
+        f = a.file
+        assert f is not None
+        return (not is_priority(f.rel, policy.priority), -f.mtime_ns if newest else f.mtime_ns, a.key)
+
+    uploads.sort(key=rank)
+    if policy.daily_budget is None:
+        return uploads + rest
+    admitted, held = _admit(uploads, policy, sent_today)
+    return admitted + rest + held
+
+
+def _admit(uploads: list[Action], policy: Policy, sent_today: int) -> tuple[list[Action], list[Action]]:
+    """Split ordered uploads into those that go this pass and BUDGET skips."""
+    budget = policy.daily_budget or 0
+    used = sent_today
+    admitted: list[Action] = []
+    held: list[Action] = []
+    for a in uploads:
+        size = a.file.size if a.file else 0
+        urgent = a.file is not None and is_priority(a.file.rel, policy.priority)
+        fits = used < budget and (size <= budget or used == 0)  # a huge file goes alone
+        if urgent or fits:
+            admitted.append(a)
+            used += size
+        else:
+            held.append(replace(a, kind=ActionKind.SKIP, reason=Reason.BUDGET, held=a.reason))
+    return admitted, held
 
 
 def merge(base: Plan, update: Plan) -> Plan:
@@ -222,5 +271,5 @@ def apply_open_files(p: Plan, open_files: Mapping[FileId, str]) -> Plan:
     return Plan(tuple(out), p.rechecks)
 
 
-def reorder(p: Plan, order: str) -> Plan:
-    return Plan(tuple(_ordered(list(p.actions), order)), p.rechecks)
+def reorder(p: Plan, policy: Policy, sent_today: int = 0) -> Plan:
+    return Plan(tuple(_ordered(list(p.actions), policy, sent_today)), p.rechecks)

@@ -15,12 +15,23 @@ import botocore.exceptions as bx
 from botocore.config import Config as BotoConfig
 
 from . import __version__
-from .checksums import b64, checksum_for, composite, md5_etag_matches, read_exact
+from .checksums import (
+    DIGEST_MISMATCH,
+    MD5,
+    FileChanged,
+    b64,
+    checksum_for,
+    composite,
+    digest_range,
+    md5_etag_matches,
+    read_exact,
+)
 from .config import MIB, Config, ConfigError
 from .models import RemoteObject
 from .multipart import MultipartSettings, MultipartUpload
 from .s3errors import ErrorKind, RemoteError, classify_error
-from .throttle import Throttle
+from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle
+from .timetable import rate_source
 
 Progress = Callable[[int], None]
 
@@ -35,7 +46,10 @@ def make_client(cfg: Config) -> Any:
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=5, read_timeout=60, tcp_keepalive=True,
         max_pool_connections=max(10, t.parallel_files * t.max_concurrency + 2),
-        s3={"addressing_style": style},
+        # Our bodies are streamed from the file through the throttle: botocore must not read
+        # them a second time to sign the payload (it would over plain http). Integrity is
+        # the checksum (or Content-MD5) that every upload carries and the store verifies.
+        s3={"addressing_style": style, "payload_signing_enabled": False},
         # We send our own checksum where wanted; botocore's default CRC32 is rejected by
         # some S3-compatible stores.
         request_checksum_calculation="when_required",
@@ -58,7 +72,8 @@ class Bucket:
         self.name = cfg.bucket
         self.cfg = cfg
         self.checksum = checksum_for(cfg.remote.checksum)
-        self.throttle = throttle or Throttle(cfg.transfer.bandwidth_bytes)
+        self.throttle = throttle or Throttle(rate_source(cfg.transfer))
+        self.memory = MemoryBudget(int(cfg.transfer.max_memory_mb * MIB))
         self.conditional_complete = True  # False once the store rejects IfNoneMatch on a complete
 
     def _call(self, op: str, **kwargs: Any) -> Any:
@@ -156,17 +171,23 @@ class Bucket:
 
     def _put(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
              unchanged: Callable[[], None]) -> Optional[str]:
-        data = read_exact(fh, size)
-        unchanged()
-        self.throttle.consume(size)
-        kwargs = self._extra()
-        stored = None
-        if self.checksum:
-            stored = b64(self.checksum.of(data))
-            kwargs[self.checksum.field] = stored
-        if not overwrite:
-            kwargs["IfNoneMatch"] = "*"
-        self._call("put_object", Key=key, Body=data, **kwargs)
+        """Hash the bytes in a first read, then stream them through the throttle; a file
+        that changes between the two reads is refused by the store (digest mismatch)."""
+        handle = SharedHandle(fh)
+        with self.memory.hold(BLOCK):
+            digest = digest_range(handle.read_at, 0, size, (self.checksum or MD5).new)
+            unchanged()
+            kwargs = self._extra()
+            stored = None
+            if self.checksum:
+                stored = b64(digest)
+                kwargs[self.checksum.field] = stored
+            else:  # no flexible checksum: the classic Content-MD5 still guards the bytes
+                kwargs["ContentMD5"] = b64(digest)
+            if not overwrite:
+                kwargs["IfNoneMatch"] = "*"
+            body = RangeBody(handle, 0, size, self.throttle)
+            send_body(body, lambda: self._call("put_object", Key=key, Body=body, **kwargs))
         progress(size)
         return stored
 
@@ -176,7 +197,7 @@ class Bucket:
         t = self.cfg.transfer
         settings = MultipartSettings(t.chunk_bytes, t.max_concurrency, self.checksum, self._extra())
         upload = MultipartUpload(self._call, key, settings, self.throttle, overwrite,
-                                 self.conditional_complete)
+                                 self.conditional_complete, self.memory)
         try:
             return upload.run(fh, size, progress, on_multipart, resume_id, unchanged)
         finally:
@@ -212,3 +233,14 @@ class Bucket:
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)
+
+
+def send_body(body: RangeBody, call: Callable[[], Any]) -> Any:
+    """One request with a streamed body: a file that shrank while being read, or bytes the
+    store found not to match the checksum sent, are FileChanged (not a failed upload)."""
+    try:
+        return call()
+    except RemoteError as exc:
+        if body.changed or exc.code in DIGEST_MISMATCH:
+            raise FileChanged(f"the file changed while it was sent ({exc.code or exc})") from exc
+        raise

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import IO
 
 from .config import Config
-from .models import ActionKind, PassReport, Plan
+from .models import ActionKind, PassReport, Plan, Reason
 
 
 def human_bytes(n: float) -> str:
@@ -37,7 +37,7 @@ def print_plan(p: Plan, cfg: Config, out: IO[str]) -> None:
         out.write(f"adopt   {a.file.rel}  =  s3://{cfg.bucket}/{a.key}  ({a.reason.value})\n")
     for a in p.skips:
         assert a.file is not None
-        detail = f": {a.detail}" if a.detail else ""
+        detail = f": {a.detail}" if a.detail and a.reason is not Reason.BUDGET else ""
         out.write(f"skip    {a.file.rel}  ({a.reason.value}{detail})\n")
     for a in p.local_cleanups:
         assert a.file is not None

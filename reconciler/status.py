@@ -7,7 +7,7 @@ import shutil
 from typing import IO, Any, Optional
 
 from .config import Config
-from .manifest import Manifest
+from .manifest import Manifest, local_day
 from .render import human_age, human_bytes
 
 
@@ -41,6 +41,8 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
         "last_pass": last,
         "last_successful_pass": last_ok,
         "disks": disks,
+        "today": {"day": local_day(now), "sent_bytes": manifest.bytes_sent_on(local_day(now))
+                  if manifest else 0, "daily_budget_bytes": cfg.transfer.budget_bytes},
         "failing": [{"path": e.rel, "watch_dir": e.root, "key": e.key, "attempts": e.attempts,
                      "last_error": e.last_error, "next_retry_at": e.next_attempt_at}
                     for e in failing],
@@ -73,6 +75,12 @@ def render(info: dict[str, Any], now: float, out: IO[str], as_json: bool) -> Non
         f"last pass         {_when(info['last_pass'], now)}",
         f"last good pass    {_when(info['last_successful_pass'], now)}",
     ]
+    today = info["today"]
+    budget = today["daily_budget_bytes"]
+    lines.append(f"sent today        {human_bytes(today['sent_bytes'])}" + (
+        f" of a daily budget of {human_bytes(budget)}"
+        + (" (spent: only priority files go until midnight)" if today["sent_bytes"] >= budget else "")
+        if budget else " (no daily budget)"))
     for d in info["disks"]:
         free = (f"{human_bytes(d['free_bytes'])} free of {human_bytes(d['total_bytes'])}"
                 if "free_bytes" in d else f"unreadable: {d['error']}")

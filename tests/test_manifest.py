@@ -428,7 +428,7 @@ def test_version_1_manifest_is_migrated_keeping_its_rows(path: Path) -> None:
 
     m = Manifest.open(path)
     try:
-        assert m.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert m.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         (old,) = m.open_multiparts()
         assert (old.upload_id, old.root) == ("old-up", None)  # not resumable: will be aborted
         assert m.entries_for("/w")[("/w", "a.mp4")].size == 5

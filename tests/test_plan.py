@@ -66,7 +66,8 @@ def policy(**kw) -> Policy:
     return Policy(stability=stab, prefixes=PREFIXES, **kw)
 
 
-def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=None) -> Snapshot:
+def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=None,
+             sent_today: int = 0) -> Snapshot:
     return Snapshot(
         local=list(files),
         entries={(e.root, e.rel): e for e in entries},
@@ -74,6 +75,7 @@ def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=Non
         remote=None if remote is None else {o.key: o for o in remote},
         excluded=list(excluded),
         prior=prior or {},
+        sent_today=sent_today,
     )
 
 
@@ -92,6 +94,7 @@ class Case:
     prior: Optional[Observation] = None
     policy: dict = field(default_factory=dict)
     detail: Optional[str] = None
+    sent_today: int = 0
 
 
 F = lf()  # an hour old, 100 bytes, at A/x.mp4 -> cam/x.mp4
@@ -224,6 +227,19 @@ CASES = [
     Case("template key", lf("front/Cam1.20240101_120000.mp4"), ActionKind.SKIP, Reason.SETTLING,
          key="cam/front/2023/11/14/Cam1.20240101_120000.mp4",
          policy={"key_template": "{prefix}{camera}/{mtime:%Y/%m/%d}/{name}"}),
+    Case("daily budget spent: a ready file waits", F, ActionKind.SKIP, Reason.BUDGET,
+         key="cam/x.mp4", entry=STABLE, policy={"daily_budget": 1000}, sent_today=1000),
+    Case("daily budget not yet spent: it goes, even if it overshoots", F, ActionKind.UPLOAD,
+         Reason.NEW, entry=STABLE, policy={"daily_budget": 1000}, sent_today=999),
+    Case("daily budget spent, but a priority file goes", F, ActionKind.UPLOAD, Reason.NEW,
+         entry=STABLE, policy={"daily_budget": 1000, "priority": ("*.MP4",)}, sent_today=5000),
+    Case("larger than the whole budget, nothing sent today: goes alone", F, ActionKind.UPLOAD,
+         Reason.NEW, entry=STABLE, policy={"daily_budget": 50}),
+    Case("larger than the whole budget, something sent today: waits for a new day", F,
+         ActionKind.SKIP, Reason.BUDGET, entry=STABLE, policy={"daily_budget": 50}, sent_today=1),
+    Case("a held failed file keeps backing off first", F, ActionKind.SKIP, Reason.BACKOFF,
+         entry=entry(F, EntryState.FAILED, next_attempt_at=NOW + 60),
+         policy={"daily_budget": 10}, sent_today=10),
 ]
 
 
@@ -231,7 +247,7 @@ CASES = [
 def test_decide(case: Case) -> None:
     prior = {(case.file.root, case.file.rel): case.prior} if case.prior else {}
     snap = snapshot([case.file], [case.entry] if case.entry else [], case.twins, case.remote,
-                    prior=prior)
+                    prior=prior, sent_today=case.sent_today)
     p = plan(snap, NOW, policy(**case.policy))
     assert len(p.actions) == 1
     (action,) = p.actions
@@ -376,8 +392,58 @@ def test_reorder_switches_order() -> None:
     files, entries, remote = _mixed_inputs()
     newest = plan(snapshot(files, entries, remote=remote), NOW, policy(order="newest_first"))
     oldest = plan(snapshot(files, entries, remote=remote), NOW, policy(order="oldest_first"))
-    assert reorder(newest, "oldest_first") == oldest
-    assert reorder(oldest, "newest_first") == newest
+    assert reorder(newest, policy(order="oldest_first")) == oldest
+    assert reorder(oldest, policy(order="newest_first")) == newest
+
+
+# ---- priority and the daily budget ---------------------------------------------------------
+def _ready(*specs: tuple[str, int, int]) -> tuple[list[LocalFile], list[ManifestEntry]]:
+    """(rel, size, age) files, each seen once before: ready now."""
+    files = [lf(rel, size=size, age=age) for rel, size, age in specs]
+    return files, [entry(f, EntryState.PENDING, observation=seen(f)) for f in files]
+
+
+def test_priority_files_go_first_then_order_within_each_class() -> None:
+    files, entries = _ready(("old.jpg", 10, 9000), ("new.mp4", 10, 100), ("mid.JPG", 10, 5000),
+                            ("older.mp4", 10, 8000), ("sub/alert.jpg", 10, 200))
+    p = plan(snapshot(files, entries), NOW, policy(priority=("*.jpg",)))
+    assert [a.file.rel for a in p.uploads] == ["sub/alert.jpg", "mid.JPG", "old.jpg",
+                                               "new.mp4", "older.mp4"]
+    p = plan(snapshot(files, entries), NOW, policy(priority=("*.jpg",), order="oldest_first"))
+    assert [a.file.rel for a in p.uploads] == ["old.jpg", "mid.JPG", "sub/alert.jpg",
+                                               "older.mp4", "new.mp4"]
+
+
+def test_budget_admits_in_order_until_spent_overshooting_by_at_most_one_file() -> None:
+    files, entries = _ready(("a.mp4", 400, 100), ("b.mp4", 400, 200), ("c.mp4", 400, 300),
+                            ("d.mp4", 10, 400), ("e.jpg", 5000, 500))
+    p = plan(snapshot(files, entries, sent_today=100), NOW,
+             policy(daily_budget=1000, priority=("*.jpg",)))
+    # the priority JPEG goes and counts: 100 + 5000 is over, so no clip goes today
+    assert [a.file.rel for a in p.uploads] == ["e.jpg"]
+    assert [a.file.rel for a in p.skips if a.reason is Reason.BUDGET] == [
+        "a.mp4", "b.mp4", "c.mp4", "d.mp4"]
+    p = plan(snapshot(files[:4], entries[:4], sent_today=100), NOW, policy(daily_budget=1000))
+    assert [a.file.rel for a in p.uploads] == ["a.mp4", "b.mp4", "c.mp4"]  # 100+800 < 1000
+    sent = 100 + sum(a.file.size for a in p.uploads)
+    assert sent - 1000 <= max(f.size for f in files[:4])
+    assert [a.file.rel for a in p.skips] == ["d.mp4"]
+
+
+def test_budget_held_files_are_admitted_again_when_a_merged_plan_is_reordered() -> None:
+    """The in-pass re-check merges two plans: the budget is applied over the whole pass."""
+    files, entries = _ready(("a.mp4", 600, 100), ("b.mp4", 600, 200))
+    pol = policy(daily_budget=1000)
+    held = plan(snapshot(files[1:], entries[1:]), NOW, pol)
+    assert [a.file.rel for a in held.uploads] == ["b.mp4"]
+    again = plan(snapshot(files[:1], entries[:1]), NOW, pol)  # a.mp4, re-checked and ready
+    merged = reorder(merge(held, again), pol, 0)
+    assert [a.file.rel for a in merged.uploads] == ["a.mp4", "b.mp4"]
+    spent = reorder(merged, pol, 999)
+    assert [a.file.rel for a in spent.uploads] == ["a.mp4"]
+    (b,) = spent.skips
+    assert (b.reason, b.held) == (Reason.BUDGET, Reason.NEW)
+    assert reorder(spent, pol, 0) == merged
 
 
 # ---- merge() and apply_open_files() ------------------------------------------------------------
