@@ -75,15 +75,18 @@ def md5_etag_matches(fh: IO[bytes], size: int, etag: str, part_sizes: tuple[int,
     parts is tried. An ETag that is neither (SSE-KMS, some stores) never matches.
     """
     etag = etag.strip('"')
-    if "-" not in etag:
-        fh.seek(0)
-        return hashlib.md5(read_exact(fh, size)).hexdigest() == etag  # S3's ETag, not security
+
+    def read_at(offset: int, n: int) -> bytes:
+        fh.seek(offset)
+        return fh.read(n)
+
+    if "-" not in etag:  # S3's ETag, not security; hashed block by block (bounded memory)
+        return digest_range(read_at, 0, size, hashlib.md5).hex() == etag
     head, _, count = etag.rpartition("-")
     if not count.isdigit():
         return False
     for part in dict.fromkeys(p for p in part_sizes if p > 0 and -(-size // p) == int(count)):
-        fh.seek(0)
-        digests = b"".join(hashlib.md5(read_exact(fh, min(part, size - off))).digest()
+        digests = b"".join(digest_range(read_at, off, min(part, size - off), hashlib.md5)
                            for off in range(0, size, part))
         if hashlib.md5(digests).hexdigest() == head:
             return True

@@ -24,7 +24,6 @@ from .checksums import (
     composite,
     digest_range,
     md5_etag_matches,
-    read_exact,
 )
 from .config import MIB, Config, ConfigError
 from .models import RemoteObject
@@ -129,11 +128,11 @@ class Bucket:
         """The checksum an upload of these bytes would have stored (plain or composite)."""
         if not self.checksum:
             return None
-        fh.seek(0)
+        read_at = SharedHandle(fh).read_at  # block by block: memory stays bounded
         if size < self.cfg.transfer.threshold_bytes:
-            return b64(self.checksum.of(read_exact(fh, size)))
+            return b64(digest_range(read_at, 0, size, self.checksum.new))
         chunk = self.cfg.transfer.chunk_bytes
-        digests = [self.checksum.of(read_exact(fh, min(chunk, size - off)))
+        digests = [digest_range(read_at, off, min(chunk, size - off), self.checksum.new)
                    for off in range(0, size, chunk)]
         return composite(self.checksum, digests)
 
