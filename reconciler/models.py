@@ -155,7 +155,6 @@ class Action:
     observation: Optional[Observation] = None  # to persist (None: nothing new)
     detail: str = ""  # e.g. the process holding a file open
     overwrite: bool = False  # may replace an object at key (we wrote it, or on_conflict says so)
-    held: Optional[Reason] = None  # a BUDGET skip: the reason it would have been uploaded for
 
     @property
     def row(self) -> tuple[str, str]:
@@ -167,7 +166,6 @@ class Action:
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
-    rechecks: tuple[LocalFile, ...] = ()  # new candidates worth one in-pass re-stat
 
     @property
     def uploads(self) -> list[Action]:

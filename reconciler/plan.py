@@ -9,7 +9,8 @@ order so the same inputs always give the same plan. The case table, in order:
       ... but this pass's listing lacks the key        -> skip  REMOTE_MISSING (reported)
     another watch dir uploaded this very file (id)     -> adopt ADOPT_MOVED
     manifest: failed, next attempt in the future       -> skip  BACKOFF
-    not stable / open / young / empty                  -> skip  (its Readiness)
+    not stable / young / empty                         -> skip  (its Readiness)
+    ready, but another process holds it open (probe)   -> skip  OPEN
     listing: same key, same size, manifest unaware     -> adopt ADOPT_REMOTE (checksum checked
                                                           by execute where the store keeps one)
     manifest: uploaded, content changed since          -> upload CHANGED (overwrite ours)
@@ -54,8 +55,8 @@ from .stability import StabilityPolicy, classify, worth_recheck
 
 FileId = tuple[str, str]  # (watch dir, relative path)
 
-# Skips that one in-pass re-stat may turn ready (TOO_YOUNG: old enough after the wait).
-_RECHECK = (Reason.SETTLING, Reason.GROWING, Reason.TOO_YOUNG)
+# Verdicts that one in-pass re-stat may turn ready (TOO_YOUNG: old enough after the wait).
+_RECHECK = (Readiness.SETTLING, Readiness.GROWING, Readiness.TOO_YOUNG)
 
 _SKIP_FOR = {
     Readiness.SETTLING: Reason.SETTLING,
@@ -81,6 +82,7 @@ class Policy:
     daily_budget: Optional[int] = None  # bytes per local day for non-priority uploads
 
 
+
 @dataclass(frozen=True)
 class Snapshot:
     local: Sequence[LocalFile]
@@ -90,6 +92,7 @@ class Snapshot:
     excluded: Sequence[FileId] = ()
     prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
     unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
+    open_by: Mapping[FileId, str] = field(default_factory=dict)  # held open for writing -> "name (pid N)"
     sent_today: int = 0  # bytes uploaded so far this local calendar day (for daily_budget)
 
 
@@ -128,13 +131,9 @@ def _missing_remotely(key: str, file: LocalFile, snap: Snapshot, policy: Policy)
     return key.startswith(policy.prefixes[file.root])  # only keys the listing covered
 
 
-def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
-           policy: Policy) -> Action:
-    """The one decision for one local file; see the module's case table."""
-    try:
-        key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
-    except UnsafeKey as exc:
-        return _skip(Reason.BAD_NAME, file, "", detail=str(exc))
+def _settled(file: LocalFile, entry: Optional[ManifestEntry], key: str, snap: Snapshot, now: float,
+             policy: Policy) -> Optional[Action]:
+    """The rows decided before stability matters: already uploaded, a moved twin, backing off."""
     unchanged = entry is not None and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns)
     # keep_both put our copy beside someone else's object: that key is ours too. (The
     # alternative is built only when the plain key differs: this runs per file per pass.)
@@ -149,14 +148,68 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
     twin_key = snap.uploaded_by_identity.get(file.identity) if file.ino else None
     if twin_key == key:
         return Action(ActionKind.ADOPT, Reason.ADOPT_MOVED, file, key)
-    theirs = snap.remote.get(key) if snap.remote is not None else None
-    ours = entry is not None and entry.uploaded_at is not None and entry.key == key
     if entry and entry.state is EntryState.FAILED and (entry.next_attempt_at or 0) > now:
         return _skip(Reason.BACKOFF, file, key, detail=entry.last_error or "")
+    return None
+
+
+def stability_of(file: LocalFile, snap: Snapshot, now: float,
+                 policy: Policy) -> Optional[tuple[Readiness, Observation]]:
+    """What the stability rows will say of `file`, or None when a row before them decides it.
+
+    Observation uses this (pure) to know which files need a second look and which the
+    open-file probe must examine, before the one call to plan().
+    """
+    entry = snap.entries.get(file.id)
+    try:
+        key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
+    except UnsafeKey:
+        return None
+    if _settled(file, entry, key, snap, now, policy) is not None:
+        return None
+    previous = snap.prior.get(file.id) or (entry.observation if entry else None)
+    return classify(file, previous, now, policy.stability)
+
+
+def second_look(snap: Snapshot, now: float, policy: Policy) -> list[tuple[LocalFile, Observation]]:
+    """New candidates that one re-stat after `settle_seconds` can make ready this pass, with
+    this first look's observation (the planner's `prior` once they are re-stat-ed)."""
+    out = []
+    for file in sorted(snap.local, key=lambda f: f.id):
+        verdict = stability_of(file, snap, now, policy)
+        if verdict is None or verdict[0] not in _RECHECK:
+            continue
+        seen = verdict[1]
+        if worth_recheck(file, seen, now, policy.settle_seconds, policy.stability):
+            out.append((file, seen))
+    return out
+
+
+def ready_by_stability(snap: Snapshot, now: float, policy: Policy) -> list[LocalFile]:
+    """Files the stability rules call ready: those the open-file probe must look at."""
+    return [f for f in sorted(snap.local, key=lambda f: f.id)
+            if (verdict := stability_of(f, snap, now, policy)) and verdict[0] is Readiness.READY]
+
+
+def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
+           policy: Policy) -> Action:
+    """The one decision for one local file; see the module's case table."""
+    try:
+        key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
+    except UnsafeKey as exc:
+        return _skip(Reason.BAD_NAME, file, "", detail=str(exc))
+    settled = _settled(file, entry, key, snap, now, policy)
+    if settled is not None:
+        return settled
+    theirs = snap.remote.get(key) if snap.remote is not None else None
+    ours = entry is not None and entry.uploaded_at is not None and entry.key == key
     previous = snap.prior.get(file.id) or (entry.observation if entry else None)
     readiness, seen = classify(file, previous, now, policy.stability)
     if readiness is not Readiness.READY:
         return _skip(_SKIP_FOR[readiness], file, key, seen)
+    holder = snap.open_by.get(file.id)
+    if holder is not None:  # a recorder paused mid-write looks stable: the probe knows better
+        return _skip(Reason.OPEN, file, key, seen, detail=holder)
     if theirs is not None and not ours and theirs.size == file.size:
         # Only a finished file can match; execute checks the stored checksum before trusting it.
         return Action(ActionKind.ADOPT, Reason.ADOPT_REMOTE, file, key, seen)
@@ -169,20 +222,15 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
                   overwrite=ours or policy.on_conflict == "overwrite")
 
 
-def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True) -> Plan:
-    """Decide every local file and every orphaned manifest row."""
+def plan(snap: Snapshot, now: float, policy: Policy) -> Plan:
+    """Decide every local file and every orphaned manifest row; called once per pass, with
+    every observation (the settle re-stat, the open-file probe, the listing) already made."""
     actions: list[Action] = []
-    rechecks: list[LocalFile] = []
     present = set()
     for file in sorted(snap.local, key=lambda f: f.id):
         fid = file.id
         present.add(fid)
-        action = decide(file, snap.entries.get(fid), snap, now, policy)
-        actions.append(action)
-        if (allow_recheck and action.reason in _RECHECK and action.observation
-                and worth_recheck(file, action.observation, now, policy.settle_seconds,
-                                  policy.stability)):
-            rechecks.append(file)
+        actions.append(decide(file, snap.entries.get(fid), snap, now, policy))
     for root, rel in sorted(snap.excluded):
         actions.append(_skip(Reason.EXCLUDED, LocalFile(root, rel, 0, 0), ""))
     roots_seen = {f.root for f in snap.local}
@@ -199,7 +247,7 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
         else:
             continue
         actions.append(Action(ActionKind.FORGET, reason, None, entry.key, detail=f"{entry.root}|{entry.rel}"))
-    return Plan(tuple(_ordered(actions, policy, snap.sent_today)), tuple(rechecks))
+    return Plan(tuple(_ordered(actions, policy, snap.sent_today)))
 
 
 def is_priority(rel: str, patterns: Sequence[str]) -> bool:
@@ -210,10 +258,7 @@ def is_priority(rel: str, patterns: Sequence[str]) -> bool:
 
 def _ordered(actions: list[Action], policy: Policy, sent_today: int) -> list[Action]:
     """Uploads first, in the order they will go (priority class, then `order` by mtime),
-    with the daily budget applied; the rest keep their sorted order. Re-applicable to a
-    merged plan: BUDGET skips are turned back into uploads and admitted again."""
-    actions = [replace(a, kind=ActionKind.UPLOAD, reason=a.held, held=None)
-               if a.reason is Reason.BUDGET and a.held is not None else a for a in actions]
+    then BUDGET skips if the daily budget holds some back; the rest keep their order."""
     uploads = [a for a in actions if a.kind is ActionKind.UPLOAD]
     rest = [a for a in actions if a.kind is not ActionKind.UPLOAD]
     newest = policy.order == "newest_first"
@@ -244,32 +289,5 @@ def _admit(uploads: list[Action], policy: Policy, sent_today: int) -> tuple[list
             admitted.append(a)
             used += size
         else:
-            held.append(replace(a, kind=ActionKind.SKIP, reason=Reason.BUDGET, held=a.reason))
+            held.append(replace(a, kind=ActionKind.SKIP, reason=Reason.BUDGET))
     return admitted, held
-
-
-def merge(base: Plan, update: Plan) -> Plan:
-    """`base` with the actions for the files that `update` re-decided replaced."""
-    redone = {a.file.id for a in update.actions if a.file is not None}
-    kept = [a for a in base.actions
-            if a.file is None or a.file.id not in redone]
-    return Plan(tuple(update.actions) + tuple(kept), ())
-
-
-def apply_open_files(p: Plan, open_files: Mapping[FileId, str]) -> Plan:
-    """Turn planned uploads of files that another process holds open into OPEN skips."""
-    if not open_files:
-        return p
-    out = []
-    for a in p.actions:
-        holder = open_files.get(a.file.id) if a.file else None
-        # A listed twin may still be uploaded after verification: held open, it waits too.
-        may_upload = a.kind is ActionKind.UPLOAD or a.reason is Reason.ADOPT_REMOTE
-        if may_upload and holder is not None:
-            a = replace(a, kind=ActionKind.SKIP, reason=Reason.OPEN, detail=holder)
-        out.append(a)
-    return Plan(tuple(out), p.rechecks)
-
-
-def reorder(p: Plan, policy: Policy, sent_today: int = 0) -> Plan:
-    return Plan(tuple(_ordered(list(p.actions), policy, sent_today)), p.rechecks)

@@ -17,17 +17,15 @@ import pytest
 
 from reconciler.keys import keep_both_key
 from reconciler.models import (
-    Action,
     ActionKind,
     EntryState,
     LocalFile,
     ManifestEntry,
     Observation,
-    Plan,
     Reason,
     RemoteObject,
 )
-from reconciler.plan import Policy, Snapshot, apply_open_files, merge, plan, reorder
+from reconciler.plan import Policy, Snapshot, plan, ready_by_stability, second_look
 from reconciler.stability import StabilityPolicy
 
 NOW = 1_700_000_000.0
@@ -66,7 +64,7 @@ def policy(**kw) -> Policy:
     return Policy(stability=stab, prefixes=PREFIXES, **kw)
 
 
-def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=None,
+def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=None, open_by=None,
              sent_today: int = 0) -> Snapshot:
     return Snapshot(
         local=list(files),
@@ -75,6 +73,7 @@ def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=Non
         remote=None if remote is None else {o.key: o for o in remote},
         excluded=list(excluded),
         prior=prior or {},
+        open_by=open_by or {},
         sent_today=sent_today,
     )
 
@@ -273,34 +272,42 @@ def test_skips_carry_the_observation_to_persist() -> None:
     assert first.observation == Observation(F.size, F.mtime_ns, 1, NOW)
 
 
-# ---- the in-pass recheck list ----------------------------------------------------------------
+# ---- the in-pass second look (observation asks the planner's pure rules) ----------------------
 @pytest.mark.parametrize(
-    ("name", "file", "prior_count", "pol", "allow", "expected"),
+    ("name", "file", "prior_count", "pol", "expected"),
     [
-        ("old file first seen", F, None, {}, True, True),
-        ("young file first seen", lf(age=10), None, {}, True, False),
-        ("first seen, ready after the settle wait", lf(age=59), None, {}, True, True),
-        ("first seen, still young after the settle wait", lf(age=57), None, {}, True, False),
-        ("checks 3: one re-check cannot make it ready", F, None, {"checks": 3}, True, False),
-        ("checks 3, seen once before", F, 1, {"checks": 3}, True, True),
-        ("stable for passes, ready after the settle wait", lf(age=59), 4, {}, True, True),
-        ("stable for passes, still young after the wait", lf(age=30), 4, {}, True, False),
-        ("empty file", lf(size=0), None, {}, True, False),
-        ("re-decide pass: no further re-check", F, None, {}, False, False),
+        ("old file first seen", F, None, {}, True),
+        ("young file first seen", lf(age=10), None, {}, False),
+        ("first seen, ready after the settle wait", lf(age=59), None, {}, True),
+        ("first seen, still young after the settle wait", lf(age=57), None, {}, False),
+        ("checks 3: one re-check cannot make it ready", F, None, {"checks": 3}, False),
+        ("checks 3, seen once before", F, 1, {"checks": 3}, True),
+        ("stable for passes, ready after the settle wait", lf(age=59), 4, {}, True),
+        ("stable for passes, still young after the wait", lf(age=30), 4, {}, False),
+        ("empty file", lf(size=0), None, {}, False),
+        ("already ready: nothing to wait for", F, 2, {}, False),
     ],
 )
-def test_rechecks(name, file, prior_count, pol, allow, expected) -> None:
+def test_second_look(name, file, prior_count, pol, expected) -> None:
     entries = [entry(file, EntryState.PENDING, observation=seen(file, prior_count))] if prior_count else []
-    p = plan(snapshot([file], entries), NOW, policy(settle_seconds=2.0, **pol), allow_recheck=allow)
-    assert (file in p.rechecks) is expected, name
+    looks = second_look(snapshot([file], entries), NOW, policy(settle_seconds=2.0, **pol))
+    assert (file in [f for f, _ in looks]) is expected, name
 
 
-def test_recheck_of_settling_file_makes_it_ready() -> None:
-    """What observe._recheck does: re-plan the fresh stat with this pass's observation."""
-    first = plan(snapshot([F]), NOW, policy())
-    assert first.rechecks == (F,)
-    prior = {(F.root, F.rel): first.actions[0].observation}
-    again = plan(snapshot([F], prior=prior), NOW + 2, policy(), allow_recheck=False)
+def test_no_second_look_for_files_decided_before_stability() -> None:
+    uploaded = entry(F, EntryState.UPLOADED)
+    backing_off = lf("poison.mp4")
+    failed = entry(backing_off, EntryState.FAILED, next_attempt_at=NOW + 600, attempts=2)
+    snap = snapshot([F, backing_off, lf("bad\\name.mp4")], [uploaded, failed])
+    assert second_look(snap, NOW, policy()) == []
+    assert ready_by_stability(snap, NOW, policy()) == []
+
+
+def test_second_look_of_settling_file_makes_it_ready() -> None:
+    """What observe does: the first look becomes `prior`, the fresh stat is planned once."""
+    ((looked_at, first_look),) = second_look(snapshot([F]), NOW, policy())
+    assert looked_at == F and first_look == Observation(F.size, F.mtime_ns, 1, NOW)
+    again = plan(snapshot([F], prior={F.id: first_look}), NOW + 2, policy())
     assert [(a.kind, a.reason) for a in again.actions] == [(ActionKind.UPLOAD, Reason.NEW)]
 
 
@@ -388,14 +395,6 @@ def test_order_of_uploads(order: str) -> None:
             assert a.key < b.key
 
 
-def test_reorder_switches_order() -> None:
-    files, entries, remote = _mixed_inputs()
-    newest = plan(snapshot(files, entries, remote=remote), NOW, policy(order="newest_first"))
-    oldest = plan(snapshot(files, entries, remote=remote), NOW, policy(order="oldest_first"))
-    assert reorder(newest, policy(order="oldest_first")) == oldest
-    assert reorder(oldest, policy(order="newest_first")) == newest
-
-
 # ---- priority and the daily budget ---------------------------------------------------------
 def _ready(*specs: tuple[str, int, int]) -> tuple[list[LocalFile], list[ManifestEntry]]:
     """(rel, size, age) files, each seen once before: ready now."""
@@ -430,69 +429,35 @@ def test_budget_admits_in_order_until_spent_overshooting_by_at_most_one_file() -
     assert [a.file.rel for a in p.skips] == ["d.mp4"]
 
 
-def test_budget_held_files_are_admitted_again_when_a_merged_plan_is_reordered() -> None:
-    """The in-pass re-check merges two plans: the budget is applied over the whole pass."""
-    files, entries = _ready(("a.mp4", 600, 100), ("b.mp4", 600, 200))
-    pol = policy(daily_budget=1000)
-    held = plan(snapshot(files[1:], entries[1:]), NOW, pol)
-    assert [a.file.rel for a in held.uploads] == ["b.mp4"]
-    again = plan(snapshot(files[:1], entries[:1]), NOW, pol)  # a.mp4, re-checked and ready
-    merged = reorder(merge(held, again), pol, 0)
-    assert [a.file.rel for a in merged.uploads] == ["a.mp4", "b.mp4"]
-    spent = reorder(merged, pol, 999)
-    assert [a.file.rel for a in spent.uploads] == ["a.mp4"]
-    (b,) = spent.skips
-    assert (b.reason, b.held) == (Reason.BUDGET, Reason.NEW)
-    assert reorder(spent, pol, 0) == merged
-
-
-# ---- merge() and apply_open_files() ------------------------------------------------------------
-def _act(f: Optional[LocalFile], kind=ActionKind.SKIP, reason=Reason.SETTLING, key="k") -> Action:
-    return Action(kind, reason, f, key)
-
-
-def test_merge_replaces_redone_files_and_keeps_the_rest() -> None:
-    a, b, c = lf("a.mp4"), lf("b.mp4"), lf("c.mp4", root=B)
-    forget = _act(None, ActionKind.FORGET, Reason.GONE)
-    base = Plan((_act(a), _act(b, ActionKind.UPLOAD, Reason.NEW), _act(c), forget), rechecks=(a, c))
-    update = Plan((_act(a, ActionKind.UPLOAD, Reason.NEW, "new-a"), _act(c, reason=Reason.GROWING)))
-    merged = merge(base, update)
-    assert merged.rechecks == ()
-    assert sorted(merged.actions, key=repr) == sorted(
-        [update.actions[0], update.actions[1], base.actions[1], forget], key=repr)
-    assert len(merged.actions) == 4
-
-
-def test_merge_matches_on_root_and_rel() -> None:
-    a_in_a, a_in_b = lf("a.mp4"), lf("a.mp4", root=B)
-    merged = merge(Plan((_act(a_in_a), _act(a_in_b))), Plan((_act(a_in_b, reason=Reason.GROWING),)))
-    assert sorted((x.file.root, x.reason) for x in merged.actions) == [
-        (A, Reason.SETTLING), (B, Reason.GROWING)]
-
-
-def test_apply_open_files() -> None:
-    up, other, skip = lf("up.mp4"), lf("other.mp4"), lf("skip.mp4")
-    p = Plan((_act(up, ActionKind.UPLOAD, Reason.NEW), _act(other, ActionKind.UPLOAD, Reason.NEW),
-              _act(skip, ActionKind.SKIP, Reason.SETTLING)), rechecks=(skip,))
-    out = apply_open_files(p, {(A, "up.mp4"): "recorder (pid 9)", (A, "skip.mp4"): "x (pid 1)"})
-    assert [(a.file.rel, a.kind, a.reason, a.detail) for a in out.actions] == [
-        ("up.mp4", ActionKind.SKIP, Reason.OPEN, "recorder (pid 9)"),
+# ---- the open-file probe is an input -------------------------------------------------------------
+def test_a_ready_file_held_open_waits_with_its_holder() -> None:
+    up, other, settling = lf("up.mp4"), lf("other.mp4"), lf("settling.mp4")
+    entries = [entry(f, EntryState.PENDING, observation=seen(f)) for f in (up, other)]
+    holders = {up.id: "recorder (pid 9)", settling.id: "x (pid 1)"}
+    p = plan(snapshot([up, other, settling], entries, open_by=holders), NOW, policy())
+    assert [(a.file.rel, a.kind, a.reason, a.detail) for a in p.actions] == [
         ("other.mp4", ActionKind.UPLOAD, Reason.NEW, ""),
-        ("skip.mp4", ActionKind.SKIP, Reason.SETTLING, ""),
+        ("settling.mp4", ActionKind.SKIP, Reason.SETTLING, ""),  # not ready anyway: its own reason
+        ("up.mp4", ActionKind.SKIP, Reason.OPEN, "recorder (pid 9)"),
     ]
-    assert out.rechecks == (skip,)
-    assert out.uploads == [p.actions[1]]
-    assert apply_open_files(p, {}) == p
+    held = next(a for a in p.actions if a.reason is Reason.OPEN)
+    assert held.observation == Observation(up.size, up.mtime_ns, 2, NOW - 120)  # history kept
 
 
 def test_a_listed_twin_held_open_waits_like_an_upload() -> None:
-    listed, moved = lf("listed.mp4"), lf("moved.mp4")
-    p = Plan((_act(listed, ActionKind.ADOPT, Reason.ADOPT_REMOTE),
-              _act(moved, ActionKind.ADOPT, Reason.ADOPT_MOVED)))
-    out = apply_open_files(p, {(A, "listed.mp4"): "recorder (pid 9)", (A, "moved.mp4"): "x (pid 1)"})
-    assert [(a.kind, a.reason) for a in out.actions] == [
-        (ActionKind.SKIP, Reason.OPEN), (ActionKind.ADOPT, Reason.ADOPT_MOVED)]
-    assert apply_open_files(p, {(B, "up.mp4"): "elsewhere"}) == p
+    listed = lf("listed.mp4")
+    remote = [RemoteObject("cam/listed.mp4", listed.size)]
+    entries = [entry(listed, EntryState.PENDING, observation=seen(listed))]
+    held = plan(snapshot([listed], entries, remote=remote, open_by={listed.id: "rec (pid 9)"}), NOW, policy())
+    assert [(a.kind, a.reason) for a in held.actions] == [(ActionKind.SKIP, Reason.OPEN)]
+    free = plan(snapshot([listed], entries, remote=remote), NOW, policy())
+    assert [(a.kind, a.reason) for a in free.actions] == [(ActionKind.ADOPT, Reason.ADOPT_REMOTE)]
+
+
+def test_the_probe_looks_only_at_files_ready_by_stability() -> None:
+    ready, young = lf("ready.mp4"), lf("young.mp4", age=5)
+    entries = [entry(ready, EntryState.PENDING, observation=seen(ready))]
+    assert ready_by_stability(snapshot([ready, young], entries), NOW, policy()) == [ready]
 
 
 # ---- purity ------------------------------------------------------------------------------------

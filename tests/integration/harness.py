@@ -68,6 +68,11 @@ class Camp:
         self.config_path.write_text(text, encoding="utf-8")
         return self.config_path
 
+    def edit_config(self, old: str, new: str) -> None:
+        text = self.config_path.read_text(encoding="utf-8")
+        assert old in text, f"{old!r} is not in the config"
+        self.config_path.write_text(text.replace(old, new), encoding="utf-8")
+
     def file(self, rel: str, size: int = 1000, age: float = 120.0, data: Optional[bytes] = None) -> Path:
         """A finished file, with its mtime `age` seconds in the past."""
         path = self.watch / rel
