@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import random
 import threading
-from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import IO, Callable, Optional, Protocol
 
 from loguru import logger
@@ -23,9 +22,6 @@ from .models import CREATING, Action, ActionKind, LocalFile, Reason, UploadResul
 from .probe import FileLocked, open_for_upload
 from .s3errors import ErrorKind, RemoteError
 from .scan import path_of
-
-CROSS_PASS_BACKOFF_START = 60.0
-CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
 
 
 class Store(Protocol):
@@ -72,11 +68,6 @@ def _differs(fh: IO[bytes], file: LocalFile) -> bool:
     return (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns)
 
 
-def cross_pass_backoff(failures: int) -> float:
-    """After a pass's attempts are spent: 1 min, 2, 4 ... capped at 6 h."""
-    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** min(max(0, failures - 1), 30))
-
-
 @dataclass
 class Executor:
     store: Store
@@ -87,7 +78,6 @@ class Executor:
     rand: Callable[[], float] = random.random
     progress: Callable[[int], None] = lambda n: None
     on_multipart: Callable[[str, str, bool], None] = lambda upload_id, key, started: None
-    resume: Mapping[tuple[str, str], str] = field(default_factory=dict)  # file -> upload id
     opener: Callable[[str], IO[bytes]] = open_for_upload
     stop: threading.Event = None  # type: ignore[assignment]
 
@@ -178,7 +168,7 @@ class Executor:
         last = "no attempt made"
         attempt = 0
         # A multipart upload left by an earlier attempt or run is continued, not restarted.
-        upload_id: Optional[str] = self.resume.get(file.id)
+        upload_id: Optional[str] = action.resume_id
 
         def remember(uid: str, started: bool) -> None:
             nonlocal upload_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Optional
+from typing import Optional, Protocol
 
 
 class Readiness(str, Enum):
@@ -89,6 +89,17 @@ class LocalFile:
         return (self.dev, self.ino, self.size, self.mtime_ns)
 
 
+class SizeAndMtime(Protocol):
+    size: int
+    mtime_ns: int
+
+
+def unchanged(a: SizeAndMtime, b: SizeAndMtime) -> bool:
+    """The one test of "the same content as before": same size and mtime (restic's
+    fileChanged, turned round). Records of every kind carry both fields."""
+    return a.size == b.size and a.mtime_ns == b.mtime_ns
+
+
 @dataclass(frozen=True)
 class Observation:
     """The stability history of a not-yet-uploaded file."""
@@ -155,6 +166,7 @@ class Action:
     observation: Optional[Observation] = None  # to persist (None: nothing new)
     detail: str = ""  # e.g. the process holding a file open
     overwrite: bool = False  # may replace an object at key (we wrote it, or on_conflict says so)
+    resume_id: Optional[str] = None  # UPLOAD: continue this interrupted multipart upload
 
     @property
     def row(self) -> tuple[str, str]:
@@ -163,9 +175,25 @@ class Action:
         return (root, rel)
 
 
+class MultipartStep(str, Enum):
+    """What becomes of a multipart upload an earlier run left behind."""
+
+    RESUME = "resume"  # its file is uploaded again, unchanged: the upload continues it
+    KEEP = "keep"  # its unchanged file only waits this pass: kept for a later one
+    ABORT = "abort"  # its file is gone, changed, done, or waited too long
+    FIND_UNKNOWN = "find unknown"  # killed around CreateMultipartUpload: abort what we never recorded
+
+
+@dataclass(frozen=True)
+class MultipartDecision:
+    step: MultipartStep
+    upload: PendingMultipart
+
+
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
+    multiparts: tuple[MultipartDecision, ...] = ()
 
     @property
     def uploads(self) -> list[Action]:

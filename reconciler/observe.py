@@ -57,6 +57,7 @@ def policy_of(cfg: Config) -> Policy:
         key_template=cfg.key_template, on_conflict=cfg.remote.on_conflict, order=cfg.order,
         settle_seconds=s.settle_seconds, after_upload=cfg.after_upload.action,
         after_upload_min_age=cfg.after_upload.min_age_hours * 3600,
+        part_size=cfg.transfer.chunk_bytes,
         priority=cfg.priority, daily_budget=cfg.transfer.budget_bytes)
 
 
@@ -212,8 +213,9 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
     local, candidates = _fresh_candidates(found.files, entries)
     # Only a file the manifest does not know can be a moved twin: skip the query when idle.
     identity = manifest.uploaded_by_identity() if manifest is not None and candidates else {}
+    leftovers = manifest.open_multiparts() if manifest is not None else ()
     snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable,
-                    sent_today=sent_today(cfg, manifest, report.started_at))
+                    multiparts=leftovers, sent_today=sent_today(cfg, manifest, report.started_at))
     policy = policy_of(cfg)
     snap = _second_look(snap, cfg, world, policy)
     now = world.clock()

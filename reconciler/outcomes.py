@@ -7,10 +7,9 @@ from typing import Callable
 from loguru import logger
 
 from .config import Config
-from .execute import cross_pass_backoff
 from .manifest import Manifest, local_day
 from .models import ActionKind, EntryState, LocalFile, ManifestEntry, PassReport, Plan, Reason, UploadResult
-from .plan import FileId
+from .plan import FileId, cross_pass_backoff
 from .progress import PassProgress
 
 

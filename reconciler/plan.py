@@ -20,11 +20,12 @@ order so the same inputs always give the same plan. The case table, in order:
     manifest row, no local file, never uploaded        -> forget GONE
     manifest row, no local file, uploaded, listing pass -> forget PRUNED (the bucket keeps it)
     remote only                                        -> nothing (never deleted)
+    leftover multipart uploads                         -> see settle_multiparts
 
-Then the uploads are put in the order they will go: files matching `priority` first,
-then the rest, each class by `order` (mtime). With `daily_budget`, non-priority uploads
-are admitted in that order while bytes sent today plus bytes admitted so far are under
-the budget (so the day overshoots by at most one file):
+Before the leftovers are settled, the uploads are put in the order they will go: files
+matching `priority` first, then the rest, each class by `order` (mtime). With
+`daily_budget`, non-priority uploads are admitted in that order while bytes sent today
+plus bytes admitted so far are under the budget (so the day overshoots by at most one file):
     non-priority upload, budget reached                -> skip  BUDGET (exit 0; next day)
     non-priority upload larger than the whole budget   -> upload only when nothing was sent
                                                           or admitted today (it goes alone)
@@ -40,16 +41,21 @@ from typing import Optional
 
 from .keys import UnsafeKey, keep_both_key, key_for
 from .models import (
+    CREATING,
     Action,
     ActionKind,
     EntryState,
     LocalFile,
     ManifestEntry,
+    MultipartDecision,
+    MultipartStep,
     Observation,
+    PendingMultipart,
     Plan,
     Readiness,
     Reason,
     RemoteObject,
+    unchanged,
 )
 from .stability import StabilityPolicy, classify, worth_recheck
 
@@ -78,6 +84,7 @@ class Policy:
     settle_seconds: float = 2.0
     after_upload: str = "keep"  # keep | delete | move
     after_upload_min_age: float = 0.0  # seconds since upload
+    part_size: int = 0  # transfer.multipart_chunksize in bytes: an upload resumes only with it
     priority: tuple[str, ...] = ()  # globs on the relative path, case-insensitive
     daily_budget: Optional[int] = None  # bytes per local day for non-priority uploads
 
@@ -93,7 +100,18 @@ class Snapshot:
     prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
     unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
     open_by: Mapping[FileId, str] = field(default_factory=dict)  # held open for writing -> "name (pid N)"
+    multiparts: Sequence[PendingMultipart] = ()  # uploads an earlier run started and did not finish
     sent_today: int = 0  # bytes uploaded so far this local calendar day (for daily_budget)
+
+
+CROSS_PASS_BACKOFF_START = 60.0
+CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
+
+
+def cross_pass_backoff(failures: int) -> float:
+    """The back-off rule across passes, once a pass's attempts are spent: the file waits
+    1 min, 2, 4 ... capped at 6 h, and does not hold up the others."""
+    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** min(max(0, failures - 1), 30))
 
 
 def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
@@ -134,12 +152,12 @@ def _missing_remotely(key: str, file: LocalFile, snap: Snapshot, policy: Policy)
 def _settled(file: LocalFile, entry: Optional[ManifestEntry], key: str, snap: Snapshot, now: float,
              policy: Policy) -> Optional[Action]:
     """The rows decided before stability matters: already uploaded, a moved twin, backing off."""
-    unchanged = entry is not None and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns)
+    same = entry is not None and unchanged(entry, file)
     # keep_both put our copy beside someone else's object: that key is ours too. (The
     # alternative is built only when the plain key differs: this runs per file per pass.)
     same_key = entry is not None and (
         entry.key == key or entry.key == keep_both_key(key, file.size, file.mtime_ns))
-    if entry and entry.state is EntryState.UPLOADED and unchanged and same_key:
+    if entry and entry.state is EntryState.UPLOADED and same and same_key:
         if _missing_remotely(entry.key, file, snap, policy):
             # Reported, not re-sent: the manifest answers "is it there?" (DESIGN), and a bucket
             # expiry rule would otherwise cause a re-upload of every expired clip each relist.
@@ -247,7 +265,46 @@ def plan(snap: Snapshot, now: float, policy: Policy) -> Plan:
         else:
             continue
         actions.append(Action(ActionKind.FORGET, reason, None, entry.key, detail=f"{entry.root}|{entry.rel}"))
-    return Plan(tuple(_ordered(actions, policy, snap.sent_today)))
+    ordered, steps = settle_multiparts(_ordered(actions, policy, snap.sent_today),
+                                       snap.multiparts, now, policy)
+    return Plan(tuple(ordered), tuple(steps))
+
+
+# A leftover upload whose unchanged file waits this pass for one of these is kept, for a while.
+_WAITING = {Reason.BACKOFF, Reason.SETTLING, Reason.OPEN, Reason.TOO_YOUNG, Reason.LOCKED,
+            Reason.BUDGET}
+KEEP_WAITING_SECONDS = 7 * 24 * 3600  # older leftovers are aborted even if their file waits
+
+
+def settle_multiparts(actions: list[Action], pending: Sequence[PendingMultipart], now: float,
+                      policy: Policy) -> tuple[list[Action], list[MultipartDecision]]:
+    """The rows for multipart uploads an earlier run left (none lingers in the bucket):
+
+        recorded before CreateMultipartUpload answered    -> FIND_UNKNOWN
+        its file is uploaded this pass, unchanged, same key and part size -> RESUME (once)
+        its unchanged file only waits this pass, younger than 7 days      -> KEEP
+        otherwise (gone, changed, uploaded, waited too long)             -> ABORT
+    """
+    planned = {a.file.id: i for i, a in enumerate(actions) if a.kind is ActionKind.UPLOAD and a.file}
+    waiting = {a.file.id: a.file for a in actions
+               if a.kind is ActionKind.SKIP and a.file is not None and a.reason in _WAITING}
+    out = list(actions)
+    steps = []
+    for mp in pending:
+        step = MultipartStep.ABORT
+        fid = (mp.root or "", mp.rel or "")
+        i = planned.get(fid)
+        if mp.upload_id.startswith(CREATING):
+            step = MultipartStep.FIND_UNKNOWN
+        elif i is not None and out[i].resume_id is None and out[i].file is not None \
+                and mp.resumes(out[i].file, out[i].key, policy.part_size):  # type: ignore[arg-type]
+            out[i] = replace(out[i], resume_id=mp.upload_id)
+            step = MultipartStep.RESUME
+        elif i is None and fid in waiting and unchanged(waiting[fid], mp) \
+                and now - mp.started_at < KEEP_WAITING_SECONDS:
+            step = MultipartStep.KEEP
+        steps.append(MultipartDecision(step, mp))
+    return out, steps
 
 
 def is_priority(rel: str, patterns: Sequence[str]) -> bool:

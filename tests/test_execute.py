@@ -14,11 +14,9 @@ import pytest
 
 from reconciler.checksums import FileChanged
 from reconciler.execute import (
-    CROSS_PASS_BACKOFF_CAP,
     Executor,
     PassAborted,
     RetryPolicy,
-    cross_pass_backoff,
 )
 from reconciler.keys import keep_both_key
 from reconciler.models import Action, ActionKind, LocalFile, Reason, UploadResult
@@ -454,16 +452,6 @@ def test_run_after_stop_starts_nothing(tmp_path: Path) -> None:
 
 
 # ---- backoff arithmetic ------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("failures", "seconds"),
-    [(0, 60), (1, 60), (2, 120), (3, 240), (4, 480), (5, 960), (9, 15360), (10, 21600), (11, 21600),
-     (100, 21600), (5000, 21600)],
-)
-def test_cross_pass_backoff(failures: int, seconds: float) -> None:
-    assert cross_pass_backoff(failures) == seconds
-    assert CROSS_PASS_BACKOFF_CAP == 6 * 3600
-
-
 @pytest.mark.parametrize("policy", [RetryPolicy(5, 1.0, 60.0), RetryPolicy(10, 0.5, 7.0),
                                     RetryPolicy(3, 2.0, 1.0)])
 def test_retry_delay_bounds(policy: RetryPolicy) -> None:

@@ -21,11 +21,21 @@ from reconciler.models import (
     EntryState,
     LocalFile,
     ManifestEntry,
+    MultipartStep,
     Observation,
+    PendingMultipart,
     Reason,
     RemoteObject,
 )
-from reconciler.plan import Policy, Snapshot, plan, ready_by_stability, second_look
+from reconciler.plan import (
+    CROSS_PASS_BACKOFF_CAP,
+    Policy,
+    Snapshot,
+    cross_pass_backoff,
+    plan,
+    ready_by_stability,
+    second_look,
+)
 from reconciler.stability import StabilityPolicy
 
 NOW = 1_700_000_000.0
@@ -458,6 +468,71 @@ def test_the_probe_looks_only_at_files_ready_by_stability() -> None:
     ready, young = lf("ready.mp4"), lf("young.mp4", age=5)
     entries = [entry(ready, EntryState.PENDING, observation=seen(ready))]
     assert ready_by_stability(snapshot([ready, young], entries), NOW, policy()) == [ready]
+
+
+# ---- leftover multipart uploads -------------------------------------------------------------------
+PART = 16 * 2**20
+BIG = lf("big.mp4", size=3 * PART)
+
+
+def leftover(file: LocalFile = BIG, upload_id: str = "up-1", started_at: float = NOW - 3600,
+             key: str = "cam/big.mp4", part_size: int = PART) -> PendingMultipart:
+    return PendingMultipart(upload_id, key, started_at, file.root, file.rel, file.size, file.mtime_ns,
+                            part_size)
+
+
+WAITING_BIG = entry(BIG, EntryState.FAILED, next_attempt_at=NOW + 600, attempts=1)  # backing off
+READY_BIG = entry(BIG, EntryState.FAILED, next_attempt_at=NOW - 1, attempts=1,
+                  observation=seen(BIG))
+
+
+@pytest.mark.parametrize(
+    ("name", "files", "entries", "pending", "expected"),
+    [
+        ("its file is uploaded again, unchanged", [BIG], [READY_BIG], [leftover()], MultipartStep.RESUME),
+        ("its file is uploaded with another part size", [BIG], [READY_BIG], [leftover(part_size=8 * 2**20)],
+         MultipartStep.ABORT),
+        ("its file changed since", [replace(BIG, size=BIG.size + 1)], [], [leftover()], MultipartStep.ABORT),
+        ("its file only waits this pass", [BIG], [WAITING_BIG], [leftover()], MultipartStep.KEEP),
+        ("its file waited more than 7 days", [BIG], [WAITING_BIG], [leftover(started_at=NOW - 8 * 86400)],
+         MultipartStep.ABORT),
+        ("its file is gone", [], [], [leftover()], MultipartStep.ABORT),
+        ("its file is uploaded already", [BIG], [entry(BIG, EntryState.UPLOADED)], [leftover()],
+         MultipartStep.ABORT),
+        ("recorded before the create answered", [], [], [leftover(upload_id="creating:cam/big.mp4")],
+         MultipartStep.FIND_UNKNOWN),
+    ],
+)
+def test_leftover_multipart_uploads(name, files, entries, pending, expected) -> None:
+    p = plan(replace(snapshot(files, entries), multiparts=pending), NOW, policy(part_size=PART))
+    assert [d.step for d in p.multiparts] == [expected], name
+    resumed = [a.resume_id for a in p.uploads]
+    assert resumed == (["up-1"] if expected is MultipartStep.RESUME else [None] * len(p.uploads)), name
+
+
+def test_a_leftover_whose_file_waits_for_the_daily_budget_is_kept() -> None:
+    p = plan(replace(snapshot([BIG], [READY_BIG]), multiparts=[leftover()], sent_today=10**9), NOW,
+             policy(part_size=PART, daily_budget=10**9))
+    assert [(a.file.rel, a.reason) for a in p.skips] == [("big.mp4", Reason.BUDGET)]
+    assert [d.step for d in p.multiparts] == [MultipartStep.KEEP]
+
+
+def test_two_leftovers_of_one_file_resume_only_one() -> None:
+    pending = [leftover(upload_id="up-1"), leftover(upload_id="up-2")]
+    p = plan(replace(snapshot([BIG], [READY_BIG]), multiparts=pending), NOW, policy(part_size=PART))
+    assert [d.step for d in p.multiparts] == [MultipartStep.RESUME, MultipartStep.ABORT]
+    assert [a.resume_id for a in p.uploads] == ["up-1"]
+
+
+# ---- the back-off across passes --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("failures", "seconds"),
+    [(0, 60), (1, 60), (2, 120), (3, 240), (4, 480), (5, 960), (9, 15360), (10, 21600), (11, 21600),
+     (100, 21600), (5000, 21600)],
+)
+def test_cross_pass_backoff(failures: int, seconds: float) -> None:
+    assert cross_pass_backoff(failures) == seconds
+    assert CROSS_PASS_BACKOFF_CAP == 6 * 3600
 
 
 # ---- purity ------------------------------------------------------------------------------------
