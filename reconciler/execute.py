@@ -18,10 +18,10 @@ from loguru import logger
 
 from .checksums import FileChanged
 from .keys import keep_both_key
+from .localfs import FileLocked, LinkRefused, NotTheScannedFile, open_for_upload
 from .models import CREATING, Action, ActionKind, LocalFile, Reason, UploadResult
-from .probe import FileLocked, open_for_upload
 from .s3errors import ErrorKind, RemoteError
-from .scan import path_of
+from .text import printable
 
 
 class Store(Protocol):
@@ -32,9 +32,7 @@ class Store(Protocol):
 
     def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]: ...
 
-    def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]: ...
-
-    def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool: ...
+    def same_content(self, fh: IO[bytes], size: int, found: tuple[int, Optional[str], str]) -> bool: ...
 
 
 class Abandoned(Exception):
@@ -78,7 +76,7 @@ class Executor:
     rand: Callable[[], float] = random.random
     progress: Callable[[int], None] = lambda n: None
     on_multipart: Callable[[str, str, bool], None] = lambda upload_id, key, started: None
-    opener: Callable[[str], IO[bytes]] = open_for_upload
+    opener: Callable[[LocalFile], IO[bytes]] = open_for_upload  # no link followed, identity checked
     stop: threading.Event = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -130,11 +128,17 @@ class Executor:
         file = action.file
         assert file is not None
         try:
-            fh = self.opener(path_of(file))
+            fh = self.opener(file)
         except FileNotFoundError:
             return UploadResult(action, gone=True)
         except FileLocked:
             return UploadResult(action, locked=True)
+        except LinkRefused as exc:  # the regular file the scan saw is no longer at its name
+            logger.warning("Not uploading {}: {}", printable(file.rel), exc.strerror)
+            return UploadResult(action, gone=True)
+        except NotTheScannedFile as exc:  # another file took its name: judged afresh when stable
+            logger.info("Not uploading {} now: {}", printable(file.rel), exc.strerror)
+            return UploadResult(action, changed=True)
         except OSError as exc:
             return UploadResult(action, error=f"cannot read the file: {exc.strerror or exc}")
         with fh:
@@ -180,7 +184,7 @@ class Executor:
             attempt += 1
             if self._stopping():
                 return UploadResult(action, key=key, attempts=attempt - 1, error="stopped")
-            logger.info("Uploading {} -> {} attempt {}", file.rel, key, attempt)
+            logger.info("Uploading {} -> {} attempt {}", printable(file.rel), printable(key), attempt)
             fh.seek(0)
             try:
                 checksum = self.store.upload(fh, key, file.size, overwrite, self._checked_progress,
@@ -215,7 +219,7 @@ class Executor:
                 last = str(exc)
                 if exc.kind is ErrorKind.KEY:
                     break
-                logger.warning("Upload of {} failed (attempt {} of {}): {}", file.rel, attempt,
+                logger.warning("Upload of {} failed (attempt {} of {}): {}", printable(file.rel), attempt,
                                self.retry.max_attempts, exc)
             except OSError as exc:
                 last = f"cannot read the file: {exc.strerror or exc}"
@@ -235,12 +239,8 @@ class Executor:
         found = self.store.head(key)
         if found is None:
             return key, False  # vacant after all (deleted meanwhile): a conditional write again
-        size, stored, etag = found
-        if size == file.size:
-            same = (self.store.local_checksum(fh, size) == stored if stored is not None
-                    else self.store.etag_matches(fh, size, etag))  # no checksum kept: its MD5 ETag
-            if same:
-                return UploadResult(action, ok=True, adopted=True, key=key, checksum=stored)
+        if found[0] == file.size and self.store.same_content(fh, file.size, found):
+            return UploadResult(action, ok=True, adopted=True, key=key, checksum=found[1])
         if self.on_conflict == "skip":
             return UploadResult(action, key=key, skipped_conflict=True)
         if self.on_conflict == "overwrite":
@@ -249,5 +249,5 @@ class Executor:
             return UploadResult(action, key=key, error=f"both {action.key} and {key} hold other content")
         alt = keep_both_key(key, file.size, file.mtime_ns)
         logger.warning("{} already holds other content in the bucket; keeping both: uploading "
-                       "{} as {}", key, file.rel, alt)
+                       "{} as {}", printable(key), printable(file.rel), printable(alt))
         return alt, False

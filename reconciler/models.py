@@ -39,6 +39,7 @@ class Reason(str, Enum):
     LOCKED = "locked"
     EXCLUDED = "excluded"
     BAD_NAME = "name not allowed as an S3 key"
+    RESERVED = "its key would be under the prefix's _camup/ folder, which camup-sync keeps for itself"
     BACKOFF = "backing off after failures"
     CONFLICT_SKIP = "remote key holds other content; on_conflict is skip"
     GONE = "no longer in the folder"
@@ -250,6 +251,7 @@ class PassReport:
     fatal: Optional[str] = None  # bucket unusable: exit 4
     listed: bool = False
     watch_dir_missing: bool = False
+    unstorable: list[str] = field(default_factory=list)  # "name: why" of files S3 cannot store
 
     @property
     def exit_code(self) -> int:

@@ -25,6 +25,7 @@ from .remote import Bucket, make_client
 from .s3errors import ErrorKind, RemoteError
 from .scan import Filters, ScanResult, WatchDirError, restat, scan
 from .stability import StabilityPolicy
+from .text import printable
 
 LAST_LISTING = "last_listing_at"
 
@@ -137,7 +138,7 @@ def _second_look(snap: Snapshot, cfg: Config, world: World, policy: Policy) -> S
     fresh = {f.id: restat(f) for f, _ in looks}
     for (_root, rel), now in sorted(fresh.items()):
         if now is None:  # moved away during the wait: said, never an error
-            logger.info("Gone before upload: {} (moved or deleted by the recorder)", rel)
+            logger.info("Gone before upload: {} (moved or deleted by the recorder)", printable(rel))
     local = [fresh.get(f.id, f) for f in snap.local]
     return replace(snap, local=[f for f in local if f is not None],
                    prior={f.id: seen for f, seen in looks if fresh[f.id] is not None})

@@ -18,7 +18,7 @@ from .logs import live_console
 from .manifest import Manifest
 from .models import ManifestEntry, MultipartDecision, MultipartStep, PassReport, Plan, Reason
 from .observe import LAST_LISTING, World, build_plan, open_for_writing, retry_policy_of
-from .outcomes import Recorder, log_decisions, persist_observations
+from .outcomes import Recorder, count_unstorable, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
 from .remote import Bucket
@@ -139,10 +139,12 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         try:
             _execute(cfg, p, manifest, world, report, entries)
             if p.local_cleanups and not report.fatal:
-                clean_up(world.get_bucket(cfg), p.local_cleanups, entries, cfg.after_upload.move_to,
-                         lambda files: open_for_writing(world, files))
+                clean_up(world.get_bucket(cfg), p.local_cleanups, cfg.after_upload.move_to,
+                         lambda files: open_for_writing(world, files),
+                         lambda f, key: manifest.record_overwritten(f, key, world.clock()))
         except RemoteError as exc:
             report.fatal = str(exc)
+        count_unstorable(p, report)  # after the uploads: "denied for every upload" counts those
         if report.fatal:
             logger.error("{}", report.fatal)
         return report

@@ -4,11 +4,14 @@ Pure: no clock, no I/O, no logging. One `decide()` per local file, visited in so
 order so the same inputs always give the same plan. The case table, in order:
 
     name cannot be a key                               -> skip  BAD_NAME
+    key under {prefix}_camup/ (the tool's own)         -> skip  RESERVED
     manifest: uploaded, same size, mtime and key       -> skip  UPLOADED (or after_upload
                                                           delete/move, once old enough)
       ... but this pass's listing lacks the key        -> skip  REMOTE_MISSING (reported)
     another watch dir uploaded this very file (id)     -> adopt ADOPT_MOVED
-    manifest: failed, next attempt in the future       -> skip  BACKOFF
+    manifest: failed, next attempt in (now, now+cap]   -> skip  BACKOFF (a later date was
+                                                          written by a clock that ran fast:
+                                                          due now; cap = the longest back-off)
     not stable / young / empty                         -> skip  (its Readiness)
     ready, but another process holds it open (probe)   -> skip  OPEN
     listing: same key, same size, manifest unaware     -> adopt ADOPT_REMOTE (checksum checked
@@ -18,7 +21,9 @@ order so the same inputs always give the same plan. The case table, in order:
     manifest: failed before                            -> upload RETRY
     otherwise                                          -> upload NEW
     manifest row, no local file, never uploaded        -> forget GONE
-    manifest row, no local file, uploaded, listing pass -> forget PRUNED (the bucket keeps it)
+    manifest row, no local file, uploaded at least     -> forget PRUNED (the bucket keeps it;
+      prune_after ago, its watch dir not empty-looking      any listing mode)
+    (an observation first seen "in the future" counts from now: the clock had run fast)
     remote only                                        -> nothing (never deleted)
     leftover multipart uploads                         -> see settle_multiparts
 
@@ -39,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from .keys import UnsafeKey, keep_both_key, key_for
+from .keys import UnsafeKey, keep_both_key, key_for, reserved
 from .models import (
     CREATING,
     Action,
@@ -74,6 +79,16 @@ _SKIP_FOR = {
 }
 
 
+CROSS_PASS_BACKOFF_START = 60.0
+CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
+
+
+def cross_pass_backoff(failures: int) -> float:
+    """The back-off rule across passes, once a pass's attempts are spent: the file waits
+    1 min, 2, 4 ... capped at 6 h, and does not hold up the others."""
+    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** min(max(0, failures - 1), 30))
+
+
 @dataclass(frozen=True)
 class Policy:
     stability: StabilityPolicy
@@ -87,6 +102,8 @@ class Policy:
     part_size: int = 0  # transfer.multipart_chunksize in bytes: an upload resumes only with it
     priority: tuple[str, ...] = ()  # globs on the relative path, case-insensitive
     daily_budget: Optional[int] = None  # bytes per local day for non-priority uploads
+    backoff_cap: float = CROSS_PASS_BACKOFF_CAP  # no recorded next attempt lies further ahead
+    prune_after: float = 24 * 3600.0  # an uploaded row of a gone file is kept this long after upload
 
 
 
@@ -102,16 +119,6 @@ class Snapshot:
     open_by: Mapping[FileId, str] = field(default_factory=dict)  # held open for writing -> "name (pid N)"
     multiparts: Sequence[PendingMultipart] = ()  # uploads an earlier run started and did not finish
     sent_today: int = 0  # bytes uploaded so far this local calendar day (for daily_budget)
-
-
-CROSS_PASS_BACKOFF_START = 60.0
-CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
-
-
-def cross_pass_backoff(failures: int) -> float:
-    """The back-off rule across passes, once a pass's attempts are spent: the file waits
-    1 min, 2, 4 ... capped at 6 h, and does not hold up the others."""
-    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** min(max(0, failures - 1), 30))
 
 
 def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
@@ -149,6 +156,35 @@ def _missing_remotely(key: str, file: LocalFile, snap: Snapshot, policy: Policy)
     return key.startswith(policy.prefixes[file.root])  # only keys the listing covered
 
 
+def due_at(next_attempt_at: Optional[float], now: float, cap: float) -> Optional[float]:
+    """When a failed file may be tried again; None: now. A date beyond now + cap was written
+    while the clock ran fast (no back-off is longer): it would strand the file, so it is due."""
+    if next_attempt_at is None or not now < next_attempt_at <= now + cap:
+        return None
+    return next_attempt_at
+
+
+def _history(entry: Optional[ManifestEntry], snap: Snapshot, fid: FileId,
+             now: float) -> Optional[Observation]:
+    """The file's earlier observation; one dated in the future (a clock that ran fast) counts
+    from now, or the file would wait for the clock to catch up."""
+    seen = snap.prior.get(fid) or (entry.observation if entry else None)
+    if seen is not None and seen.first_seen > now:
+        return replace(seen, first_seen=now)
+    return seen
+
+
+def _key_of(file: LocalFile, policy: Policy) -> tuple[str, Optional[Action]]:
+    """The file's key, or the skip that says why it has none we may use."""
+    try:
+        key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
+    except UnsafeKey as exc:
+        return "", _skip(Reason.BAD_NAME, file, "", detail=str(exc))
+    if reserved(policy.prefixes[file.root], key):
+        return key, _skip(Reason.RESERVED, file, key)
+    return key, None
+
+
 def _settled(file: LocalFile, entry: Optional[ManifestEntry], key: str, snap: Snapshot, now: float,
              policy: Policy) -> Optional[Action]:
     """The rows decided before stability matters: already uploaded, a moved twin, backing off."""
@@ -166,7 +202,7 @@ def _settled(file: LocalFile, entry: Optional[ManifestEntry], key: str, snap: Sn
     twin_key = snap.uploaded_by_identity.get(file.identity) if file.ino else None
     if twin_key == key:
         return Action(ActionKind.ADOPT, Reason.ADOPT_MOVED, file, key)
-    if entry and entry.state is EntryState.FAILED and (entry.next_attempt_at or 0) > now:
+    if entry and entry.state is EntryState.FAILED and due_at(entry.next_attempt_at, now, policy.backoff_cap):
         return _skip(Reason.BACKOFF, file, key, detail=entry.last_error or "")
     return None
 
@@ -179,14 +215,10 @@ def stability_of(file: LocalFile, snap: Snapshot, now: float,
     open-file probe must examine, before the one call to plan().
     """
     entry = snap.entries.get(file.id)
-    try:
-        key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
-    except UnsafeKey:
+    key, refused = _key_of(file, policy)
+    if refused is not None or _settled(file, entry, key, snap, now, policy) is not None:
         return None
-    if _settled(file, entry, key, snap, now, policy) is not None:
-        return None
-    previous = snap.prior.get(file.id) or (entry.observation if entry else None)
-    return classify(file, previous, now, policy.stability)
+    return classify(file, _history(entry, snap, file.id, now), now, policy.stability)
 
 
 def second_look(snap: Snapshot, now: float, policy: Policy) -> list[tuple[LocalFile, Observation]]:
@@ -212,17 +244,13 @@ def ready_by_stability(snap: Snapshot, now: float, policy: Policy) -> list[Local
 def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
            policy: Policy) -> Action:
     """The one decision for one local file; see the module's case table."""
-    try:
-        key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
-    except UnsafeKey as exc:
-        return _skip(Reason.BAD_NAME, file, "", detail=str(exc))
-    settled = _settled(file, entry, key, snap, now, policy)
+    key, refused = _key_of(file, policy)
+    settled = refused or _settled(file, entry, key, snap, now, policy)
     if settled is not None:
         return settled
     theirs = snap.remote.get(key) if snap.remote is not None else None
     ours = entry is not None and entry.uploaded_at is not None and entry.key == key
-    previous = snap.prior.get(file.id) or (entry.observation if entry else None)
-    readiness, seen = classify(file, previous, now, policy.stability)
+    readiness, seen = classify(file, _history(entry, snap, file.id, now), now, policy.stability)
     if readiness is not Readiness.READY:
         return _skip(_SKIP_FOR[readiness], file, key, seen)
     holder = snap.open_by.get(file.id)
@@ -258,9 +286,10 @@ def plan(snap: Snapshot, now: float, policy: Policy) -> Plan:
             continue  # here, or in a folder we could not read this pass: not known to be gone
         if entry.state is not EntryState.UPLOADED:
             reason = Reason.GONE
-        elif snap.remote is not None and entry.root in roots_seen:
-            # Uploaded rows of files long gone are pruned on listing passes only (daily by
-            # default), and never for a watch dir that looked empty (a share half-mounted).
+        elif entry.root in roots_seen and now - (entry.uploaded_at or 0) >= policy.prune_after:
+            # Uploaded rows of gone files are pruned in every listing mode (else `listing: never`
+            # grows the manifest for ever), never for a watch dir that looked empty (a share
+            # half-mounted) nor under a folder the scan could not read (above).
             reason = Reason.PRUNED
         else:
             continue

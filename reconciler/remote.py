@@ -118,6 +118,14 @@ class Bucket:
         stored = resp.get(self.checksum.field) if self.checksum else None
         return resp["ContentLength"], stored, resp.get("ETag", "")
 
+    def same_content(self, fh: IO[bytes], size: int, found: tuple[int, Optional[str], str]) -> bool:
+        """Do the `size` bytes of fh match the object head() found: its stored checksum, or
+        its ETag where the store keeps no checksum? (The caller compares the sizes.)"""
+        _size, stored, etag = found
+        if stored is not None:
+            return self.local_checksum(fh, size) == stored
+        return self.etag_matches(fh, size, etag)
+
     def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool:
         """For objects without a stored checksum: our part size, boto3's default (8 MiB) and
         common others are tried for multipart ETags."""
@@ -228,7 +236,8 @@ class Bucket:
                           UploadIdMarker=page.get("NextUploadIdMarker", ""))
 
     def put_probe(self, key: str) -> None:
-        self._call("put_object", Key=key, Body=b"camup-sync check", IfNoneMatch="*")
+        """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time."""
+        self._call("put_object", Key=key, Body=b"camup-sync check")
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)

@@ -19,8 +19,8 @@ from reconciler.execute import (
     RetryPolicy,
 )
 from reconciler.keys import keep_both_key
+from reconciler.localfs import FileLocked, open_for_upload
 from reconciler.models import Action, ActionKind, LocalFile, Reason, UploadResult
-from reconciler.probe import FileLocked
 from reconciler.s3errors import ErrorKind, RemoteError
 
 CONTENT = b"camera bytes " * 100
@@ -70,6 +70,10 @@ class FakeStore:
         obj = self.objects.get(key)
         return None if obj is None else (len(obj[0]), obj[1], hashlib.md5(obj[0]).hexdigest())
 
+    def same_content(self, fh: IO[bytes], size: int, found: tuple[int, Optional[str], str]) -> bool:
+        return (self.local_checksum(fh, size) == found[1] if found[1] is not None
+                else self.etag_matches(fh, size, found[2]))
+
     def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool:
         fh.seek(0)
         return hashlib.md5(fh.read(size)).hexdigest() == etag
@@ -97,8 +101,8 @@ class Sleeps(list):
         self.append(seconds)
 
 
-def read_opener(path: str) -> IO[bytes]:
-    return open(path, "rb")  # the Executor closes the handle
+def read_opener(file: LocalFile) -> IO[bytes]:
+    return open_for_upload(file)  # the real one; the Executor closes the handle
 
 
 def executor(store: FakeStore, **kw) -> Executor:
@@ -395,8 +399,31 @@ def test_gone_at_open(tmp_path: Path) -> None:
     assert store.calls == []
 
 
-def _raiser(exc: BaseException) -> Callable[[str], IO[bytes]]:
-    def opener(path: str) -> IO[bytes]:
+def test_a_symlink_swapped_in_after_the_scan_is_never_followed(tmp_path: Path) -> None:
+    f = real_file(tmp_path)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(CONTENT[::-1])  # what a root-only file's bytes would be
+    os.remove(tmp_path / "a.mp4")
+    os.symlink(secret, tmp_path / "a.mp4")
+    store = FakeStore()
+    r = executor(store).upload_one(upload(f))
+    assert (r.ok, r.gone, r.error) == (False, True, None)  # the regular file the scan saw is gone
+    assert store.calls == [] and store.objects == {}
+
+
+def test_a_file_swapped_for_another_after_the_scan_is_not_uploaded_now(tmp_path: Path) -> None:
+    f = real_file(tmp_path)
+    (tmp_path / "new.mp4").write_bytes(CONTENT[::-1])
+    os.utime(tmp_path / "new.mp4", ns=(f.mtime_ns, f.mtime_ns))  # same size, same mtime
+    os.replace(tmp_path / "new.mp4", tmp_path / "a.mp4")
+    store = FakeStore()
+    r = executor(store).upload_one(upload(f))
+    assert (r.ok, r.changed, r.error) == (False, True, None)  # judged afresh on a later pass
+    assert store.calls == []
+
+
+def _raiser(exc: BaseException) -> Callable[[LocalFile], IO[bytes]]:
+    def opener(file: LocalFile) -> IO[bytes]:
         raise exc
     return opener
 

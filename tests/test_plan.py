@@ -114,9 +114,20 @@ MOVED_C = lf(root=C, ino=77)  # same file id, but its prefix gives another key
 ALT = keep_both_key("cam/x.mp4", F.size, F.mtime_ns)
 
 CASES = [
-    Case("backslash name", lf("a\\b.mp4"), ActionKind.SKIP, Reason.BAD_NAME, key=""),
-    Case("control char name", lf("a\x01b.mp4"), ActionKind.SKIP, Reason.BAD_NAME, key=""),
+    Case("backslash name: escaped", lf("a\\b.mp4"), ActionKind.SKIP, Reason.SETTLING,
+         key="cam/a%5Cb.mp4"),
+    Case("control char name: escaped", lf("a\x01b.mp4"), ActionKind.UPLOAD, Reason.NEW,
+         key="cam/a%01b.mp4", prior=seen(lf("a\x01b.mp4"))),
+    Case("name that is not UTF-8: cannot be stored", lf("bad\udcff.mp4"), ActionKind.SKIP,
+         Reason.BAD_NAME, key=""),
+    Case("key over 1,024 bytes: cannot be stored", lf("d/" + "a" * 1030), ActionKind.SKIP,
+         Reason.BAD_NAME, key=""),
     Case("dot-dot name", lf("../x.mp4"), ActionKind.SKIP, Reason.BAD_NAME, key=""),
+    Case("maps under the prefix's _camup/: reserved", lf("_camup/live/x.mp4"), ActionKind.SKIP,
+         Reason.RESERVED, key="cam/_camup/live/x.mp4", prior=seen(lf("_camup/live/x.mp4"))),
+    Case("_camup elsewhere in the path is an ordinary name", lf("cam1/_camup/x.mp4"),
+         ActionKind.UPLOAD, Reason.NEW, key="cam/cam1/_camup/x.mp4",
+         prior=seen(lf("cam1/_camup/x.mp4"))),
     Case("uploaded and unchanged", F, ActionKind.SKIP, Reason.UPLOADED, key="cam/x.mp4",
          entry=entry(F, EntryState.UPLOADED)),
     Case("uploaded unchanged wins over a remote of other size", F, ActionKind.SKIP,
@@ -177,6 +188,21 @@ CASES = [
          key="cam/x.mp4", detail="S3 answered 503",
          entry=entry(F, EntryState.FAILED, observation=seen(F), attempts=2,
                      next_attempt_at=NOW + 1, last_error="S3 answered 503")),
+    Case("failed, next attempt exactly at the longest back-off", F, ActionKind.SKIP,
+         Reason.BACKOFF, entry=entry(F, EntryState.FAILED, observation=seen(F),
+                                     next_attempt_at=NOW + 6 * 3600)),
+    Case("failed, next attempt beyond the longest back-off (the clock ran fast): due", F,
+         ActionKind.UPLOAD, Reason.RETRY, entry=entry(F, EntryState.FAILED, observation=seen(F),
+                                                      next_attempt_at=NOW + 365 * 86400)),
+    Case("a shorter back-off cap applies as configured", F, ActionKind.UPLOAD, Reason.RETRY,
+         entry=entry(F, EntryState.FAILED, observation=seen(F), next_attempt_at=NOW + 61),
+         policy={"backoff_cap": 60}),
+    Case("observation first seen in the future counts from now", lf(age=-86400 * 365),
+         ActionKind.UPLOAD, Reason.NEW, policy={"min_age": 0},
+         prior=seen(lf(age=-86400 * 365), first_seen=NOW + 365 * 86400)),
+    Case("future mtime, history dated in the future: waits min_age from now", lf(age=-86400),
+         ActionKind.SKIP, Reason.TOO_YOUNG,
+         prior=seen(lf(age=-86400), first_seen=NOW + 86400)),
     Case("failed, next attempt passed", F, ActionKind.UPLOAD, Reason.RETRY, key="cam/x.mp4",
          entry=entry(F, EntryState.FAILED, observation=seen(F), attempts=2,
                      next_attempt_at=NOW - 1, last_error="boom")),
@@ -271,8 +297,10 @@ def test_decide(case: Case) -> None:
 
 
 def test_bad_name_detail_says_why() -> None:
-    (action,) = plan(snapshot([lf("a\\b.mp4")]), NOW, policy()).actions
-    assert "backslash" in action.detail
+    (action,) = plan(snapshot([lf("bad\udcff.mp4")]), NOW, policy()).actions
+    assert "not UTF-8" in action.detail
+    (action,) = plan(snapshot([lf("a" * 1100)]), NOW, policy()).actions
+    assert "1024 bytes" in action.detail
 
 
 def test_skips_carry_the_observation_to_persist() -> None:
@@ -308,7 +336,8 @@ def test_no_second_look_for_files_decided_before_stability() -> None:
     uploaded = entry(F, EntryState.UPLOADED)
     backing_off = lf("poison.mp4")
     failed = entry(backing_off, EntryState.FAILED, next_attempt_at=NOW + 600, attempts=2)
-    snap = snapshot([F, backing_off, lf("bad\\name.mp4")], [uploaded, failed])
+    unstorable, reserved = lf("bad\udcff.mp4"), lf("_camup/x.mp4")
+    snap = snapshot([F, backing_off, unstorable, reserved], [uploaded, failed])
     assert second_look(snap, NOW, policy()) == []
     assert ready_by_stability(snap, NOW, policy()) == []
 
@@ -338,20 +367,27 @@ def test_orphan_rows(state, expected) -> None:
         assert a.detail == f"{A}|gone.mp4"
 
 
-def test_uploaded_rows_of_gone_files_are_pruned_only_on_listing_passes() -> None:
-    gone = entry(lf("gone.mp4"), EntryState.UPLOADED)
+@pytest.mark.parametrize("listed", [False, True], ids=["no listing (listing: never)", "listing pass"])
+def test_uploaded_rows_of_gone_files_are_pruned_in_any_listing_mode(listed: bool) -> None:
+    gone = entry(lf("gone.mp4"), EntryState.UPLOADED, uploaded_at=NOW - 86400)
+    recent = entry(lf("recent.mp4"), EntryState.UPLOADED, uploaded_at=NOW - 3600)
     here = lf("here.mp4")
     kept_row = entry(here, EntryState.UPLOADED)
-    listing = (RemoteObject("cam/gone.mp4", 100), RemoteObject("cam/here.mp4", 100))
+    listing = (RemoteObject("cam/gone.mp4", 100), RemoteObject("cam/here.mp4", 100)) if listed else None
 
-    idle = plan(snapshot([here], [gone, kept_row]), NOW, policy())
-    listed = plan(snapshot([here], [gone, kept_row], remote=listing), NOW, policy())
+    p = plan(snapshot([here], [gone, recent, kept_row], remote=listing), NOW, policy())
     empty_dir = plan(snapshot([], [gone, kept_row], remote=listing), NOW, policy())
 
-    assert [a.kind for a in idle.actions] == [ActionKind.SKIP]
-    assert [(a.kind, a.reason, a.detail) for a in listed.actions if a.file is None] == [
+    # gone a day after its upload: pruned; uploaded an hour ago: kept for the grace period
+    assert [(a.kind, a.reason, a.detail) for a in p.actions if a.file is None] == [
         (ActionKind.FORGET, Reason.PRUNED, f"{A}|gone.mp4")]
     assert empty_dir.actions == ()  # a watch dir that looks empty may be a half-mounted share
+
+
+def test_prune_grace_is_a_policy() -> None:
+    recent = entry(lf("recent.mp4"), EntryState.UPLOADED, uploaded_at=NOW - 60)
+    p = plan(snapshot([lf("here.mp4")], [recent]), NOW, policy(prune_after=60))
+    assert [a.reason for a in p.actions if a.file is None] == [Reason.PRUNED]
 
 
 def test_remote_only_keys_get_no_action() -> None:
@@ -568,7 +604,7 @@ def test_importing_the_planner_loads_no_io_library() -> None:
 
 def test_rows_under_a_folder_the_scan_could_not_read_are_neither_forgotten_nor_pruned() -> None:
     failing = entry(lf("cam1/poison.mp4"), EntryState.FAILED)
-    uploaded = entry(lf("cam1/old.mp4"), EntryState.UPLOADED)
+    uploaded = entry(lf("cam1/old.mp4"), EntryState.UPLOADED, uploaded_at=NOW - 2 * 86400)
     elsewhere = entry(lf("cam2/gone.mp4"), EntryState.PENDING)
     listing = (RemoteObject("cam/cam1/old.mp4", 100),)
     snap = replace(snapshot([lf("cam2/here.mp4")], [failing, uploaded, elsewhere], remote=listing),

@@ -6,7 +6,7 @@ import os
 import sqlite3
 import time
 
-from .harness import Camp, assert_clean_stderr
+from .harness import Camp, Watcher, assert_clean_stderr
 
 
 def test_once_uploads_every_camera_file_byte_identical(camp: Camp) -> None:
@@ -227,23 +227,17 @@ def test_paths_resolve_relative_to_the_config_file_not_the_cwd(camp: Camp, tmp_p
 
 
 def test_a_file_that_changes_mid_upload_is_never_published_under_its_key(camp: Camp) -> None:
-    import subprocess
-    import sys
-
     camp.write_config("transfer:\n  multipart_threshold_mb: 5\n  multipart_chunksize_mb: 5\n"
                       '  max_bandwidth: "5MB/s"\n')
     clip = camp.file("cam/clip.mp4", 15 * 1024 * 1024)
+    proc = camp.start("--once")
+    watch = Watcher(proc)
+    watch.wait_for("Uploading", timeout=60)
     # The recorder reopens the finished-looking clip and appends while it is being sent.
-    appender = subprocess.Popen([sys.executable, "-c",
-                                 "import sys, time; time.sleep(1.5); "
-                                 "open(sys.argv[1], 'ab').write(b'late frames')", str(clip)])
-    try:
-        result = camp.run("--once")
-    finally:
-        appender.wait(timeout=30)
-
-    assert result.returncode == 0, result.stderr
-    assert "Changed while uploading" in result.stderr
+    with open(clip, "ab") as fh:
+        fh.write(b"late frames")
+    assert proc.wait(timeout=120) == 0, watch.text()
+    assert "Changed while uploading" in watch.text()
     assert camp.objects() == {}  # no truncated object under the clip's name
     assert camp.s3.list_multipart_uploads(Bucket=camp.bucket).get("Uploads", []) == []
     again = camp.run("--once")  # the appender is done: the whole clip goes now

@@ -7,40 +7,10 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 from typing import Callable
 
-from .harness import Camp, assert_clean_stderr
-
-
-class Watcher:
-    """Collects a running process's stderr lines so a test can wait for one."""
-
-    def __init__(self, proc: subprocess.Popen):
-        self.proc = proc
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
-    def wait_for(self, text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(text in line for line in self.lines):
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} not seen; stderr so far:\n{''.join(self.lines)}")
-
-    def text(self) -> str:
-        self._thread.join(timeout=5)
-        return "".join(self.lines)
+from .harness import Camp, Watcher, assert_clean_stderr
 
 
 def _until(check: Callable[[], bool], timeout: float) -> bool:
