@@ -18,10 +18,10 @@ from typing import IO, Any, Callable, Optional
 
 from loguru import logger
 
-from .checksums import DIGEST_MISMATCH, MD5, Checksum, FileChanged, b64, composite, digest_range
+from .checksums import MD5, Checksum, FileChanged, b64, composite, digest_range
 from .models import CREATING
 from .s3errors import ErrorKind, RemoteError
-from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle
+from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
 
 Progress = Callable[[int], None]
 Call = Callable[..., Any]  # Bucket._call: one S3 operation, failures as RemoteError
@@ -161,15 +161,10 @@ class MultipartUpload:
                 progress(length)
                 reused = {"PartNumber": number, "ETag": done["ETag"]}
                 return (reused | kwargs if self.s.checksum else reused), digest
-            body = RangeBody(handle, offset, length, self.throttle)
-            try:
-                resp = self._call("upload_part", Key=self.key, UploadId=upload_id,
-                                  PartNumber=number, Body=body, **kwargs)
-            except RemoteError as exc:
-                if body.changed or exc.code in DIGEST_MISMATCH:
-                    raise FileChanged(f"part {number} changed while it was sent") from exc
-                raise
-        progress(length)
+            body = RangeBody(handle, offset, length, self.throttle, progress)
+            resp = send_body(body, lambda: self._call(
+                "upload_part", Key=self.key, UploadId=upload_id, PartNumber=number, Body=body,
+                **kwargs))
         part = {"PartNumber": number, "ETag": resp["ETag"]}
         return (part | kwargs if self.s.checksum else part), digest
 

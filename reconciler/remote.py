@@ -16,9 +16,7 @@ from botocore.config import Config as BotoConfig
 
 from . import __version__
 from .checksums import (
-    DIGEST_MISMATCH,
     MD5,
-    FileChanged,
     b64,
     checksum_for,
     composite,
@@ -29,7 +27,7 @@ from .config import MIB, Config, ConfigError
 from .models import RemoteObject
 from .multipart import MultipartSettings, MultipartUpload
 from .s3errors import ErrorKind, RemoteError, classify_error
-from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle
+from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
 from .timetable import rate_source
 
 Progress = Callable[[int], None]
@@ -193,9 +191,8 @@ class Bucket:
                 kwargs["ContentMD5"] = b64(digest)
             if not overwrite:
                 kwargs["IfNoneMatch"] = "*"
-            body = RangeBody(handle, 0, size, self.throttle)
+            body = RangeBody(handle, 0, size, self.throttle, progress)
             send_body(body, lambda: self._call("put_object", Key=key, Body=body, **kwargs))
-        progress(size)
         return stored
 
     def _multipart(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
@@ -242,13 +239,3 @@ class Bucket:
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)
 
-
-def send_body(body: RangeBody, call: Callable[[], Any]) -> Any:
-    """One request with a streamed body: a file that shrank while being read, or bytes the
-    store found not to match the checksum sent, are FileChanged (not a failed upload)."""
-    try:
-        return call()
-    except RemoteError as exc:
-        if body.changed or exc.code in DIGEST_MISMATCH:
-            raise FileChanged(f"the file changed while it was sent ({exc.code or exc})") from exc
-        raise

@@ -12,9 +12,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Callable, Optional, Union
+from typing import IO, Any, Callable, Optional, Union
 
-from .checksums import FileChanged
+from .checksums import DIGEST_MISMATCH, FileChanged
+from .s3errors import RemoteError
 
 BLOCK = 64 * 1024  # bytes read from the file (and charged to the bucket) at a time
 BURST_SECONDS = 1.0  # after idling, at most this many seconds' worth goes at once
@@ -113,18 +114,25 @@ class RangeBody:
     charged to the throttle as it is read, so the cap shapes what goes on the wire.
 
     Seekable (botocore rewinds it on a retry) and sized (for Content-Length). A short
-    read means the file shrank under us: `changed` is set and FileChanged raised, which
-    the caller reports as a changed file whatever botocore wraps it in.
+    read means the file shrank under us: `changed` is set and FileChanged raised.
+    `on_bytes(n)` hears of each block as it goes (n = bytes never sent before, so a
+    rewound resend is not counted twice; 0 still lets it raise, e.g. to stop). Whatever
+    the body raises is kept in `failure`: botocore wraps exceptions from a body, so the
+    caller re-raises the original (see remote.send_body).
     """
 
     def __init__(self, handle: SharedHandle, offset: int, length: int,
-                 throttle: Optional[Throttle] = None):
+                 throttle: Optional[Throttle] = None,
+                 on_bytes: Optional[Callable[[int], None]] = None):
         self.handle = handle
         self.offset = offset
         self.length = length
         self.throttle = throttle
+        self.on_bytes = on_bytes
         self.pos = 0
         self.changed = False
+        self.failure: Optional[BaseException] = None
+        self._sent = 0  # the furthest position ever read: what progress has been told
         self._buf = b""
         self._buf_at = 0  # position of _buf[0] within the body
 
@@ -164,11 +172,33 @@ class RangeBody:
         return data
 
     def _fill(self) -> None:
-        size = min(BLOCK, self.length - self.pos)
-        if self.throttle is not None:
-            self.throttle.consume(size)
-        data = self.handle.read_at(self.offset + self.pos, size)
-        if len(data) != size:
-            self.changed = True
-            raise FileChanged(f"read {len(data)} bytes where {size} were expected")
+        try:
+            size = min(BLOCK, self.length - self.pos)
+            if self.throttle is not None:
+                self.throttle.consume(size)
+            data = self.handle.read_at(self.offset + self.pos, size)
+            if len(data) != size:
+                self.changed = True
+                raise FileChanged(f"read {len(data)} bytes where {size} were expected")
+            new = max(0, self.pos + size - self._sent)
+            self._sent += new
+            if self.on_bytes is not None:
+                self.on_bytes(new)
+        except BaseException as exc:
+            self.failure = exc
+            raise
         self._buf, self._buf_at = data, self.pos
+
+
+def send_body(body: RangeBody, call: Callable[[], Any]) -> Any:
+    """One request with a streamed body. What the body itself raised (a file that shrank,
+    a stop from the progress callback) comes out as itself, not as botocore's wrapping of
+    it; bytes the store found not to match the checksum sent are FileChanged too."""
+    try:
+        return call()
+    except RemoteError as exc:
+        if body.failure is not None:
+            raise body.failure from exc
+        if exc.code in DIGEST_MISMATCH:
+            raise FileChanged(f"the file changed while it was sent ({exc.code})") from exc
+        raise

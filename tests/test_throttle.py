@@ -9,7 +9,8 @@ import time
 import pytest
 
 from reconciler.checksums import FileChanged
-from reconciler.throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle
+from reconciler.s3errors import ErrorKind, RemoteError
+from reconciler.throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
 
 
 class FakeTime:
@@ -199,3 +200,47 @@ def test_a_request_bigger_than_the_whole_budget_still_goes_alone() -> None:
     with budget.hold(1000):
         assert budget.free == 0
     assert budget.free == 10
+
+
+def test_progress_hears_each_byte_once_even_when_the_body_is_resent() -> None:
+    data = b"q" * 200_000
+    heard: list[int] = []
+    body = RangeBody(SharedHandle(io.BytesIO(data)), 0, len(data), None, heard.append)
+    body.read(100_000)
+    body.seek(0)
+    assert body.read() == data
+    assert sum(heard) == len(data)
+    assert 0 in heard, "a resent block still gives the callback its say (e.g. to stop)"
+
+
+class Stop(Exception):
+    pass
+
+
+def test_what_the_body_raised_comes_out_as_itself_not_as_botocores_wrapping() -> None:
+    """botocore turns an exception from a body into HTTPClientError (our RemoteError)."""
+    def stop(n: int) -> None:
+        raise Stop()
+
+    body = RangeBody(SharedHandle(io.BytesIO(b"x" * 1000)), 0, 1000, None, stop)
+
+    def call() -> None:
+        try:
+            body.read(100)
+        except Stop as exc:
+            raise RemoteError(ErrorKind.RETRYABLE, "connection broken") from exc
+
+    with pytest.raises(Stop):
+        send_body(body, call)
+
+
+def test_a_digest_mismatch_from_the_store_is_a_changed_file() -> None:
+    body = RangeBody(SharedHandle(io.BytesIO(b"x" * 10)), 0, 10)
+
+    def call() -> None:
+        raise RemoteError(ErrorKind.RETRYABLE, "S3 answered BadDigest", "BadDigest")
+
+    with pytest.raises(FileChanged):
+        send_body(body, call)
+    with pytest.raises(RemoteError):
+        send_body(body, lambda: (_ for _ in ()).throw(RemoteError(ErrorKind.RETRYABLE, "503", "SlowDown")))

@@ -12,13 +12,13 @@ import datetime as dt
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
-import threading
 import time
 
 from .faultproxy import FaultProxy
-from .harness import Camp, assert_clean_stderr
+from .harness import Camp, Watcher, assert_clean_stderr
 
 MB = 1_000_000  # the config's "MB" (powers of 1000)
 MiB = 1024 * 1024
@@ -98,21 +98,15 @@ def test_a_file_rewritten_between_the_hash_pass_and_the_send_is_refused_and_sent
     path = camp.file("cam/clip.mp4", 3 * MB)
     stamp = path.stat().st_mtime_ns
     proc = camp.start("--once")
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
-    reader.start()
-    deadline = time.monotonic() + 60
-    while not any("Uploading cam/clip.mp4" in line for line in lines):
-        assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
-        time.sleep(0.05)
+    watch = Watcher(proc)
+    watch.wait_for("Uploading cam/clip.mp4")
     time.sleep(0.5)  # the hash pass is done (one fast read); the send is at ~0.5 MB
     with open(path, "r+b") as fh:
         fh.seek(2 * MB)
         fh.write(os.urandom(MB))
     os.utime(path, ns=(stamp, stamp))
     assert proc.wait(60) == 0
-    reader.join(10)
-    text = "".join(lines)
+    text = watch.text()
     assert "Changed while uploading" in text, text
     assert "Traceback" not in text
     assert camp.objects() == {}, "nothing of the mixed bytes was published"
@@ -121,6 +115,30 @@ def test_a_file_rewritten_between_the_hash_pass_and_the_send_is_refused_and_sent
 
     assert again.returncode == 0, again.stderr
     assert camp.objects() == camp.expected()
+
+
+def test_a_stop_cuts_a_slow_throttled_put_short_within_a_block(camp: Camp) -> None:
+    """The body hears of a stop at every 64 KiB block: SIGTERM does not wait out a 20 s PUT."""
+    camp.write_config('transfer:\n  max_bandwidth: "500KB/s"\n  multipart_threshold_mb: 64\n')
+    camp.file("cam/slow.mp4", 10 * MB)
+    proc = camp.start("--once")
+    watch = Watcher(proc)
+    try:
+        watch.wait_for("Uploading cam/slow.mp4")
+        time.sleep(1.0)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        stopped_in = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    text = watch.text()
+    assert "Traceback" not in text
+    assert "Stopped before cam/slow.mp4 was uploaded" in text, text
+    assert stopped_in < 8, stopped_in  # the rest of the PUT alone would take ~18 s
+    assert camp.objects() == {}
 
 
 def test_memory_stays_bounded_whatever_the_file_and_part_sizes(camp: Camp) -> None:
