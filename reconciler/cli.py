@@ -31,8 +31,11 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="camup-sync", description="Copy finished camera recordings to an S3 bucket.")
-    p.add_argument("command", nargs="?", choices=("run", "status", "check"), default="run",
-                   help="run (default): sync; status: what the manifest knows; check: preflight")
+    p.add_argument("command", nargs="?", choices=("run", "status", "check", "recover"), default="run",
+                   help="run (default): sync; status: what the manifest knows; check: preflight; "
+                        "recover KEY OUT: write what the bucket holds of one recording to OUT")
+    p.add_argument("operands", nargs="*", metavar="KEY OUT",
+                   help="for recover: the object key, the output file")
     p.add_argument("--config", type=Path, help="config file (default: $CAMUP_CONFIG or ./config.yaml)")
     p.add_argument("--once", action="store_true", help="one pass, then exit (Task Scheduler, cron)")
     p.add_argument("--dry-run", action="store_true", help="print what one pass would do; change nothing")
@@ -155,8 +158,32 @@ def _check(cfg: Config) -> int:
     return Preflight(cfg, lambda: open_bucket(cfg), sys.stdout).run()
 
 
+def _recover(cfg: Config, operands: list[str]) -> int:
+    """Exit 0 written, 1 nothing there, 4 the store cannot be read; no manifest, no lock."""
+    from .recover import recover
+    from .s3errors import RemoteError
+    from .text import printable
+
+    key, out = operands
+    url = f"s3://{cfg.bucket}/{printable(key)}"
+    try:
+        found = recover(open_bucket(cfg), key, [w.prefix for w in cfg.watch_dirs], out)
+    except RemoteError as exc:
+        return _fail(EXIT_REMOTE, f"cannot read {url}: {exc}")
+    if found is None:
+        print(f"nothing to recover: {url} is not in the bucket and has no live segments")
+        return EXIT_FAILED
+    source = f"{found.segments} live segment(s)" if found.segments else "the object"
+    print(f"wrote {found.size} bytes from {source} of {url} to {printable(out)}")
+    return EXIT_OK
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
+    wanted = 2 if args.command == "recover" else 0
+    if len(args.operands) != wanted:
+        what = "recover needs KEY and OUT" if wanted else f"unexpected argument {args.operands[0]!r}"
+        return _fail(EXIT_USAGE, f"camup-sync: {what}; see camup-sync --help.")
     logs_ready = False
     try:
         cfg = load(args.config)
@@ -171,6 +198,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         commands: dict[str, Callable[[], int]] = {
             "status": lambda: _status(cfg, args.json),
             "check": lambda: _check(cfg),
+            "recover": lambda: _recover(cfg, args.operands),
             "run": lambda: _run(cfg, args.once or args.dry_run, args.dry_run),
         }
         return commands[args.command]()

@@ -133,6 +133,20 @@ class AfterUpload:
 
 
 @dataclass(frozen=True)
+class Live:
+    enabled: bool = _doc(False, "upload recordings still being written, in segments")
+    after_seconds: float = _doc(60.0, "growing or held open this long -> live", bounds=(0, DAY))
+    interval_seconds: float = _doc(60.0, "at most one segment per file per interval",
+                                   bounds=(0.1, DAY))
+    min_segment_mb: float = _doc(1.0, "smaller growth waits for the next interval (MiB; fractions "
+                                 "allowed)", bounds=(0.01, 5120))
+
+    @property
+    def min_segment_bytes(self) -> int:
+        return max(1, int(self.min_segment_mb * MIB))
+
+
+@dataclass(frozen=True)
 class Logging:
     level: str = _doc(
         "INFO", "log level", ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
@@ -164,6 +178,7 @@ class Config:
     after_upload: AfterUpload = field(default_factory=AfterUpload)
     state_dir: str = _doc(".camup", "manifest (SQLite) and lock; relative to the config file")
     logging: Logging = field(default_factory=Logging)
+    live: Live = field(default_factory=Live)
     source: str = ""  # the config file this came from, for messages
 
     @property
@@ -172,7 +187,7 @@ class Config:
 
 
 _SECTIONS = {"stability": Stability, "remote": Remote, "transfer": Transfer, "retry": Retry,
-             "after_upload": AfterUpload, "logging": Logging}
+             "after_upload": AfterUpload, "logging": Logging, "live": Live}
 _TOP_KEYS = ("watch_dir", "watch_dirs", "bucket", "prefix", "key_template", "extensions",
              "exclude", "recursive", "interval_seconds", "order", "state_dir", "priority", *_SECTIONS)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")

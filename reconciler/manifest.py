@@ -21,9 +21,17 @@ from urllib.parse import urlsplit
 
 from .lock import make_private_dir
 from .logs import private_opener, strip_userinfo
-from .models import EntryState, LocalFile, ManifestEntry, Observation, PassReport, PendingMultipart
+from .models import (
+    EntryState,
+    LiveState,
+    LocalFile,
+    ManifestEntry,
+    Observation,
+    PassReport,
+    PendingMultipart,
+)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 TARGET = "target"  # meta row: the bucket the rows describe
 
 
@@ -86,7 +94,19 @@ def _v2_resumable_multipart(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE multipart ADD COLUMN {column}")
 
 
-def _v3_daily_bytes(db: sqlite3.Connection) -> None:
+def _v3_live_segments(db: sqlite3.Connection) -> None:
+    """Live upload: each file's segments sent so far, and when it was first seen unfinished."""
+    db.execute("ALTER TABLE files ADD COLUMN obs_since REAL")
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS live (
+            root TEXT NOT NULL, rel TEXT NOT NULL, base TEXT NOT NULL,
+            segments INTEGER NOT NULL, sent INTEGER NOT NULL, last_at REAL,
+            head_sha TEXT NOT NULL DEFAULT '', head_len INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (root, rel)
+        ) WITHOUT ROWID""")
+
+
+def _v4_daily_bytes(db: sqlite3.Connection) -> None:
     """Bytes uploaded per local calendar day, for transfer.daily_budget across runs."""
     db.execute("CREATE TABLE IF NOT EXISTS daily_bytes (day TEXT PRIMARY KEY, "
                "bytes INTEGER NOT NULL DEFAULT 0)")
@@ -94,9 +114,10 @@ def _v3_daily_bytes(db: sqlite3.Connection) -> None:
 
 # Named migrations, applied in order, each in the transaction that records it.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2_resumable_multipart,
-                                                          _v3_daily_bytes]
+                                                          _v3_live_segments,
+                                                          _v4_daily_bytes]
 _COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns, "
-            "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at")
+            "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at, obs_since")
 
 
 _STATES = {s.value: s for s in EntryState}
@@ -104,8 +125,8 @@ _STATES = {s.value: s for s in EntryState}
 
 def _entry(row: tuple) -> ManifestEntry:
     (root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns,
-     obs_count, obs_first, attempts, next_at, last_error, uploaded_at) = row
-    obs = (Observation(obs_size, obs_mtime_ns, obs_count, obs_first)
+     obs_count, obs_first, attempts, next_at, last_error, uploaded_at, obs_since) = row
+    obs = (Observation(obs_size, obs_mtime_ns, obs_count, obs_first, obs_since)
            if obs_count is not None else None)
     return ManifestEntry(root, rel, key, _STATES[state], size, mtime_ns, dev, ino, checksum,
                          obs, attempts, next_at, last_error, uploaded_at)
@@ -272,7 +293,7 @@ class Manifest:
         """(file, key, checksum) rows the bucket now holds; one transaction for the batch."""
         self._write(
             f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES "
-            "(?, ?, ?, 'uploaded', ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0, NULL, NULL, ?)",
+            "(?, ?, ?, 'uploaded', ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0, NULL, NULL, ?, NULL)",
             [(f.root, f.rel, key, f.size, f.mtime_ns, f.dev, f.ino, checksum, now)
              for f, key, checksum in rows])
 
@@ -305,16 +326,42 @@ class Manifest:
             return
         self._write(
             "INSERT INTO files (root, rel, key, state, obs_size, obs_mtime_ns, obs_count, "
-            "obs_first) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT (root, rel) DO "
-            "UPDATE SET obs_size = excluded.obs_size, obs_mtime_ns = excluded.obs_mtime_ns, "
-            "obs_count = excluded.obs_count, obs_first = excluded.obs_first",
-            [(f.root, f.rel, key, o.size, o.mtime_ns, o.count, o.first_seen) for f, key, o in rows])
+            "obs_first, obs_since) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT (root, rel) "
+            "DO UPDATE SET obs_size = excluded.obs_size, obs_mtime_ns = excluded.obs_mtime_ns, "
+            "obs_count = excluded.obs_count, obs_first = excluded.obs_first, "
+            "obs_since = excluded.obs_since",
+            [(f.root, f.rel, key, o.size, o.mtime_ns, o.count, o.first_seen, o.since)
+             for f, key, o in rows])
 
     def forget(self, ids: list[tuple[str, str]], uploaded_too: bool = False) -> None:
         """Drop rows of files that are gone; uploaded rows only when asked (pruning)."""
         if ids:
             keep = "" if uploaded_too else " AND state != 'uploaded'"
             self._write(f"DELETE FROM files WHERE root = ? AND rel = ?{keep}", ids)
+            if not uploaded_too:  # gone before its whole upload: its segments stay in the bucket
+                self.forget_live(ids)
+
+    # ---- live segments --------------------------------------------------------------
+    def live_states(self) -> dict[tuple[str, str], LiveState]:
+        rows = self.db.execute("SELECT root, rel, base, segments, sent, last_at, head_sha, "
+                               "head_len FROM live")
+        return {(r[0], r[1]): LiveState(*r) for r in rows}
+
+    def record_segment(self, file: LocalFile, base: str, seq: int, end: int, now: float,
+                       head: tuple[str, int] = ("", 0)) -> None:
+        """Segment `seq` of `file` is in the bucket; its bytes end at `end`. Segment 0
+        starts the row afresh (a restart too) with the hash of the file's first bytes."""
+        if seq == 0:
+            self._write("INSERT OR REPLACE INTO live (root, rel, base, segments, sent, last_at, "
+                        "head_sha, head_len) VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
+                        [(file.root, file.rel, base, end, now, head[0], head[1])])
+        else:
+            self._write("UPDATE live SET segments = ?, sent = ?, last_at = ? WHERE root = ? AND "
+                        "rel = ? AND segments = ?", [(seq + 1, end, now, file.root, file.rel, seq)])
+
+    def forget_live(self, ids: list[tuple[str, str]]) -> None:
+        if ids:
+            self._write("DELETE FROM live WHERE root = ? AND rel = ?", ids)
 
     def reset_observation(self, file: LocalFile) -> None:
         self._write("UPDATE files SET obs_count = NULL WHERE root = ? AND rel = ?",

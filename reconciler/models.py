@@ -44,6 +44,9 @@ class Reason(str, Enum):
     CONFLICT_SKIP = "remote key holds other content; on_conflict is skip"
     GONE = "no longer in the folder"
     PRUNED = "uploaded, and gone from the folder since"
+    LIVE = "live segment"  # still being written: the bytes appended since the last segment
+    LIVE_RESTART = "live segment, restarting (the file shrank or was rewritten)"
+    LIVE_DONE = "uploaded whole; its live segments are no longer needed"
     BUDGET = "budget"  # transfer.daily_budget spent for today: waits for the next local day
 
 
@@ -54,6 +57,8 @@ class ActionKind(str, Enum):
     FORGET = "forget"  # drop a manifest row whose file is gone and was never uploaded
     DELETE = "delete"  # after_upload: remove the local file once the remote copy is verified
     MOVE = "move"  # after_upload: move the local file to move_to once verified
+    SEGMENT = "segment"  # live: upload the byte range `span` of a file still being written
+    CLEANUP = "cleanup"  # live: delete the segments `drop` of a file now uploaded whole
 
 
 class EntryState(str, Enum):
@@ -109,6 +114,7 @@ class Observation:
     mtime_ns: int
     count: int  # consecutive observations with this size and mtime
     first_seen: float  # when this size+mtime was first observed
+    since: Optional[float] = None  # when first seen unfinished (growing or held open): live clock
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,24 @@ class RemoteObject:
 
 
 @dataclass(frozen=True)
+class LiveState:
+    """The live segments of one file still being written (manifest table `live`)."""
+
+    root: str
+    rel: str
+    base: str  # segment keys are base + f"{seq:06d}"
+    segments: int  # sent: seq 0 .. segments-1
+    sent: int  # bytes off-site: the segments' total, a prefix of the file
+    last_at: Optional[float] = None  # when the last segment was sent
+    head_sha: str = ""  # hex SHA-256 of the first head_len bytes (from segment 0)
+    head_len: int = 0
+    head_intact: bool = True  # observed this pass: the file still starts with those bytes
+
+    def keys(self) -> list[str]:
+        return [f"{self.base}{seq:06d}" for seq in range(self.segments)]
+
+
+@dataclass(frozen=True)
 class Action:
     kind: ActionKind
     reason: Reason
@@ -167,6 +191,8 @@ class Action:
     observation: Optional[Observation] = None  # to persist (None: nothing new)
     detail: str = ""  # e.g. the process holding a file open
     overwrite: bool = False  # may replace an object at key (we wrote it, or on_conflict says so)
+    span: tuple[int, int] = (0, 0)  # SEGMENT: the byte range [start, end) to send
+    drop: Optional[LiveState] = None  # live segments to delete (after a whole upload; on restart)
     resume_id: Optional[str] = None  # UPLOAD: continue this interrupted multipart upload
 
     @property
@@ -214,6 +240,10 @@ class Plan:
         return self.uploads + [a for a in self.adoptions if a.reason is Reason.ADOPT_REMOTE]
 
     @property
+    def segments(self) -> list[Action]:
+        return [a for a in self.actions if a.kind is ActionKind.SEGMENT]
+
+    @property
     def local_cleanups(self) -> list[Action]:
         return [a for a in self.actions if a.kind in (ActionKind.DELETE, ActionKind.MOVE)]
 
@@ -251,6 +281,8 @@ class PassReport:
     fatal: Optional[str] = None  # bucket unusable: exit 4
     listed: bool = False
     watch_dir_missing: bool = False
+    segments: int = 0  # live segments sent
+    segment_bytes: int = 0
     unstorable: list[str] = field(default_factory=list)  # "name: why" of files S3 cannot store
 
     @property

@@ -17,9 +17,11 @@ from loguru import logger
 
 from .config import Config
 from .execute import RetryPolicy
+from .keys import is_reserved
+from .live import observe_heads
 from .manifest import Manifest, local_day
 from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
-from .plan import FileId, Policy, Snapshot, plan, ready_by_stability, second_look
+from .plan import FileId, LivePolicy, Policy, Snapshot, plan, ready_by_stability, second_look
 from .probe import SweepResult, find_writers
 from .remote import Bucket, make_client
 from .s3errors import ErrorKind, RemoteError
@@ -59,6 +61,8 @@ def policy_of(cfg: Config) -> Policy:
         settle_seconds=s.settle_seconds, after_upload=cfg.after_upload.action,
         after_upload_min_age=cfg.after_upload.min_age_hours * 3600,
         part_size=cfg.transfer.chunk_bytes,
+        live=LivePolicy(cfg.live.after_seconds, cfg.live.interval_seconds,
+                        cfg.live.min_segment_bytes) if cfg.live.enabled else None,
         priority=cfg.priority, daily_budget=cfg.transfer.budget_bytes)
 
 
@@ -114,7 +118,8 @@ def _list_remote(cfg: Config, world: World) -> dict[str, RemoteObject]:
     for prefix in sorted({w.prefix for w in cfg.watch_dirs}):
         for attempt in range(1, retry.max_attempts + 1):
             try:  # a transient answer (5xx, SlowDown, a dropped connection) is retried here too
-                listed.update(bucket.list(prefix))
+                listed.update((k, o) for k, o in bucket.list(prefix).items()
+                              if not is_reserved(k, [w.prefix for w in cfg.watch_dirs]))
                 break
             except RemoteError as exc:
                 if exc.kind is not ErrorKind.RETRYABLE or attempt == retry.max_attempts:
@@ -214,9 +219,11 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
     local, candidates = _fresh_candidates(found.files, entries)
     # Only a file the manifest does not know can be a moved twin: skip the query when idle.
     identity = manifest.uploaded_by_identity() if manifest is not None and candidates else {}
+    live = manifest.live_states() if manifest is not None else {}
     leftovers = manifest.open_multiparts() if manifest is not None else ()
     snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable,
-                    multiparts=leftovers, sent_today=sent_today(cfg, manifest, report.started_at))
+                    multiparts=leftovers, live=observe_heads(live, local) if live else {},
+                    sent_today=sent_today(cfg, manifest, report.started_at))
     policy = policy_of(cfg)
     snap = _second_look(snap, cfg, world, policy)
     now = world.clock()

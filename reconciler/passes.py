@@ -14,9 +14,20 @@ from loguru import logger
 from .after import clean_up
 from .config import Config
 from .execute import Executor
+from .live import LiveSender
 from .logs import live_console
 from .manifest import Manifest
-from .models import ManifestEntry, MultipartDecision, MultipartStep, PassReport, Plan, Reason
+from .models import (
+    Action,
+    ActionKind,
+    ManifestEntry,
+    MultipartDecision,
+    MultipartStep,
+    PassReport,
+    Plan,
+    Reason,
+    UploadResult,
+)
 from .observe import LAST_LISTING, World, build_plan, open_for_writing, retry_policy_of
 from .outcomes import Recorder, count_unstorable, log_decisions, persist_observations
 from .plan import FileId
@@ -73,9 +84,35 @@ def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: Pas
     if moved:  # the manifest itself vouches for these: no request needed
         manifest.record_uploaded(moved, world.clock())
         report.adopted += len(moved)
-    uploads = p.sends  # listed twins are verified (HEAD + checksum or ETag) by the executor
-    if not uploads:
+    finished: list[Action] = []  # uploaded whole, with live segments to drop
+    if p.sends:
+        _send_files(cfg, p, manifest, world, report, entries, finished)
+    if not report.fatal:
+        _live(cfg, p, manifest, world, report, finished)
+
+
+def _live(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
+          finished: list[Action]) -> None:
+    """After the finished files: drop the segments of files now whole, then send segments."""
+    cleanups = [a for a in p.actions if a.kind is ActionKind.CLEANUP]
+    if not (finished or cleanups or p.segments):
         return
+
+    def on_multipart(upload_id: str, key: str, started: bool) -> None:
+        if started:  # no file: the next pass aborts it (segments are never resumed)
+            manifest.multipart_started(upload_id, key, world.clock())
+        else:
+            manifest.multipart_ended(upload_id)
+
+    sender = LiveSender(world.get_bucket(cfg), manifest, report, on_multipart,
+                        stopping=world.stop.is_set)
+    sender.finish(finished + cleanups)
+    sender.send(p.segments)
+
+
+def _send_files(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
+                entries: dict[FileId, ManifestEntry], finished: list[Action]) -> None:
+    uploads = p.sends  # listed twins are verified (HEAD + checksum or ETag) by the executor
     bucket = world.get_bucket(cfg)
     progress = PassProgress(len(uploads), sum(a.file.size for a in uploads if a.file), live_console())
     recorder = Recorder(cfg, manifest, report, world.clock, entries, progress)
@@ -94,8 +131,14 @@ def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: Pas
                         cfg.transfer.parallel_files, cfg.remote.on_conflict, sleep=world.sleep,
                         progress=progress.add, on_multipart=on_multipart,
                         stop=world.stop)
+
+    def record(result: UploadResult) -> None:
+        recorder(result)
+        if result.ok and result.action.drop is not None:
+            finished.append(result.action)
+
     try:
-        fatal = executor.run(uploads, recorder)
+        fatal = executor.run(uploads, record)
     finally:
         progress.close()
     if fatal:

@@ -27,6 +27,21 @@ order so the same inputs always give the same plan. The case table, in order:
     remote only                                        -> nothing (never deleted)
     leftover multipart uploads                         -> see settle_multiparts
 
+Live rows (`live.enabled`), for a file still being written (growing, too young or held
+open) whose live clock (`Observation.since`, first seen unfinished) is older than
+`after_seconds`:
+
+    clock younger than after_seconds                   -> skip  (its wait: not yet live)
+    last segment less than interval_seconds ago        -> skip  (its wait)
+    smaller than its segments' total, or its first
+      segment's bytes changed (head hash)              -> segment LIVE_RESTART [0, size), seq 0,
+                                                          the old segments dropped first
+    grown by less than min_segment_mb since            -> skip  (its wait)
+    otherwise                                          -> segment LIVE [sent, size), next seq
+    ready, with live segments                          -> upload/adopt as above, then its
+                                                          segments dropped (execute, on success)
+    uploaded unchanged, live segments left             -> cleanup LIVE_DONE (drop them)
+
 Before the leftovers are settled, the uploads are put in the order they will go: files
 matching `priority` first, then the rest, each class by `order` (mtime). With
 `daily_budget`, non-priority uploads are admitted in that order while bytes sent today
@@ -44,12 +59,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from .keys import UnsafeKey, keep_both_key, key_for, reserved
+from .keys import UnsafeKey, keep_both_key, key_for, live_base, reserved
 from .models import (
     CREATING,
     Action,
     ActionKind,
     EntryState,
+    LiveState,
     LocalFile,
     ManifestEntry,
     MultipartDecision,
@@ -68,6 +84,10 @@ FileId = tuple[str, str]  # (watch dir, relative path)
 
 # Verdicts that one in-pass re-stat may turn ready (TOO_YOUNG: old enough after the wait).
 _RECHECK = (Readiness.SETTLING, Readiness.GROWING, Readiness.TOO_YOUNG)
+
+# Waits of a file still being written: the ones a live segment may go out during.
+_UNFINISHED = (Readiness.GROWING, Readiness.TOO_YOUNG, Readiness.OPEN)
+_LIVE_WAITS = (Reason.GROWING, Reason.TOO_YOUNG, Reason.OPEN)
 
 _SKIP_FOR = {
     Readiness.SETTLING: Reason.SETTLING,
@@ -104,6 +124,14 @@ class Policy:
     daily_budget: Optional[int] = None  # bytes per local day for non-priority uploads
     backoff_cap: float = CROSS_PASS_BACKOFF_CAP  # no recorded next attempt lies further ahead
     prune_after: float = 24 * 3600.0  # an uploaded row of a gone file is kept this long after upload
+    live: Optional[LivePolicy] = None  # None: live upload off (segments left are still cleaned up)
+
+
+@dataclass(frozen=True)
+class LivePolicy:
+    after_seconds: float = 60.0
+    interval_seconds: float = 60.0
+    min_segment_bytes: int = 1024 * 1024
 
 
 
@@ -118,6 +146,7 @@ class Snapshot:
     unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
     open_by: Mapping[FileId, str] = field(default_factory=dict)  # held open for writing -> "name (pid N)"
     multiparts: Sequence[PendingMultipart] = ()  # uploads an earlier run started and did not finish
+    live: Mapping[FileId, LiveState] = field(default_factory=dict)  # segments sent so far
     sent_today: int = 0  # bytes uploaded so far this local calendar day (for daily_budget)
 
 
@@ -207,6 +236,41 @@ def _settled(file: LocalFile, entry: Optional[ManifestEntry], key: str, snap: Sn
     return None
 
 
+def _classify(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
+              policy: Policy) -> tuple[Readiness, Observation]:
+    """The stability verdict, with the live clock kept: with live upload on, it starts when the
+    file is first seen unfinished and is kept until the upload (the manifest clears it then)."""
+    previous = _history(entry, snap, file.id, now)
+    readiness, seen = classify(file, previous, now, policy.stability)
+    since = previous.since if previous is not None else None
+    if since is None and readiness in _UNFINISHED and policy.live is not None:
+        since = now
+    return readiness, replace(seen, since=since)
+
+
+def live_segment(wait: Action, state: Optional[LiveState], now: float, policy: Policy) -> Action:
+    """The live rows of the case table: a waiting unfinished file -> a segment when due."""
+    live, file, seen = policy.live, wait.file, wait.observation
+    if (live is None or file is None or seen is None or seen.since is None
+            or wait.reason not in _LIVE_WAITS or file.size == 0):
+        return wait
+    if now - seen.since < live.after_seconds:
+        return wait  # not yet live
+    if state is not None and state.last_at is not None and now - state.last_at < live.interval_seconds:
+        return wait  # one segment per interval
+    base = live_base(policy.prefixes[file.root], wait.key)
+    if state is not None and (file.size < state.sent or not state.head_intact):
+        return Action(ActionKind.SEGMENT, Reason.LIVE_RESTART, file, base + f"{0:06d}", seen,
+                      detail=wait.reason.value, span=(0, file.size), drop=state)
+    sent, seq = (state.sent, state.segments) if state is not None else (0, 0)
+    if state is not None:
+        base = state.base  # a key template with {mtime} moves the key; the segments stay put
+    if file.size - sent < live.min_segment_bytes:
+        return wait
+    return Action(ActionKind.SEGMENT, Reason.LIVE, file, f"{base}{seq:06d}", seen,
+                  detail=wait.reason.value, span=(sent, file.size))
+
+
 def stability_of(file: LocalFile, snap: Snapshot, now: float,
                  policy: Policy) -> Optional[tuple[Readiness, Observation]]:
     """What the stability rows will say of `file`, or None when a row before them decides it.
@@ -218,7 +282,7 @@ def stability_of(file: LocalFile, snap: Snapshot, now: float,
     key, refused = _key_of(file, policy)
     if refused is not None or _settled(file, entry, key, snap, now, policy) is not None:
         return None
-    return classify(file, _history(entry, snap, file.id, now), now, policy.stability)
+    return _classify(file, entry, snap, now, policy)
 
 
 def second_look(snap: Snapshot, now: float, policy: Policy) -> list[tuple[LocalFile, Observation]]:
@@ -244,18 +308,34 @@ def ready_by_stability(snap: Snapshot, now: float, policy: Policy) -> list[Local
 def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
            policy: Policy) -> Action:
     """The one decision for one local file; see the module's case table."""
+    action = _decide(file, entry, snap, now, policy)
+    state = snap.live.get(file.id)
+    if state is None:
+        return action
+    if action.kind is ActionKind.UPLOAD or action.reason is Reason.ADOPT_REMOTE:
+        return replace(action, drop=state)  # dropped once the whole file is in the bucket
+    if action.reason is Reason.UPLOADED:  # uploaded unchanged (kept, or delete/move due)
+        return Action(ActionKind.CLEANUP, Reason.LIVE_DONE, file, action.key, drop=state)
+    return action
+
+
+def _decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
+            policy: Policy) -> Action:
     key, refused = _key_of(file, policy)
     settled = refused or _settled(file, entry, key, snap, now, policy)
     if settled is not None:
         return settled
     theirs = snap.remote.get(key) if snap.remote is not None else None
     ours = entry is not None and entry.uploaded_at is not None and entry.key == key
-    readiness, seen = classify(file, _history(entry, snap, file.id, now), now, policy.stability)
+    readiness, seen = _classify(file, entry, snap, now, policy)
+    state = snap.live.get(file.id)
     if readiness is not Readiness.READY:
-        return _skip(_SKIP_FOR[readiness], file, key, seen)
+        return live_segment(_skip(_SKIP_FOR[readiness], file, key, seen), state, now, policy)
     holder = snap.open_by.get(file.id)
     if holder is not None:  # a recorder paused mid-write looks stable: the probe knows better
-        return _skip(Reason.OPEN, file, key, seen, detail=holder)
+        if policy.live is not None:  # held open by its writer: unfinished
+            seen = replace(seen, since=seen.since or now)
+        return live_segment(_skip(Reason.OPEN, file, key, seen, detail=holder), state, now, policy)
     if theirs is not None and not ours and theirs.size == file.size:
         # Only a finished file can match; execute checks the stored checksum before trusting it.
         return Action(ActionKind.ADOPT, Reason.ADOPT_REMOTE, file, key, seen)

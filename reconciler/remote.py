@@ -232,6 +232,37 @@ class Bucket:
             kwargs.update(KeyMarker=page.get("NextKeyMarker", ""),
                           UploadIdMarker=page.get("NextUploadIdMarker", ""))
 
+    # ---- live segments and recovery ------------------------------------------------
+    def upload_range(self, fh: IO[bytes], key: str, start: int, length: int, progress: Progress,
+                     on_multipart: Callable[[str, bool], None]) -> Optional[str]:
+        """Send bytes [start, start + length) of fh to key, with the usual checksum; a live
+        segment of ours may be replaced (one left by a run killed before recording it)."""
+        fh.seek(start)
+        return self.upload(fh, key, length, True, progress, on_multipart)
+
+    def download(self, key: str, out: IO[bytes]) -> Optional[int]:
+        """Copy the object at key into out (its stored checksum checked where the store
+        returns one); the byte count, or None when there is no such object."""
+        try:
+            resp = self._call("get_object", Key=key, ChecksumMode="ENABLED")
+        except RemoteError as exc:
+            if exc.code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        written = 0
+        try:
+            for chunk in iter(lambda: resp["Body"].read(MIB), b""):
+                out.write(chunk)
+                written += len(chunk)
+        except OSError:
+            raise  # the local side (OUT) failed: the caller says so
+        except bx.FlexibleChecksumError as exc:
+            raise RemoteError(ErrorKind.KEY, f"{key}: the bytes received do not match the "
+                              "checksum stored with the object") from exc
+        except Exception as exc:  # a dropped connection or a checksum mismatch mid-body
+            raise classify_error(exc, self.name) from exc
+        return written
+
     def put_probe(self, key: str) -> None:
         """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time."""
         self._call("put_object", Key=key, Body=b"camup-sync check")

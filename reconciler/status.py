@@ -18,6 +18,7 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
     counts = manifest.state_counts() if manifest else {}
     passes = manifest.passes() if manifest else []
     failing = manifest.failing() if manifest else []
+    live = sorted(manifest.live_states().values(), key=lambda s: s.rel) if manifest else []
 
     def count(state: str, what: str = "files") -> float:
         return counts.get(state, {}).get(what, 0) or 0
@@ -52,6 +53,9 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
                      # as the planner reads it: beyond the longest back-off means due now
                      "next_retry_at": due_at(e.next_attempt_at, now, CROSS_PASS_BACKOFF_CAP)}
                     for e in failing],
+        "live": [{"path": s.rel, "watch_dir": s.root, "segments": s.segments, "bytes_off_site": s.sent,
+                  "last_segment_age_seconds": (now - s.last_at) if s.last_at else None}
+                 for s in live],
         "cannot_upload": (last or {}).get("report", {}).get("unstorable", []),
     }
 
@@ -96,6 +100,11 @@ def render(info: dict[str, Any], now: float, out: IO[str], as_json: bool) -> Non
         retry = "now" if not e["next_retry_at"] else f"in {human_age(e['next_retry_at'] - now)}"
         lines.append(f"FAILING           {printable(e['path'])}: {e['attempts']} failed pass(es), "
                      f"next retry {retry}; last error: {printable(e['last_error'] or '')}")
+    for v in info.get("live", ()):
+        age = v["last_segment_age_seconds"]
+        lines.append(f"LIVE              {printable(v['path'])}: {v['segments']} segment(s), "
+                     f"{human_bytes(v['bytes_off_site'])} off-site, last segment "
+                     f"{human_age(age) + ' ago' if age is not None else 'never'}")
     for problem in info["cannot_upload"]:  # names already printable: the pass wrote them so
         lines.append(f"CANNOT UPLOAD     {one_line(problem)}")
     out.write("\n".join(lines) + "\n")

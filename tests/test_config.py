@@ -16,6 +16,7 @@ from reconciler.config import (
     AfterUpload,
     Config,
     ConfigError,
+    Live,
     Logging,
     Remote,
     Retry,
@@ -630,7 +631,7 @@ def test_the_ranges_admit_the_documented_small_values(write_config) -> None:
 
 
 def test_every_default_is_inside_its_range() -> None:
-    for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Logging, Config):
+    for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Logging, Live, Config):
         for f in fields(cls):
             bounds = f.metadata.get("bounds")
             if bounds:
@@ -638,7 +639,7 @@ def test_every_default_is_inside_its_range() -> None:
 
 
 def test_ranges_come_from_the_field_metadata_in_one_check() -> None:
-    numbers = [f for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Config)
+    numbers = [f for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Live, Config)
                for f in fields(cls) if f.type in ("int", "float")]
     assert numbers and all(f.metadata.get("bounds") for f in numbers), \
         [f.name for f in numbers if not f.metadata.get("bounds")]
@@ -730,3 +731,24 @@ def test_move_to_beside_the_watch_dir_is_fine(write_config, tmp_path) -> None:
     cfg = _load(write_config, MINIMAL + "after_upload: {action: move, move_to: stored}\n")
     assert cfg.after_upload.move_to == str(tmp_path / "stored")
 
+
+
+# ---- live: (DESIGN section 1) -------------------------------------------------------------------
+def test_live_defaults_and_the_smallest_documented_values(write_config) -> None:
+    assert _load(write_config, MINIMAL).live == Live(enabled=False, after_seconds=60.0,
+                                                     interval_seconds=60.0, min_segment_mb=1.0)
+    cfg = _load(write_config, MINIMAL + "live:\n  enabled: true\n  after_seconds: 1\n"
+                "  interval_seconds: 1\n  min_segment_mb: 0.1\n")
+    assert cfg.live == Live(True, 1.0, 1.0, 0.1)
+    assert cfg.live.min_segment_bytes == int(0.1 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("live:\n  interval_seconds: 0\n", "live.interval_seconds must be between 0.1 and 86400"),
+    ("live:\n  min_segment_mb: 0\n", "live.min_segment_mb must be between 0.01 and 5120"),
+    ("live:\n  after_seconds: -1\n", "live.after_seconds must be between 0 and 86400"),
+    ("live:\n  enabled: yes please\n", "live.enabled must be true or false"),
+    ("live:\n  after_second: 5\n", 'did you mean "after_seconds"'),
+])
+def test_live_ranges_are_checked_at_load(write_config, text: str, words: str) -> None:
+    assert words in _error(write_config, MINIMAL + text)

@@ -19,6 +19,7 @@ from reconciler.keys import keep_both_key
 from reconciler.models import (
     ActionKind,
     EntryState,
+    LiveState,
     LocalFile,
     ManifestEntry,
     MultipartStep,
@@ -29,6 +30,7 @@ from reconciler.models import (
 )
 from reconciler.plan import (
     CROSS_PASS_BACKOFF_CAP,
+    LivePolicy,
     Policy,
     Snapshot,
     cross_pass_backoff,
@@ -613,3 +615,144 @@ def test_rows_under_a_folder_the_scan_could_not_read_are_neither_forgotten_nor_p
     p = plan(snap, NOW, policy())
 
     assert [a.detail for a in p.actions if a.kind is ActionKind.FORGET] == [f"{A}|cam2/gone.mp4"]
+
+
+# ---- live segments: the live rows of the case table ---------------------------------------------
+MIB = 1024 * 1024
+LIVE = LivePolicy(after_seconds=60, interval_seconds=60, min_segment_bytes=MIB)
+G = lf("live.mp4", size=3 * MIB, age=1)  # being written: its mtime is a second old
+BASE = "cam/_camup/live/cam/live.mp4/"
+
+
+def growing(since: Optional[float], size: int = 2 * MIB) -> ManifestEntry:
+    """A pending row whose last look saw a smaller size: the file grows."""
+    return entry(G, EntryState.PENDING, observation=Observation(size, G.mtime_ns - 10**9, 1, NOW - 5, since))
+
+
+def sent(segments: int, total: int, last_at: Optional[float] = NOW - 61, intact: bool = True,
+         base: str = BASE) -> LiveState:
+    return LiveState(A, "live.mp4", base, segments, total, last_at, "ab" * 32, 4096, intact)
+
+
+@dataclass
+class LiveCase:
+    name: str
+    kind: ActionKind
+    reason: Reason
+    entry: Optional[ManifestEntry] = None
+    state: Optional[LiveState] = None
+    file: LocalFile = G
+    key: Optional[str] = None
+    span: Optional[tuple[int, int]] = None
+    drop: bool = False
+    live: Optional[LivePolicy] = LIVE
+    prior: Optional[Observation] = None
+    checks: int = 2
+
+
+GF = lf("live.mp4", size=3 * MIB)  # the same recording, finished an hour ago
+LIVE_CASES = [
+    LiveCase("first seen growing: the live clock starts, not yet live", ActionKind.SKIP,
+             Reason.GROWING, growing(since=None)),
+    LiveCase("growing for less than after_seconds: not yet live", ActionKind.SKIP, Reason.GROWING,
+             growing(since=NOW - 59)),
+    LiveCase("growing for after_seconds: first segment, the whole file so far", ActionKind.SEGMENT,
+             Reason.LIVE, growing(since=NOW - 60), key=BASE + "000000", span=(0, 3 * MIB)),
+    LiveCase("too young (just written) counts as unfinished too", ActionKind.SEGMENT, Reason.LIVE,
+             entry(G, EntryState.PENDING, observation=Observation(G.size, G.mtime_ns, 1, NOW - 5, NOW - 90)),
+             key=BASE + "000000"),
+    LiveCase("live due: the bytes appended since the last segment, next seq", ActionKind.SEGMENT,
+             Reason.LIVE, growing(since=NOW - 600), sent(2, MIB), key=BASE + "000002",
+             span=(MIB, 3 * MIB)),
+    LiveCase("interval not elapsed since the last segment", ActionKind.SKIP, Reason.GROWING,
+             growing(since=NOW - 600), sent(2, MIB, last_at=NOW - 59)),
+    LiveCase("grown by less than min_segment_mb", ActionKind.SKIP, Reason.GROWING,
+             growing(since=NOW - 600), sent(2, 3 * MIB - 100)),
+    LiveCase("grown by exactly min_segment_mb", ActionKind.SEGMENT, Reason.LIVE,
+             growing(since=NOW - 600), sent(2, 2 * MIB), span=(2 * MIB, 3 * MIB)),
+    LiveCase("shrunk below its segments' total: restart from 0, old ones dropped",
+             ActionKind.SEGMENT, Reason.LIVE_RESTART, growing(since=NOW - 600), sent(3, 4 * MIB),
+             key=BASE + "000000", span=(0, 3 * MIB), drop=True),
+    LiveCase("first segment's bytes changed (rewritten): restart", ActionKind.SEGMENT,
+             Reason.LIVE_RESTART, growing(since=NOW - 600), sent(2, MIB, intact=False),
+             key=BASE + "000000", span=(0, 3 * MIB), drop=True),
+    LiveCase("a key template moved the key: segments stay under their first base",
+             ActionKind.SEGMENT, Reason.LIVE, growing(since=NOW - 600), sent(1, MIB, base="old/"),
+             key="old/000001"),
+    LiveCase("live upload off: waits like any growing file", ActionKind.SKIP, Reason.GROWING,
+             growing(since=NOW - 600), live=None),
+    LiveCase("finished, with segments: uploaded whole, then its segments dropped", ActionKind.UPLOAD,
+             Reason.NEW, file=GF, state=sent(3, 2 * MIB), drop=True,
+             prior=Observation(GF.size, GF.mtime_ns, 1, NOW - 5, NOW - 900), checks=1),
+    LiveCase("finished, segments left with live upload off: still dropped", ActionKind.UPLOAD,
+             Reason.NEW, file=GF, state=sent(3, 2 * MIB), drop=True, live=None,
+             prior=Observation(GF.size, GF.mtime_ns, 1, NOW - 5), checks=1),
+    LiveCase("uploaded unchanged, segments left (a run stopped before dropping them)",
+             ActionKind.CLEANUP, Reason.LIVE_DONE, entry(GF, EntryState.UPLOADED), sent(3, 2 * MIB),
+             file=GF, drop=True),
+    LiveCase("settling (unchanged since the last look) is not a live wait", ActionKind.SKIP,
+             Reason.SETTLING, entry(GF, EntryState.PENDING, observation=Observation(
+                 GF.size, GF.mtime_ns, 1, NOW - 5, NOW - 900)), file=GF, key="cam/live.mp4",
+             live=replace(LIVE, after_seconds=1), checks=3),
+]
+
+
+@pytest.mark.parametrize("case", LIVE_CASES, ids=[c.name for c in LIVE_CASES])
+def test_live_rows(case: LiveCase) -> None:
+    snap = replace(snapshot([case.file], [case.entry] if case.entry else []),
+                   live={(A, "live.mp4"): case.state} if case.state else {},
+                   prior={case.file.id: case.prior} if case.prior else {})
+    (action,) = plan(snap, NOW, policy(checks=case.checks, live=case.live)).actions
+    assert (action.kind, action.reason) == (case.kind, case.reason)
+    if case.key is not None:
+        assert action.key == case.key
+    if case.span is not None:
+        assert action.span == case.span
+    assert (action.drop is not None) is case.drop
+    if case.drop:
+        assert action.drop == case.state
+
+
+def test_the_live_clock_starts_when_first_seen_unfinished_and_is_kept() -> None:
+    (first,) = plan(snapshot([G], [growing(since=None)]), NOW, policy(live=LIVE)).actions
+    assert first.observation is not None and first.observation.since == NOW
+    later = replace(G, size=G.size + 10)
+    prior = {G.id: first.observation}
+    (again,) = plan(snapshot([later], prior=prior), NOW + 30, policy(live=LIVE)).actions
+    assert again.observation is not None and again.observation.since == NOW
+
+
+def test_a_finished_file_never_starts_the_live_clock() -> None:
+    (action,) = plan(snapshot([F]), NOW, policy(live=LIVE)).actions
+    assert action.reason is Reason.SETTLING and action.observation.since is None
+
+
+def test_a_file_held_open_goes_live_when_due() -> None:
+    """The probe finds a stable file held open by its writer: live like a growing one."""
+    ready = entry(GF, EntryState.PENDING, observation=Observation(GF.size, GF.mtime_ns, 1, NOW - 5, NOW - 61))
+    pol = policy(live=LIVE)
+    (action,) = plan(snapshot([GF], [ready], open_by={GF.id: "recorder (pid 9)"}), NOW, pol).actions
+    assert (action.kind, action.reason, action.key, action.detail) == (
+        ActionKind.SEGMENT, Reason.LIVE, BASE + "000000", Reason.OPEN.value)
+    fresh = entry(GF, EntryState.PENDING, observation=Observation(GF.size, GF.mtime_ns, 1, NOW - 5))
+    (waiting,) = plan(snapshot([GF], [fresh], open_by={GF.id: "recorder (pid 9)"}), NOW, pol).actions
+    assert (waiting.kind, waiting.reason, waiting.observation.since) == (ActionKind.SKIP, Reason.OPEN, NOW)
+
+
+def test_segments_come_after_finished_uploads_and_never_count_as_uploads() -> None:
+    snap = replace(snapshot([G, F], [growing(since=NOW - 600), STABLE]))
+    p = plan(snap, NOW, policy(live=LIVE))
+    assert [a.kind for a in p.actions] == [ActionKind.UPLOAD, ActionKind.SEGMENT]
+    assert p.uploads == [p.actions[0]] and p.segments == [p.actions[1]] and p.sends == p.uploads
+
+
+def test_a_live_file_that_may_have_just_finished_gets_a_second_look_keeping_its_live_clock() -> None:
+    finished = lf("live.mp4", size=3 * MIB, age=600)  # grew since the last look, but its mtime is old
+    pol = policy(live=LIVE, settle_seconds=2.0)
+    snap = snapshot([finished], [growing(since=NOW - 600)])
+    assert plan(snap, NOW, pol).actions[0].kind is ActionKind.SEGMENT
+    ((looked, first),) = second_look(snap, NOW, pol)
+    assert looked == finished and first.since == NOW - 600  # the live clock survives the look
+    (again,) = plan(replace(snap, prior={finished.id: first}), NOW + 2, pol).actions
+    assert (again.kind, again.reason, again.drop) == (ActionKind.UPLOAD, Reason.NEW, None)
+    assert second_look(snapshot([G], [growing(since=NOW - 600)]), NOW, pol) == []  # still written
