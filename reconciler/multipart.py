@@ -49,10 +49,12 @@ class MultipartUpload:
         self.overwrite = overwrite  # False: complete only if no object is at key (IfNoneMatch)
         self.conditional = conditional  # False once the store has rejected IfNoneMatch
         self.reused = 0  # parts found in the store and not sent again
+        self.base = 0  # where in the file the bytes start (set by run)
 
     def run(self, fh: IO[bytes], size: int, progress: Progress,
             on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
             unchanged: Callable[[], None] = lambda: None) -> Optional[str]:
+        self.base = fh.tell()
         existing = self._parts(resume_id) if resume_id else None
         if resume_id and existing is None:  # vanished or unusable: its row must not outlive it
             on_multipart(resume_id, False)
@@ -170,8 +172,9 @@ class MultipartUpload:
 
     def _send(self, fh: IO[bytes], size: int, upload_id: str, existing: dict[int, dict[str, Any]],
               progress: Progress) -> tuple[list[dict[str, Any]], list[bytes]]:
-        """Send the parts, up to `concurrency` at once, each from its own range of the handle."""
-        handle = SharedHandle(fh)
+        """Send the parts, up to `concurrency` at once, each from its own range of the handle
+        (ranges count from fh's position at the start of run(): 0, or a live segment's start)."""
+        handle = SharedHandle(fh, self.base)
         limit = threading.BoundedSemaphore(self.s.concurrency)
         futures: list[Future] = []
 

@@ -177,8 +177,9 @@ class Bucket:
     def _put(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
              unchanged: Callable[[], None]) -> Optional[str]:
         """Hash the bytes in a first read, then stream them through the throttle; a file
-        that changes between the two reads is refused by the store (digest mismatch)."""
-        handle = SharedHandle(fh)
+        that changes between the two reads is refused by the store (digest mismatch).
+        The bytes start at fh's current position (0, or a live segment's start)."""
+        handle = SharedHandle(fh, fh.tell())
         with self.memory.hold(BLOCK):
             digest = digest_range(handle.read_at, 0, size, (self.checksum or MD5).new)
             unchanged()

@@ -96,16 +96,18 @@ class MemoryBudget:
 class SharedHandle:
     """One open file read at their own offsets by several threads (parts in parallel).
 
+    Offsets count from `base` (where an upload of a range starts, e.g. a live segment).
     A lock around seek+read rather than os.pread, which Windows lacks.
     """
 
-    def __init__(self, fh: IO[bytes]):
+    def __init__(self, fh: IO[bytes], base: int = 0):
         self.fh = fh
+        self.base = base
         self._lock = threading.Lock()
 
     def read_at(self, offset: int, n: int) -> bytes:
         with self._lock:
-            self.fh.seek(offset)
+            self.fh.seek(self.base + offset)
             return self.fh.read(n)
 
 

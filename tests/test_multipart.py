@@ -340,3 +340,36 @@ def test_a_part_the_store_finds_altered_is_a_changed_file_and_the_upload_is_abor
     assert [kw["UploadId"] for kw in s3.ops("abort_multipart_upload")] == ["new-1"]
     assert seen[-1] == ("new-1", False)
     assert not s3.ops("complete_multipart_upload")
+
+
+@pytest.mark.parametrize("size", [1000, CHUNK + 1000], ids=["single PUT", "multipart"])
+def test_a_range_upload_sends_the_bytes_from_the_handles_position(tmp_path: Path, size: int) -> None:
+    """Live segments seek to their start and upload a length: those bytes, not the file's head."""
+    (tmp_path / "cams").mkdir()
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text("watch_dir: cams\nbucket: my-bucket\n"
+                        "transfer:\n  multipart_threshold_mb: 5\n  multipart_chunksize_mb: 5\n")
+    cfg = load(cfg_path, env={})
+    sent: dict[int, bytes] = {}
+
+    class Client:
+        def put_object(self, **kw: Any) -> Any:
+            sent[0] = kw["Body"].read()
+            assert kw["ChecksumSHA256"] == b64(hashlib.sha256(sent[0]).digest())
+            return {}
+
+        def create_multipart_upload(self, **kw: Any) -> Any:
+            return {"UploadId": "u"}
+
+        def upload_part(self, **kw: Any) -> Any:
+            sent[kw["PartNumber"]] = kw["Body"].read()
+            return {"ETag": '"e"'}
+
+        def complete_multipart_upload(self, **kw: Any) -> Any:
+            return {}
+
+    data = bytes(range(256)) * ((size + 5000) // 256 + 1)
+    fh = io.BytesIO(data)
+    fh.seek(5000)
+    Bucket(Client(), cfg).upload_range(fh, "k", 5000, size, lambda n: None, lambda u, s: None)
+    assert b"".join(sent[n] for n in sorted(sent)) == data[5000:5000 + size]
