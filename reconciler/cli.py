@@ -31,15 +31,19 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="camup-sync", description="Copy finished camera recordings to an S3 bucket.")
-    p.add_argument("command", nargs="?", choices=("run", "status", "check", "recover"), default="run",
+    p.add_argument("command", nargs="?", choices=("run", "status", "check", "recover", "verify"),
+                   default="run",
                    help="run (default): sync; status: what the manifest knows; check: preflight; "
-                        "recover KEY OUT: write what the bucket holds of one recording to OUT")
+                        "recover KEY OUT: write what the bucket holds of one recording to OUT; "
+                        "verify: audit the bucket against the manifest and the ledger")
     p.add_argument("operands", nargs="*", metavar="KEY OUT",
                    help="for recover: the object key, the output file")
     p.add_argument("--config", type=Path, help="config file (default: $CAMUP_CONFIG or ./config.yaml)")
     p.add_argument("--once", action="store_true", help="one pass, then exit (Task Scheduler, cron)")
     p.add_argument("--dry-run", action="store_true", help="print what one pass would do; change nothing")
-    p.add_argument("--json", action="store_true", help="status as JSON")
+    p.add_argument("--json", action="store_true", help="status or verify as JSON")
+    p.add_argument("--since", metavar="DATE", help="verify: only uploads since DATE (YYYY-MM-DD, local time)")
+    p.add_argument("--deep", action="store_true", help="verify: download and hash every object")
     p.add_argument("--log-level", type=str.upper,
                    choices=("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"))
     p.add_argument("--interval", type=float, help="seconds between passes (overrides the config)")
@@ -176,6 +180,49 @@ def _recover(cfg: Config, operands: list[str]) -> int:
     source = f"{found.segments} live segment(s)" if found.segments else "the object"
     print(f"wrote {found.size} bytes from {source} of {url} to {printable(out)}")
     return EXIT_OK
+def _verify(cfg: Config, since: Optional[str], deep: bool, as_json: bool) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from .passes import target_of
+    from .s3errors import RemoteError
+    from .verify import EXIT_OK as ALL_HOLD
+    from .verify import EXIT_PROBLEM, Unreadable, run
+
+    start = _since(since)
+    manifest = Manifest.open_readonly(cfg.manifest_path, target_of(cfg))
+    if manifest is None:
+        return _fail(EXIT_FAILED, f"no manifest for s3://{cfg.bucket} at {cfg.manifest_path}: "
+                     "nothing was recorded to verify; run a pass first.")
+    try:
+        bar = (lambda total: tqdm(total=total, unit="obj", file=sys.stderr, leave=False)) \
+            if sys.stderr.isatty() else (lambda total: None)
+        audit = run(manifest, open_bucket(cfg), start, deep, bar)
+    except (Unreadable, RemoteError) as exc:
+        return _fail(EXIT_REMOTE, str(exc))
+    finally:
+        manifest.close()
+    if as_json:
+        json.dump(audit.as_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for problem in audit.problems:
+            sys.stdout.write(problem.line() + "\n")
+        sys.stdout.write(audit.summary() + "\n")
+    return EXIT_PROBLEM if audit.problems else ALL_HOLD
+
+
+def _since(text: Optional[str]) -> float:
+    """--since DATE (YYYY-MM-DD or an ISO date and time; local time unless it says) -> epoch."""
+    if not text:
+        return 0.0
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise ConfigError(f"--since {text!r} is not a date: write it as YYYY-MM-DD.") from None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -198,6 +245,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         commands: dict[str, Callable[[], int]] = {
             "status": lambda: _status(cfg, args.json),
             "check": lambda: _check(cfg),
+            "verify": lambda: _verify(cfg, args.since, args.deep, args.json),
             "recover": lambda: _recover(cfg, args.operands),
             "run": lambda: _run(cfg, args.once or args.dry_run, args.dry_run),
         }

@@ -57,6 +57,18 @@ class Stability:
     skip_empty: bool = _doc(True, "zero-byte files are not uploaded")
 
 
+LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+MAX_LOCK_DAYS = 36500
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    """remote.object_lock: the retention every object is written with."""
+
+    mode: str  # GOVERNANCE | COMPLIANCE
+    days: int
+
+
 @dataclass(frozen=True)
 class Remote:
     endpoint_url: Optional[str] = _opt(None, (str,), "S3-compatible endpoint, e.g. http://nas:9000")
@@ -75,6 +87,8 @@ class Remote:
     addressing_style: str = _doc(
         "auto", "auto: path style with endpoint_url, else virtual", ("auto", "path", "virtual")
     )
+    object_lock: Optional[ObjectLock] = _opt(  # noqa: RUF009 - a field spec, as above
+        None, (dict,), "e.g. {mode: GOVERNANCE, days: 30}: every object written with a retention")
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,11 @@ class Live:
 
 
 @dataclass(frozen=True)
+class Ledger:
+    enabled: bool = _doc(False, "record each upload in hash-chained ledger objects in the bucket")
+
+
+@dataclass(frozen=True)
 class Logging:
     level: str = _doc(
         "INFO", "log level", ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
@@ -179,6 +198,7 @@ class Config:
     state_dir: str = _doc(".camup", "manifest (SQLite) and lock; relative to the config file")
     logging: Logging = field(default_factory=Logging)
     live: Live = field(default_factory=Live)
+    ledger: Ledger = field(default_factory=Ledger)
     source: str = ""  # the config file this came from, for messages
 
     @property
@@ -187,7 +207,7 @@ class Config:
 
 
 _SECTIONS = {"stability": Stability, "remote": Remote, "transfer": Transfer, "retry": Retry,
-             "after_upload": AfterUpload, "logging": Logging, "live": Live}
+             "after_upload": AfterUpload, "logging": Logging, "live": Live, "ledger": Ledger}
 _TOP_KEYS = ("watch_dir", "watch_dirs", "bucket", "prefix", "key_template", "extensions",
              "exclude", "recursive", "interval_seconds", "order", "state_dir", "priority", *_SECTIONS)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
@@ -201,6 +221,20 @@ def parse_rate(value: Any) -> int:
         raise ConfigError(f"transfer.max_bandwidth: {exc}.") from None
 
 
+def object_lock_of(raw: dict[str, Any]) -> ObjectLock:
+    """remote.object_lock as read from YAML -> ObjectLock, or a ConfigError naming the key."""
+    for key in raw:
+        if key not in ("mode", "days"):
+            raise _unknown(str(key), "remote.object_lock.", ("mode", "days"))
+    mode, days = raw.get("mode"), raw.get("days")
+    if not isinstance(mode, str) or mode.upper() not in LOCK_MODES:
+        raise ConfigError(f"remote.object_lock.mode must be GOVERNANCE or COMPLIANCE, got {mode!r}.")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_LOCK_DAYS:
+        raise ConfigError(f"remote.object_lock.days must be a whole number of days from 1 to "
+                          f"{MAX_LOCK_DAYS}, got {days!r}.")
+    return ObjectLock(mode.upper(), days)
+
+
 def _unknown(key: str, where: str, valid: Any) -> ConfigError:
     near = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
     hint = f'; did you mean "{near[0]}"?' if near else f"; valid keys are: {', '.join(valid)}."
@@ -209,7 +243,7 @@ def _unknown(key: str, where: str, valid: Any) -> ConfigError:
 
 def _type_name(types: tuple[type, ...]) -> str:
     names = {bool: "true or false", int: "a whole number", float: "a number", str: "text",
-             list: "a list"}
+             list: "a list", dict: "a mapping such as {mode: GOVERNANCE, days: 30}"}
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
@@ -429,6 +463,9 @@ def from_mapping(raw: Any, base: Path, source: str = "", env: Optional[dict[str,
             raw.pop("watch_dirs", None) if key == "watch_dir" else None
             raw[key] = env[var]
     sections = {name: _build_section(cls, raw.get(name), name + ".") for name, cls in _SECTIONS.items()}
+    lock = sections["remote"].object_lock
+    if lock is not None:
+        sections["remote"] = replace(sections["remote"], object_lock=object_lock_of(lock))
     if env.get("CAMUP_ENDPOINT_URL"):
         sections["remote"] = replace(sections["remote"], endpoint_url=env["CAMUP_ENDPOINT_URL"])
     bucket = raw.get("bucket")

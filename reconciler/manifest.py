@@ -31,7 +31,7 @@ from .models import (
     PendingMultipart,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 TARGET = "target"  # meta row: the bucket the rows describe
 
 
@@ -104,9 +104,27 @@ def _v3_live_segments(db: sqlite3.Connection) -> None:
             head_sha TEXT NOT NULL DEFAULT '', head_len INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (root, rel)
         ) WITHOUT ROWID""")
+def _v4_unverified_uploads(db: sqlite3.Connection) -> None:
+    """An uploaded row the store refused us the read to confirm (write-only credentials)."""
+    db.execute("ALTER TABLE files ADD COLUMN unverified INTEGER NOT NULL DEFAULT 0")
 
 
-def _v4_daily_bytes(db: sqlite3.Connection) -> None:
+def _v5_ledger(db: sqlite3.Connection) -> None:
+    """The hash-chained ledger: each object written (or still to write) and its lines."""
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS ledger_objects (
+            seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, sha256 TEXT NOT NULL,
+            created_at REAL NOT NULL, written INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE IF NOT EXISTS ledger_lines (
+            id INTEGER PRIMARY KEY, object_seq INTEGER NOT NULL, line TEXT NOT NULL
+        );
+        """
+    )
+
+
+def _v6_daily_bytes(db: sqlite3.Connection) -> None:
     """Bytes uploaded per local calendar day, for transfer.daily_budget across runs."""
     db.execute("CREATE TABLE IF NOT EXISTS daily_bytes (day TEXT PRIMARY KEY, "
                "bytes INTEGER NOT NULL DEFAULT 0)")
@@ -114,10 +132,12 @@ def _v4_daily_bytes(db: sqlite3.Connection) -> None:
 
 # Named migrations, applied in order, each in the transaction that records it.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2_resumable_multipart,
-                                                          _v3_live_segments,
-                                                          _v4_daily_bytes]
+                                                          _v3_live_segments, _v4_unverified_uploads,
+                                                          _v5_ledger,
+                                                          _v6_daily_bytes]
 _COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns, "
-            "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at, obs_since")
+            "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at, obs_since, "
+            "unverified")
 
 
 _STATES = {s.value: s for s in EntryState}
@@ -125,11 +145,11 @@ _STATES = {s.value: s for s in EntryState}
 
 def _entry(row: tuple) -> ManifestEntry:
     (root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns,
-     obs_count, obs_first, attempts, next_at, last_error, uploaded_at, obs_since) = row
+     obs_count, obs_first, attempts, next_at, last_error, uploaded_at, obs_since, unverified) = row
     obs = (Observation(obs_size, obs_mtime_ns, obs_count, obs_first, obs_since)
            if obs_count is not None else None)
     return ManifestEntry(root, rel, key, _STATES[state], size, mtime_ns, dev, ino, checksum,
-                         obs, attempts, next_at, last_error, uploaded_at)
+                         obs, attempts, next_at, last_error, uploaded_at, bool(unverified))
 
 
 class Manifest:
@@ -262,6 +282,52 @@ class Manifest:
         return {state: {"files": n, "bytes": b, "oldest_first_seen": oldest}
                 for state, n, b, oldest in rows}
 
+    def unverified(self) -> list[ManifestEntry]:
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM files WHERE state = 'uploaded' AND unverified = 1 ORDER BY rel")
+        return [_entry(r) for r in rows]
+
+    def uploaded_since(self, since: float = 0.0) -> list[ManifestEntry]:
+        """Uploaded rows (uploaded_at >= since), oldest upload first: what `verify` audits."""
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM files WHERE state = 'uploaded' AND "
+                               "coalesce(uploaded_at, 0) >= ? ORDER BY uploaded_at, root, rel", (since,))
+        return [_entry(r) for r in rows]
+
+    # ---- the ledger ----------------------------------------------------------------
+    def ledger_last_line(self) -> Optional[str]:
+        row = self.db.execute("SELECT line FROM ledger_lines ORDER BY id DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def ledger_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM ledger_objects").fetchone()[0])
+
+    def ledger_objects(self, unwritten_only: bool = False) -> list[tuple[str, str, bool, list[str]]]:
+        """(object key, sha256 hex, written, its lines) in chain order."""
+        where = " WHERE written = 0" if unwritten_only else ""
+        objects = self.db.execute(f"SELECT seq, key, sha256, written FROM ledger_objects{where} "
+                                  "ORDER BY seq").fetchall()
+        out = []
+        for seq, key, sha, written in objects:
+            lines = [r[0] for r in self.db.execute(
+                "SELECT line FROM ledger_lines WHERE object_seq = ? ORDER BY id", (seq,))]
+            out.append((key, sha, bool(written), lines))
+        return out
+
+    def ledger_add(self, key: str, sha256: str, lines: list[str], now: float) -> None:
+        """Remember a ledger object before it is written: a crash leaves it to write again."""
+        try:
+            with self._lock, self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                cur = self.db.execute("INSERT INTO ledger_objects (key, sha256, created_at) "
+                                      "VALUES (?, ?, ?)", (key, sha256, now))
+                self.db.executemany("INSERT INTO ledger_lines (object_seq, line) VALUES (?, ?)",
+                                    [(cur.lastrowid, line) for line in lines])
+        except sqlite3.OperationalError as exc:
+            raise _write_error(exc, self.path) from None
+
+    def ledger_written(self, key: str) -> None:
+        self._write("UPDATE ledger_objects SET written = 1 WHERE key = ?", [(key,)])
+
     def failing(self) -> list[ManifestEntry]:
         rows = self.db.execute(
             f"SELECT {_COLUMNS} FROM files WHERE state = 'failed' ORDER BY next_attempt_at")
@@ -289,12 +355,14 @@ class Manifest:
     def set_meta(self, name: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", [(name, value)])
 
-    def record_uploaded(self, rows: list[tuple[LocalFile, str, Optional[str]]], now: float) -> None:
-        """(file, key, checksum) rows the bucket now holds; one transaction for the batch."""
+    def record_uploaded(self, rows: list[tuple[LocalFile, str, Optional[str]]], now: float,
+                        unverified: bool = False) -> None:
+        """(file, key, checksum) rows the bucket now holds; one transaction for the batch.
+        `unverified`: sent, but the store would not let us confirm it (write-only keys)."""
         self._write(
             f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES "
-            "(?, ?, ?, 'uploaded', ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0, NULL, NULL, ?, NULL)",
-            [(f.root, f.rel, key, f.size, f.mtime_ns, f.dev, f.ino, checksum, now)
+            "(?, ?, ?, 'uploaded', ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0, NULL, NULL, ?, NULL, ?)",
+            [(f.root, f.rel, key, f.size, f.mtime_ns, f.dev, f.ino, checksum, now, int(unverified))
              for f, key, checksum in rows])
 
     def add_sent(self, day: str, n: int) -> None:

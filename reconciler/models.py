@@ -47,6 +47,7 @@ class Reason(str, Enum):
     LIVE = "live segment"  # still being written: the bytes appended since the last segment
     LIVE_RESTART = "live segment, restarting (the file shrank or was rewritten)"
     LIVE_DONE = "uploaded whole; its live segments are no longer needed"
+    UNVERIFIED = "uploaded (unverified): kept locally, the bucket could not be read to confirm it"
     BUDGET = "budget"  # transfer.daily_budget spent for today: waits for the next local day
 
 
@@ -133,6 +134,7 @@ class ManifestEntry:
     next_attempt_at: Optional[float] = None
     last_error: Optional[str] = None
     uploaded_at: Optional[float] = None
+    unverified: bool = False  # uploaded, but the store refused us the read that would confirm it
 
 
 CREATING = "creating:"  # + key: a multipart row recorded before CreateMultipartUpload answers
@@ -263,6 +265,19 @@ class UploadResult:
     adopted: bool = False  # the store already had identical content
     skipped_conflict: bool = False
     locked: bool = False  # another process excludes our read (Windows): try next pass
+    unverified: bool = False  # refused as existing, and the HEAD that would confirm it denied
+    version_id: Optional[str] = None  # where the store versions objects
+    sha256: Optional[str] = None  # hex of the whole file's bytes, when the ledger asks for it
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a store's upload hands back: the stored checksum, and for the ledger the version
+    id and the SHA-256 (hex) of the bytes sent (None where not known or not asked for)."""
+
+    checksum: Optional[str] = None
+    version_id: Optional[str] = None
+    sha256: Optional[str] = None
 
 
 @dataclass
@@ -284,6 +299,7 @@ class PassReport:
     segments: int = 0  # live segments sent
     segment_bytes: int = 0
     unstorable: list[str] = field(default_factory=list)  # "name: why" of files S3 cannot store
+    unverified: int = 0  # recorded "uploaded (unverified)" this pass (write-only credentials)
 
     @property
     def exit_code(self) -> int:

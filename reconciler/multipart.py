@@ -33,6 +33,9 @@ class MultipartSettings:
     concurrency: int
     checksum: Optional[Checksum]
     extra: dict[str, Any]
+    part_md5: bool = False  # Content-MD5 on every part: now always sent without a checksum
+    # (a streamed part needs a digest the store checks, Object Lock or not)
+    whole_sha256: bool = False  # hash the whole file while reading (for the ledger)
 
 
 class MultipartUpload:
@@ -49,6 +52,8 @@ class MultipartUpload:
         self.overwrite = overwrite  # False: complete only if no object is at key (IfNoneMatch)
         self.conditional = conditional  # False once the store has rejected IfNoneMatch
         self.reused = 0  # parts found in the store and not sent again
+        self.version_id: Optional[str] = None  # of the completed object, where versioned
+        self.sha256: Optional[str] = None  # hex of every byte read, with settings.whole_sha256
         self.base = 0  # where in the file the bytes start (set by run)
 
     def run(self, fh: IO[bytes], size: int, progress: Progress,
@@ -104,7 +109,8 @@ class MultipartUpload:
                                   "MultipartUpload": {"Parts": parts}}
         if not self.overwrite and self.conditional:
             try:
-                self._call("complete_multipart_upload", IfNoneMatch="*", **kwargs)
+                self.version_id = self._call("complete_multipart_upload", IfNoneMatch="*",
+                                             **kwargs).get("VersionId")
                 return
             except RemoteError as exc:
                 if not rejects_condition(exc):
@@ -112,7 +118,7 @@ class MultipartUpload:
                 self.conditional = False
                 logger.info("The store does not support conditional multipart completes; {} is "
                             "completed without one (checked by HEAD before the upload)", self.key)
-        self._call("complete_multipart_upload", **kwargs)
+        self.version_id = self._call("complete_multipart_upload", **kwargs).get("VersionId")
 
     def _parts(self, upload_id: str) -> Optional[dict[int, dict[str, Any]]]:
         """The parts already uploaded, or None when the upload cannot be continued: it no
@@ -184,19 +190,25 @@ class MultipartUpload:
             finally:
                 limit.release()
 
+        whole = hashlib.sha256() if self.s.whole_sha256 else None
         with ThreadPoolExecutor(self.s.concurrency, "part") as pool:
             for number, offset in enumerate(range(0, size, self.s.chunk), start=1):
+                length = min(self.s.chunk, size - offset)
+                if whole is not None:  # the ledger's whole-file SHA-256: ranges in order
+                    for at in range(offset, offset + length, BLOCK):
+                        whole.update(handle.read_at(at, min(BLOCK, offset + length - at)))
                 limit.acquire()  # parts in order; at most `concurrency` in flight
                 if any(f.done() and f.exception() for f in futures):
                     limit.release()
                     break
-                futures.append(pool.submit(send, number, offset, min(self.s.chunk, size - offset)))
+                futures.append(pool.submit(send, number, offset, length))
             wait(futures, return_when=FIRST_EXCEPTION)
             for f in futures:
                 if f.done() and f.exception():
                     for other in futures:
                         other.cancel()
                     raise f.exception()  # type: ignore[misc]
+        self.sha256 = whole.hexdigest() if whole is not None else None
         results = [f.result() for f in futures]
         digests = [d for _, d in results] if self.s.checksum else []
         return [p for p, _ in results], digests

@@ -60,7 +60,7 @@ def policy_of(cfg: Config) -> Policy:
         key_template=cfg.key_template, on_conflict=cfg.remote.on_conflict, order=cfg.order,
         settle_seconds=s.settle_seconds, after_upload=cfg.after_upload.action,
         after_upload_min_age=cfg.after_upload.min_age_hours * 3600,
-        part_size=cfg.transfer.chunk_bytes,
+        part_size=cfg.transfer.chunk_bytes, resume=cfg.remote.listing != "never",
         live=LivePolicy(cfg.live.after_seconds, cfg.live.interval_seconds,
                         cfg.live.min_segment_bytes) if cfg.live.enabled else None,
         priority=cfg.priority, daily_budget=cfg.transfer.budget_bytes)

@@ -7,6 +7,8 @@ order so the same inputs always give the same plan. The case table, in order:
     key under {prefix}_camup/ (the tool's own)         -> skip  RESERVED
     manifest: uploaded, same size, mtime and key       -> skip  UPLOADED (or after_upload
                                                           delete/move, once old enough)
+      ... but recorded unverified (write-only keys)    -> skip  UNVERIFIED: never deleted or
+                                                          moved locally, never resent
       ... but this pass's listing lacks the key        -> skip  REMOTE_MISSING (reported)
     another watch dir uploaded this very file (id)     -> adopt ADOPT_MOVED
     manifest: failed, next attempt in (now, now+cap]   -> skip  BACKOFF (a later date was
@@ -42,6 +44,18 @@ open) whose live clock (`Observation.since`, first seen unfinished) is older tha
                                                           segments dropped (execute, on success)
     uploaded unchanged, live segments left             -> cleanup LIVE_DONE (drop them)
 
+A conditional write (If-None-Match) that finds its key taken asks `when_taken()` what the
+HEAD of that key means; its table:
+
+    HEAD finds nothing                                 -> AGAIN (conditional write again)
+    HEAD: same size and checksum (or ETag)             -> ADOPT (our bytes are there)
+    HEAD denied (write-only credentials)               -> UNVERIFIED: recorded "uploaded
+                                                          (unverified)", kept locally, not resent
+    other content, on_conflict skip                    -> SKIP
+    other content, on_conflict overwrite               -> OVERWRITE
+    other content, keep_both, plain key                -> KEEP_BOTH (the alternative key)
+    other content, keep_both, alternative key too      -> FAIL
+
 Before the leftovers are settled, the uploads are put in the order they will go: files
 matching `priority` first, then the rest, each class by `order` (mtime). With
 `daily_budget`, non-priority uploads are admitted in that order while bytes sent today
@@ -57,6 +71,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Optional
 
 from .keys import UnsafeKey, keep_both_key, key_for, live_base, reserved
@@ -125,6 +140,7 @@ class Policy:
     backoff_cap: float = CROSS_PASS_BACKOFF_CAP  # no recorded next attempt lies further ahead
     prune_after: float = 24 * 3600.0  # an uploaded row of a gone file is kept this long after upload
     live: Optional[LivePolicy] = None  # None: live upload off (segments left are still cleaned up)
+    resume: bool = True  # False with write-only keys: resuming lists the parts sent (a read)
 
 
 @dataclass(frozen=True)
@@ -227,6 +243,8 @@ def _settled(file: LocalFile, entry: Optional[ManifestEntry], key: str, snap: Sn
             # Reported, not re-sent: the manifest answers "is it there?" (DESIGN), and a bucket
             # expiry rule would otherwise cause a re-upload of every expired clip each relist.
             return _skip(Reason.REMOTE_MISSING, file, entry.key)
+        if entry.unverified:  # nothing we cannot verify is ever deleted, moved or resent
+            return _skip(Reason.UNVERIFIED, file, entry.key)
         return _after_upload(file, entry, now, policy) or _skip(Reason.UPLOADED, file, entry.key)
     twin_key = snap.uploaded_by_identity.get(file.identity) if file.ino else None
     if twin_key == key:
@@ -390,7 +408,8 @@ def settle_multiparts(actions: list[Action], pending: Sequence[PendingMultipart]
     """The rows for multipart uploads an earlier run left (none lingers in the bucket):
 
         recorded before CreateMultipartUpload answered    -> FIND_UNKNOWN
-        its file is uploaded this pass, unchanged, same key and part size -> RESUME (once)
+        its file is uploaded this pass, unchanged, same key and part size -> RESUME (once;
+                                                          never with write-only keys: ABORT)
         its unchanged file only waits this pass, younger than 7 days      -> KEEP
         otherwise (gone, changed, uploaded, waited too long)             -> ABORT
     """
@@ -405,7 +424,7 @@ def settle_multiparts(actions: list[Action], pending: Sequence[PendingMultipart]
         i = planned.get(fid)
         if mp.upload_id.startswith(CREATING):
             step = MultipartStep.FIND_UNKNOWN
-        elif i is not None and out[i].resume_id is None and out[i].file is not None \
+        elif policy.resume and i is not None and out[i].resume_id is None and out[i].file is not None \
                 and mp.resumes(out[i].file, out[i].key, policy.part_size):  # type: ignore[arg-type]
             out[i] = replace(out[i], resume_id=mp.upload_id)
             step = MultipartStep.RESUME
@@ -457,3 +476,42 @@ def _admit(uploads: list[Action], policy: Policy, sent_today: int) -> tuple[list
         else:
             held.append(replace(a, kind=ActionKind.SKIP, reason=Reason.BUDGET))
     return admitted, held
+
+
+class Found(str, Enum):
+    """What a HEAD says about a key that a conditional write found taken."""
+
+    NOTHING = "nothing there"  # vacant after all (deleted meanwhile)
+    SAME = "our bytes"  # same size, and checksum (or MD5 ETag)
+    OTHER = "other content"
+    DENIED = "read denied"  # write-only credentials: the store would not say
+
+
+class Taken(str, Enum):
+    AGAIN = "write again, conditionally"
+    ADOPT = "already there"
+    UNVERIFIED = "uploaded (unverified)"
+    SKIP = "skip"
+    OVERWRITE = "overwrite"
+    KEEP_BOTH = "keep both"
+    FAIL = "fail"
+
+
+def when_taken(found: Found, on_conflict: str, alternative: bool) -> Taken:
+    """The rule for a conditional write refused as existing (see the module's second table).
+
+    `alternative`: the key refused was already keep_both's alternative key. A denied HEAD
+    is most often our own PUT whose answer was lost and whose retry was refused: the bytes
+    are very likely there, yet unconfirmed, so the file is neither resent nor deleted.
+    """
+    if found is Found.NOTHING:
+        return Taken.AGAIN
+    if found is Found.SAME:
+        return Taken.ADOPT
+    if found is Found.DENIED:
+        return Taken.UNVERIFIED
+    if on_conflict == "skip":
+        return Taken.SKIP
+    if on_conflict == "overwrite":
+        return Taken.OVERWRITE
+    return Taken.FAIL if alternative else Taken.KEEP_BOTH

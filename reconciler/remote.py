@@ -8,6 +8,7 @@ upload carries a checksum of those bytes that the store verifies and keeps.
 
 from __future__ import annotations
 
+import hashlib
 from typing import IO, Any, Callable, Optional
 
 import boto3
@@ -15,17 +16,11 @@ import botocore.exceptions as bx
 from botocore.config import Config as BotoConfig
 
 from . import __version__
-from .checksums import (
-    MD5,
-    b64,
-    checksum_for,
-    composite,
-    digest_range,
-    md5_etag_matches,
-)
+from .checksums import MD5, FileChanged, b64, checksum_for, composite, digest_range, md5_etag_matches
 from .config import MIB, Config, ConfigError
-from .models import RemoteObject
+from .models import RemoteObject, Stored
 from .multipart import MultipartSettings, MultipartUpload
+from .objectlock import ObjectLockCalls, lock_headers, utcnow
 from .s3errors import ErrorKind, RemoteError, classify_error
 from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
 from .timetable import rate_source
@@ -61,7 +56,7 @@ def make_client(cfg: Config) -> Any:
     return session.client("s3", endpoint_url=r.endpoint_url, config=boto_cfg)
 
 
-class Bucket:
+class Bucket(ObjectLockCalls):
     """One bucket through one client; every call maps failures to RemoteError."""
 
     def __init__(self, client: Any, cfg: Config, throttle: Optional[Throttle] = None):
@@ -72,6 +67,9 @@ class Bucket:
         self.throttle = throttle or Throttle(rate_source(cfg.transfer))
         self.memory = MemoryBudget(int(cfg.transfer.max_memory_mb * MIB))
         self.conditional_complete = True  # False once the store rejects IfNoneMatch on a complete
+        self.lock = cfg.remote.object_lock
+        self.whole_sha256 = cfg.ledger.enabled  # the ledger records every file's SHA-256
+        self.clock = utcnow
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         try:
@@ -88,6 +86,7 @@ class Bucket:
             extra["ServerSideEncryption"] = r.sse
         if r.sse_kms_key_id:
             extra["SSEKMSKeyId"] = r.sse_kms_key_id
+        extra.update(lock_headers(self.lock, self.clock()))
         return extra
 
     # ---- reading ------------------------------------------------------------------
@@ -151,8 +150,9 @@ class Bucket:
     # ---- writing ------------------------------------------------------------------
     def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
                on_multipart: Callable[[str, bool], None], resume_id: Optional[str] = None,
-               unchanged: Callable[[], None] = lambda: None) -> Optional[str]:
-        """Send `size` bytes from fh (at offset 0) to key; returns the stored checksum.
+               unchanged: Callable[[], None] = lambda: None) -> Stored:
+        """Send `size` bytes from fh (at offset 0) to key; returns the stored checksum (with the
+        version id, and the SHA-256 hex when the ledger wants it).
 
         overwrite=False never replaces an existing object: RemoteError(EXISTS) instead.
         on_multipart(upload_id, started) lets the caller remember uploads to resume or
@@ -175,13 +175,13 @@ class Bucket:
             raise
 
     def _put(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
-             unchanged: Callable[[], None]) -> Optional[str]:
+             unchanged: Callable[[], None]) -> Stored:
         """Hash the bytes in a first read, then stream them through the throttle; a file
         that changes between the two reads is refused by the store (digest mismatch).
         The bytes start at fh's current position (0, or a live segment's start)."""
         handle = SharedHandle(fh, fh.tell())
         with self.memory.hold(BLOCK):
-            digest = digest_range(handle.read_at, 0, size, (self.checksum or MD5).new)
+            digest, sha = self._hash_pass(handle, size)
             unchanged()
             kwargs = self._extra()
             stored = None
@@ -189,25 +189,50 @@ class Bucket:
                 stored = b64(digest)
                 kwargs[self.checksum.field] = stored
             else:  # no flexible checksum: the classic Content-MD5 still guards the bytes
-                kwargs["ContentMD5"] = b64(digest)
+                kwargs["ContentMD5"] = b64(digest)  # (and a locked write must carry one)
             if not overwrite:
                 kwargs["IfNoneMatch"] = "*"
             body = RangeBody(handle, 0, size, self.throttle, progress)
-            send_body(body, lambda: self._call("put_object", Key=key, Body=body, **kwargs))
-        return stored
+            resp = send_body(body, lambda: self._call("put_object", Key=key, Body=body, **kwargs))
+        return Stored(stored, resp.get("VersionId"), sha)
+
+    def _hash_pass(self, handle: SharedHandle, size: int) -> tuple[bytes, Optional[str]]:
+        """One read of the bytes: the digest the request carries (checksum, else MD5) and,
+        when the ledger wants it, their SHA-256 hex (the same digest with SHA-256)."""
+        is_sha = self.checksum is not None and self.checksum.name == "SHA256"
+        main = (self.checksum or MD5).new()
+        whole = hashlib.sha256() if self.whole_sha256 and not is_sha else None
+        for at in range(0, size, BLOCK):
+            n = min(BLOCK, size - at)
+            data = handle.read_at(at, n)
+            if len(data) != n:
+                raise FileChanged(f"read {len(data)} bytes where {n} were expected")
+            main.update(data)
+            if whole is not None:
+                whole.update(data)
+        digest = main.digest()
+        if not self.whole_sha256:
+            return digest, None
+        return digest, digest.hex() if whole is None else whole.hexdigest()
 
     def _multipart(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
                    on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
-                   unchanged: Callable[[], None]) -> Optional[str]:
+                   unchanged: Callable[[], None]) -> Stored:
         t = self.cfg.transfer
-        settings = MultipartSettings(t.chunk_bytes, t.max_concurrency, self.checksum, self._extra())
+        extra = self._extra()
+        settings = MultipartSettings(t.chunk_bytes, t.max_concurrency, self.checksum, extra,
+                                     part_md5=bool(self.lock and not self.checksum),
+                                     whole_sha256=self.whole_sha256)
         upload = MultipartUpload(self._call, key, settings, self.throttle, overwrite,
                                  self.conditional_complete, self.memory)
         try:
-            return upload.run(fh, size, progress, on_multipart, resume_id, unchanged)
+            checksum = upload.run(fh, size, progress, on_multipart, resume_id, unchanged)
         finally:
             if not upload.conditional:  # remembered for the rest of this process
                 self.conditional_complete = False
+        if self.lock:
+            self.ensure_retention(key, upload.version_id, extra)
+        return Stored(checksum, upload.version_id, upload.sha256)
 
     def abort(self, key: str, upload_id: str) -> None:
         """Best effort: a failure here is cleaned up on the next pass from the manifest."""
@@ -264,10 +289,47 @@ class Bucket:
             raise classify_error(exc, self.name) from exc
         return written
 
+    def put_immutable(self, key: str, data: bytes) -> Optional[str]:
+        """A small object that must never be replaced (ledger): conditional, locked when
+        configured, with a checksum; returns its version id. EXISTS if the key is taken."""
+        kwargs = self._extra()
+        if self.checksum:
+            kwargs[self.checksum.field] = b64(self.checksum.of(data))
+        else:
+            kwargs["ContentMD5"] = b64(hashlib.md5(data).digest())
+        resp = self._call("put_object", Key=key, Body=data, IfNoneMatch="*",
+                          ContentType="application/x-ndjson", **kwargs)
+        return resp.get("VersionId")
+
+    def get_bytes(self, key: str) -> Optional[bytes]:
+        """The whole object (small ones: the ledger), or None when there is none."""
+        try:
+            return self._call("get_object", Key=key)["Body"].read()
+        except RemoteError as exc:
+            if exc.code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def download_hashes(self, key: str, sink: Callable[[bytes], None], chunk: int = 1024 * 1024) -> bool:
+        """Stream the object at key into sink; False when there is none."""
+        try:
+            body = self._call("get_object", Key=key)["Body"]
+        except RemoteError as exc:
+            if exc.code in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        try:
+            for piece in body.iter_chunks(chunk):
+                sink(piece)
+        except Exception as exc:
+            raise classify_error(exc, self.name) from exc
+        return True
+
     def put_probe(self, key: str) -> None:
-        """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time."""
-        self._call("put_object", Key=key, Body=b"camup-sync check")
+        """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time
+        (Content-MD5: a bucket with a default retention requires it)."""
+        data = b"camup-sync check"
+        self._call("put_object", Key=key, Body=data, ContentMD5=b64(hashlib.md5(data).digest()))
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)
-

@@ -18,6 +18,7 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
     counts = manifest.state_counts() if manifest else {}
     passes = manifest.passes() if manifest else []
     failing = manifest.failing() if manifest else []
+    unverified = manifest.unverified() if manifest else []
     live = sorted(manifest.live_states().values(), key=lambda s: s.rel) if manifest else []
 
     def count(state: str, what: str = "files") -> float:
@@ -37,7 +38,7 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
     return {
         "manifest": cfg.manifest_path.as_posix() if manifest else None,
         "files": {"uploaded": count("uploaded"), "pending": count("pending"),
-                  "failing": count("failed")},
+                  "failing": count("failed"), "unverified": len(unverified)},
         "uploaded_bytes": count("uploaded", "bytes"),
         "backlog": {"files": count("pending") + count("failed"),
                     "bytes": count("pending", "bytes") + count("failed", "bytes"),
@@ -53,6 +54,7 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
                      # as the planner reads it: beyond the longest back-off means due now
                      "next_retry_at": due_at(e.next_attempt_at, now, CROSS_PASS_BACKOFF_CAP)}
                     for e in failing],
+        "unverified": [{"path": e.rel, "watch_dir": e.root, "key": e.key} for e in unverified],
         "live": [{"path": s.rel, "watch_dir": s.root, "segments": s.segments, "bytes_off_site": s.sent,
                   "last_segment_age_seconds": (now - s.last_at) if s.last_at else None}
                  for s in live],
@@ -100,6 +102,11 @@ def render(info: dict[str, Any], now: float, out: IO[str], as_json: bool) -> Non
         retry = "now" if not e["next_retry_at"] else f"in {human_age(e['next_retry_at'] - now)}"
         lines.append(f"FAILING           {printable(e['path'])}: {e['attempts']} failed pass(es), "
                      f"next retry {retry}; last error: {printable(e['last_error'] or '')}")
+    if f.get("unverified"):
+        lines.append(f"unverified        {f['unverified']} files uploaded (unverified): the bucket "
+                     "could not be read to confirm them; kept locally, not sent again")
+    for e in info.get("unverified", ()):
+        lines.append(f"UNVERIFIED        {printable(e['path'])} -> {printable(e['key'])}")
     for v in info.get("live", ()):
         age = v["last_segment_age_seconds"]
         lines.append(f"LIVE              {printable(v['path'])}: {v['segments']} segment(s), "

@@ -30,13 +30,16 @@ from reconciler.models import (
 )
 from reconciler.plan import (
     CROSS_PASS_BACKOFF_CAP,
+    Found,
     LivePolicy,
     Policy,
     Snapshot,
+    Taken,
     cross_pass_backoff,
     plan,
     ready_by_stability,
     second_look,
+    when_taken,
 )
 from reconciler.stability import StabilityPolicy
 
@@ -258,6 +261,14 @@ CASES = [
     Case("uploaded, after_upload delete, uploaded too recently", F, ActionKind.SKIP,
          Reason.UPLOADED, entry=entry(F, EntryState.UPLOADED),
          policy={"after_upload": "delete", "after_upload_min_age": 7201}),
+    Case("uploaded (unverified): never deleted by after_upload", F, ActionKind.SKIP,
+         Reason.UNVERIFIED, key="cam/x.mp4", entry=entry(F, EntryState.UPLOADED, unverified=True),
+         policy={"after_upload": "delete", "after_upload_min_age": 0}),
+    Case("uploaded (unverified): never moved, never resent", F, ActionKind.SKIP, Reason.UNVERIFIED,
+         entry=entry(F, EntryState.UPLOADED, unverified=True), policy={"after_upload": "move"}),
+    Case("uploaded (unverified), changed since: sent again over our own object", F,
+         ActionKind.UPLOAD, Reason.CHANGED, overwrite=True,
+         entry=entry(F, EntryState.UPLOADED, unverified=True, size=50, observation=seen(F))),
     Case("changed after upload is never deleted", F, ActionKind.UPLOAD, Reason.CHANGED,
          entry=entry(F, EntryState.UPLOADED, size=50, observation=seen(F)),
          policy={"after_upload": "delete"}),
@@ -296,6 +307,27 @@ def test_decide(case: Case) -> None:
         assert action.overwrite is case.overwrite
     if case.detail is not None:
         assert action.detail == case.detail
+
+
+# ---- a conditional write found its key taken: what the HEAD says decides ----------------------
+TAKEN = [  # (what HEAD found, on_conflict, key already the keep_both alternative, verdict)
+    (Found.NOTHING, "keep_both", False, Taken.AGAIN),
+    (Found.SAME, "keep_both", False, Taken.ADOPT),
+    (Found.SAME, "skip", True, Taken.ADOPT),
+    (Found.DENIED, "keep_both", False, Taken.UNVERIFIED),  # write-only credentials
+    (Found.DENIED, "overwrite", False, Taken.UNVERIFIED),
+    (Found.DENIED, "skip", True, Taken.UNVERIFIED),
+    (Found.OTHER, "skip", False, Taken.SKIP),
+    (Found.OTHER, "overwrite", False, Taken.OVERWRITE),
+    (Found.OTHER, "keep_both", False, Taken.KEEP_BOTH),
+    (Found.OTHER, "keep_both", True, Taken.FAIL),
+]
+
+
+@pytest.mark.parametrize(("found", "on_conflict", "alternative", "verdict"), TAKEN,
+                         ids=[f"{f.name}-{c}-{'alt' if a else 'plain'}" for f, c, a, _ in TAKEN])
+def test_when_taken(found: Found, on_conflict: str, alternative: bool, verdict: Taken) -> None:
+    assert when_taken(found, on_conflict, alternative) is verdict
 
 
 def test_bad_name_detail_says_why() -> None:
@@ -553,6 +585,14 @@ def test_a_leftover_whose_file_waits_for_the_daily_budget_is_kept() -> None:
              policy(part_size=PART, daily_budget=10**9))
     assert [(a.file.rel, a.reason) for a in p.skips] == [("big.mp4", Reason.BUDGET)]
     assert [d.step for d in p.multiparts] == [MultipartStep.KEEP]
+
+
+def test_write_only_keys_never_resume_a_leftover() -> None:
+    """Resuming lists the parts already sent, a read write-only keys may not do: ABORT, anew."""
+    p = plan(replace(snapshot([BIG], [READY_BIG]), multiparts=[leftover()]), NOW,
+             policy(part_size=PART, resume=False))
+    assert [d.step for d in p.multiparts] == [MultipartStep.ABORT]
+    assert [a.resume_id for a in p.uploads] == [None]
 
 
 def test_two_leftovers_of_one_file_resume_only_one() -> None:
