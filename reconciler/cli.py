@@ -31,11 +31,12 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="camup-sync", description="Copy finished camera recordings to an S3 bucket.")
-    p.add_argument("command", nargs="?", choices=("run", "status", "check", "recover", "verify"),
+    p.add_argument("command", nargs="?", choices=("run", "status", "check", "recover", "verify", "notify"),
                    default="run",
                    help="run (default): sync; status: what the manifest knows; check: preflight; "
                         "recover KEY OUT: write what the bucket holds of one recording to OUT; "
-                        "verify: audit the bucket against the manifest and the ledger")
+                        "verify: audit the bucket against the manifest and the ledger; "
+                        "notify --test: send a test message to every notify target")
     p.add_argument("operands", nargs="*", metavar="KEY OUT",
                    help="for recover: the object key, the output file")
     p.add_argument("--config", type=Path, help="config file (default: $CAMUP_CONFIG or ./config.yaml)")
@@ -44,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="status or verify as JSON")
     p.add_argument("--since", metavar="DATE", help="verify: only uploads since DATE (YYYY-MM-DD, local time)")
     p.add_argument("--deep", action="store_true", help="verify: download and hash every object")
+    p.add_argument("--test", action="store_true", help="with notify: send one test message")
     p.add_argument("--log-level", type=str.upper,
                    choices=("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"))
     p.add_argument("--interval", type=float, help="seconds between passes (overrides the config)")
@@ -97,7 +99,12 @@ def _run(cfg: Config, once: bool, dry_run: bool) -> int:
     world = World(bucket=open_bucket)
     _install_stop_handlers(world.stop)
     if once:
-        _require_a_watch_dir(cfg)
+        try:
+            _require_a_watch_dir(cfg)
+        except ConfigError as exc:
+            if not dry_run:  # still worth an alert: a share that dropped is what it is for
+                _alert_watch_dir_missing(cfg, str(exc))
+            raise
     if dry_run:
         return run_pass(cfg, world, dry_run=True).exit_code
     with InstanceLock(cfg.state_dir):
@@ -108,6 +115,41 @@ def _run(cfg: Config, once: bool, dry_run: bool) -> int:
         run_forever(lambda: run_pass(cfg, world), cfg.interval_seconds, world.stop)
         logger.info("Stopped")
         return EXIT_OK
+
+
+def _alert_watch_dir_missing(cfg: Config, problem: str) -> None:
+    """A --once run that cannot start still opens (or keeps) the watch-dir alert; no heartbeat
+    (exit 2), so the monitor notices the silence too."""
+    from .models import PassReport
+    from .notify import after_pass
+    from .passes import target_of
+
+    if not cfg.notify.urls or not cfg.manifest_path.exists():
+        return  # nobody to tell, or never ran here: a config error writes nothing
+    now = time.time()
+    try:
+        with InstanceLock(cfg.state_dir):
+            manifest = Manifest.open(cfg.manifest_path, target_of(cfg))
+            try:
+                report = PassReport(started_at=now, finished_at=now, errors=[problem],
+                                    watch_dir_missing=True)
+                after_pass(cfg, manifest, report, now)
+            finally:
+                manifest.close()
+    except (AlreadyRunning, ManifestError, OSError) as exc:
+        logger.debug("No alert for the missing watch dir: {}", exc)
+
+
+def _notify(cfg: Config, test: bool) -> int:
+    from .notify import test_all
+
+    if not test:
+        raise ConfigError("notify needs --test: camup-sync notify --test sends one test message "
+                          "to every notify.urls target and the heartbeat.")
+    if not cfg.notify.urls and not cfg.notify.heartbeat_url:
+        raise ConfigError("notify --test has nothing to test: set notify.urls or "
+                          "notify.heartbeat_url in the config.")
+    return test_all(cfg, sys.stdout)
 
 
 def open_bucket(cfg: Config) -> Bucket:
@@ -247,6 +289,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "check": lambda: _check(cfg),
             "verify": lambda: _verify(cfg, args.since, args.deep, args.json),
             "recover": lambda: _recover(cfg, args.operands),
+            "notify": lambda: _notify(cfg, args.test),
             "run": lambda: _run(cfg, args.once or args.dry_run, args.dry_run),
         }
         return commands[args.command]()

@@ -144,6 +144,33 @@ class AfterUpload:
     move_to: Optional[str] = _opt(None, (str,), "folder for action: move")
     min_age_hours: float = _doc(0.0, "only act on files uploaded at least this long ago",
                                 bounds=(0, 10 * YEAR_HOURS))
+    keep_free: Optional[str] = _opt(None, (str, int, float),
+                                    'e.g. "50GB" or "10%": free space kept on each watch dir\'s volume')
+
+    @property
+    def keep_free_parsed(self) -> Optional[tuple[str, float]]:
+        """("bytes", n) or ("percent", p); None when the disk guard is off."""
+        if self.keep_free is None:
+            return None
+        try:
+            return units.parse_size_or_percent(self.keep_free)
+        except ValueError as exc:
+            raise ConfigError(f"after_upload.keep_free: {exc}.") from None
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Alerts through Apprise and a heartbeat (a dead man's switch)."""
+
+    urls: tuple[str, ...] = _doc((), "Apprise URLs: ntfy://, tgram://, mailtos://, json:// ...")
+    heartbeat_url: Optional[str] = _opt(None, (str,), "POST the pass summary here after every pass")
+    heartbeat_fail_url: Optional[str] = _opt(None, (str,), 'default: heartbeat_url + "/fail"')
+    backlog_alert_minutes: float = _doc(60.0, "a file ready but not uploaded this long: alert",
+                                        bounds=(0.01, YEAR_HOURS * 60))
+    failing_passes: int = _doc(3, "a file, or the bucket, failing this many passes in a row: alert",
+                               bounds=(1, 1000))
+    repeat_hours: float = _doc(12.0, "the same open alert again at most this often",
+                               bounds=(0.01, YEAR_HOURS))
 
 
 @dataclass(frozen=True)
@@ -195,6 +222,7 @@ class Config:
     transfer: Transfer = field(default_factory=Transfer)
     retry: Retry = field(default_factory=Retry)
     after_upload: AfterUpload = field(default_factory=AfterUpload)
+    notify: Notify = field(default_factory=Notify)
     state_dir: str = _doc(".camup", "manifest (SQLite) and lock; relative to the config file")
     logging: Logging = field(default_factory=Logging)
     live: Live = field(default_factory=Live)
@@ -207,7 +235,8 @@ class Config:
 
 
 _SECTIONS = {"stability": Stability, "remote": Remote, "transfer": Transfer, "retry": Retry,
-             "after_upload": AfterUpload, "logging": Logging, "live": Live, "ledger": Ledger}
+             "after_upload": AfterUpload, "logging": Logging, "live": Live, "ledger": Ledger,
+             "notify": Notify}
 _TOP_KEYS = ("watch_dir", "watch_dirs", "bucket", "prefix", "key_template", "extensions",
              "exclude", "recursive", "interval_seconds", "order", "state_dir", "priority", *_SECTIONS)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
@@ -410,6 +439,8 @@ def _validate(cfg: Config) -> None:
                          "prefix" if w.prefix == cfg.prefix else f"watch_dirs[{i}].prefix")
         except UnsafeKey as exc:
             raise ConfigError(str(exc)) from None
+    _validate_notify(cfg.notify)
+    cfg.after_upload.keep_free_parsed  # noqa: B018 - parses, raising ConfigError on a bad size
     problem = logs.file_options_problem(cfg.logging.rotation, cfg.logging.retention)
     if problem:
         raise ConfigError(problem)
@@ -426,6 +457,20 @@ def _validate_bandwidth(cfg: Config) -> None:
     for pattern in cfg.priority:
         if not pattern:
             raise ConfigError("priority holds an empty pattern; remove it.")
+
+
+def _validate_notify(n: Notify) -> None:
+    """URLs that at least look like URLs (never echoed: they hold tokens)."""
+    for i, url in enumerate(n.urls):
+        if "://" not in url:
+            raise ConfigError(f"notify.urls[{i}] is not an Apprise URL (scheme://...), e.g. "
+                              '"ntfy://my-topic" or "json://host/path".')
+    for name, url in (("notify.heartbeat_url", n.heartbeat_url),
+                      ("notify.heartbeat_fail_url", n.heartbeat_fail_url)):
+        if url is not None and not url.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"{name} must be an http:// or https:// URL.")
+
+
 def _check_endpoint(url: str) -> None:
     """http(s)://host[:port][/path], or one sentence (without any password in the URL)."""
     try:

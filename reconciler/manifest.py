@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from .lock import make_private_dir
 from .logs import private_opener, strip_userinfo
 from .models import (
+    AlertState,
     EntryState,
     LiveState,
     LocalFile,
@@ -31,7 +32,7 @@ from .models import (
     PendingMultipart,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 TARGET = "target"  # meta row: the bucket the rows describe
 
 
@@ -124,7 +125,16 @@ def _v5_ledger(db: sqlite3.Connection) -> None:
     )
 
 
-def _v6_daily_bytes(db: sqlite3.Connection) -> None:
+def _v6_alerts(db: sqlite3.Connection) -> None:
+    """Open alerts (so a --once run every 5 minutes does not resend them) and when each file
+    waiting to upload was first seen ready (the backlog alert)."""
+    db.execute("CREATE TABLE IF NOT EXISTS alerts (name TEXT PRIMARY KEY, opened_at REAL NOT NULL, "
+               "sent_at REAL, detail TEXT NOT NULL DEFAULT '')")
+    db.execute("CREATE TABLE IF NOT EXISTS ready_since (root TEXT NOT NULL, rel TEXT NOT NULL, "
+               "since REAL NOT NULL, PRIMARY KEY (root, rel)) WITHOUT ROWID")
+
+
+def _v7_daily_bytes(db: sqlite3.Connection) -> None:
     """Bytes uploaded per local calendar day, for transfer.daily_budget across runs."""
     db.execute("CREATE TABLE IF NOT EXISTS daily_bytes (day TEXT PRIMARY KEY, "
                "bytes INTEGER NOT NULL DEFAULT 0)")
@@ -133,8 +143,8 @@ def _v6_daily_bytes(db: sqlite3.Connection) -> None:
 # Named migrations, applied in order, each in the transaction that records it.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2_resumable_multipart,
                                                           _v3_live_segments, _v4_unverified_uploads,
-                                                          _v5_ledger,
-                                                          _v6_daily_bytes]
+                                                          _v5_ledger, _v6_alerts,
+                                                          _v7_daily_bytes]
 _COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns, "
             "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at, obs_since, "
             "unverified")
@@ -343,6 +353,19 @@ class Manifest:
                                "part_size FROM multipart ORDER BY started_at, upload_id")
         return [PendingMultipart(*r) for r in rows]
 
+    def exit_codes(self, limit: int) -> list[Optional[int]]:
+        """The exit codes of the last `limit` passes, newest first."""
+        rows = self.db.execute("SELECT exit_code FROM passes ORDER BY id DESC LIMIT ?", (limit,))
+        return [r[0] for r in rows]
+
+    def alerts(self) -> dict[str, AlertState]:
+        rows = self.db.execute("SELECT name, opened_at, sent_at, detail FROM alerts ORDER BY name")
+        return {r[0]: AlertState(*r) for r in rows}
+
+    def oldest_ready_since(self) -> Optional[float]:
+        """When the longest-waiting ready file was first seen ready; None: no backlog."""
+        return self.db.execute("SELECT min(since) FROM ready_since").fetchone()[0]
+
     # ---- writing (each a small transaction) ----------------------------------------
     def _write(self, sql: str, rows: Iterable[tuple]) -> None:
         try:
@@ -448,6 +471,40 @@ class Manifest:
         body = strip_userinfo(json.dumps({k: v for k, v in vars(report).items()}))
         self._write("UPDATE passes SET finished_at = ?, exit_code = ?, report = ? WHERE id = ?",
                     [(report.finished_at, report.exit_code, body, pass_id)])
+
+    def save_alerts(self, alerts: dict[str, AlertState]) -> None:
+        """Replace the open alerts; no write when nothing changed (idle passes stay read-only)."""
+        if alerts == self.alerts():
+            return
+        try:
+            with self._lock, self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute("DELETE FROM alerts")
+                self.db.executemany("INSERT INTO alerts (name, opened_at, sent_at, detail) "
+                                    "VALUES (?, ?, ?, ?)",
+                                    [(a.name, a.opened_at, a.sent_at, a.detail) for a in alerts.values()])
+        except sqlite3.OperationalError as exc:
+            raise _write_error(exc, self.path) from None
+
+    def note_ready(self, ready: Iterable[tuple[str, str]], now: float) -> None:
+        """Files that were ready this pass: those still not uploaded keep (or get) their
+        first-seen-ready time; every other row goes."""
+        known = {(r, p): s for r, p, s in self.db.execute("SELECT root, rel, since FROM ready_since")}
+        waiting = {}
+        for fid in ready:
+            row = self.db.execute("SELECT state FROM files WHERE root = ? AND rel = ?", fid).fetchone()
+            if row is None or row[0] != EntryState.UPLOADED.value:
+                waiting[fid] = known.get(fid, now)
+        if waiting == known:
+            return
+        try:
+            with self._lock, self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute("DELETE FROM ready_since")
+                self.db.executemany("INSERT INTO ready_since (root, rel, since) VALUES (?, ?, ?)",
+                                    [(r, p, s) for (r, p), s in waiting.items()])
+        except sqlite3.OperationalError as exc:
+            raise _write_error(exc, self.path) from None
 
     def multipart_started(self, upload_id: str, key: str, now: float,
                           file: Optional[LocalFile] = None, part_size: int = 0) -> None:

@@ -44,6 +44,7 @@ class Reason(str, Enum):
     CONFLICT_SKIP = "remote key holds other content; on_conflict is skip"
     GONE = "no longer in the folder"
     PRUNED = "uploaded, and gone from the folder since"
+    DISK_GUARD = "free space below after_upload.keep_free; oldest verified upload first"
     LIVE = "live segment"  # still being written: the bytes appended since the last segment
     LIVE_RESTART = "live segment, restarting (the file shrank or was rewritten)"
     LIVE_DONE = "uploaded whole; its live segments are no longer needed"
@@ -167,6 +168,25 @@ class RemoteObject:
 
 
 @dataclass(frozen=True)
+class DiskSpace:
+    """Free space on a watch dir's volume, observed before planning (the disk guard's input)."""
+
+    free: int
+    total: int
+    volume: int = 0  # st_dev of the watch dir: two watch dirs on one volume share its space
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """An open alert as the manifest keeps it: a --once run every 5 minutes must not resend."""
+
+    name: str  # failing_files | bucket | backlog | watch_dir | disk | manifest
+    opened_at: float
+    sent_at: Optional[float]  # None: opened, but no message went out yet
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class LiveState:
     """The live segments of one file still being written (manifest table `live`)."""
 
@@ -223,6 +243,7 @@ class MultipartDecision:
 class Plan:
     actions: tuple[Action, ...]
     multiparts: tuple[MultipartDecision, ...] = ()
+    disk_short: tuple[str, ...] = ()  # watch dirs below keep_free even after freeing all it may
 
     @property
     def uploads(self) -> list[Action]:
@@ -300,6 +321,8 @@ class PassReport:
     segment_bytes: int = 0
     unstorable: list[str] = field(default_factory=list)  # "name: why" of files S3 cannot store
     unverified: int = 0  # recorded "uploaded (unverified)" this pass (write-only credentials)
+    disk_short: list[str] = field(default_factory=list)  # below keep_free, nothing verified left
+    manifest_moved_aside: Optional[str] = None  # where a corrupt or foreign manifest went
 
     @property
     def exit_code(self) -> int:

@@ -31,6 +31,7 @@ from .models import (
     Reason,
     UploadResult,
 )
+from .notify import after_pass
 from .observe import LAST_LISTING, World, build_plan, open_for_writing, retry_policy_of
 from .outcomes import Recorder, count_unstorable, log_decisions, persist_observations
 from .plan import FileId
@@ -185,6 +186,10 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         logger.warning("The manifest was moved aside to {}; rebuilding it from the bucket "
                        "listing (nothing is uploaded twice)", manifest.moved_aside)
     pass_id = manifest.start_pass(report.started_at) if manifest and not dry_run else 0
+    if manifest is not None and manifest.moved_aside and not dry_run:
+        report.manifest_moved_aside = manifest.moved_aside
+    ready: Optional[list[FileId]] = None  # files ready this pass (the backlog alert)
+    ended = True  # False when the pass ends in an exception: no alert round, no heartbeat
     try:
         try:
             p, entries = build_plan(cfg, manifest, world, report)
@@ -205,6 +210,8 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         persist_observations(p, manifest)
         for a in p.skips:
             report.skipped[a.reason.value] = report.skipped.get(a.reason.value, 0) + 1
+        ready = [a.file.id for a in p.sends + [s for s in p.skips if s.reason is Reason.BACKOFF]
+                 if a.file is not None]
         try:
             sent = _execute(cfg, p, manifest, world, report, entries)
             if not report.fatal:
@@ -219,11 +226,16 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         if report.fatal:
             logger.error("{}", report.fatal)
         return report
+    except BaseException:
+        ended = False
+        raise
     finally:
         report.finished_at = world.clock()
         if manifest is not None:
             if pass_id:
                 manifest.finish_pass(pass_id, report)
+                if ended:
+                    after_pass(cfg, manifest, report, world.clock(), ready)  # alerts, heartbeat
             manifest.close()
         if not dry_run:
             logger.info(summary_line(report))

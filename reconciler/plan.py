@@ -44,6 +44,14 @@ open) whose live clock (`Observation.since`, first seen unfinished) is older tha
                                                           segments dropped (execute, on success)
     uploaded unchanged, live segments left             -> cleanup LIVE_DONE (drop them)
 
+Then the disk guard (after_upload.keep_free), per volume: when the observed free space is
+below keep_free, uploaded-and-unchanged files (skip UPLOADED) become delete DISK_GUARD (move
+with action: move), oldest recording (mtime) first, until the projected free space reaches
+keep_free; files already planned for after_upload count as freed. Never a file not uploaded,
+changed since upload or missing remotely (those are not UPLOADED skips); execute verifies the
+current bytes and checks for writers before it acts. Still short with nothing left to
+choose: the volume's watch dirs go into Plan.disk_short (an alert).
+
 A conditional write (If-None-Match) that finds its key taken asks `when_taken()` what the
 HEAD of that key means; its table:
 
@@ -79,6 +87,7 @@ from .models import (
     CREATING,
     Action,
     ActionKind,
+    DiskSpace,
     EntryState,
     LiveState,
     LocalFile,
@@ -134,6 +143,7 @@ class Policy:
     settle_seconds: float = 2.0
     after_upload: str = "keep"  # keep | delete | move
     after_upload_min_age: float = 0.0  # seconds since upload
+    keep_free: Optional[tuple[str, float]] = None  # ("bytes", n) | ("percent", p): the disk guard
     part_size: int = 0  # transfer.multipart_chunksize in bytes: an upload resumes only with it
     priority: tuple[str, ...] = ()  # globs on the relative path, case-insensitive
     daily_budget: Optional[int] = None  # bytes per local day for non-priority uploads
@@ -160,6 +170,7 @@ class Snapshot:
     excluded: Sequence[FileId] = ()
     prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
     unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
+    disk: Mapping[str, DiskSpace] = field(default_factory=dict)  # watch dir -> its volume's space
     open_by: Mapping[FileId, str] = field(default_factory=dict)  # held open for writing -> "name (pid N)"
     multiparts: Sequence[PendingMultipart] = ()  # uploads an earlier run started and did not finish
     live: Mapping[FileId, LiveState] = field(default_factory=dict)  # segments sent so far
@@ -377,6 +388,7 @@ def plan(snap: Snapshot, now: float, policy: Policy) -> Plan:
         actions.append(decide(file, snap.entries.get(fid), snap, now, policy))
     for root, rel in sorted(snap.excluded):
         actions.append(_skip(Reason.EXCLUDED, LocalFile(root, rel, 0, 0), ""))
+    actions, short = _guard_disk(actions, snap, policy)
     roots_seen = {f.root for f in snap.local}
     for fid in sorted(snap.entries):
         entry = snap.entries[fid]
@@ -394,7 +406,45 @@ def plan(snap: Snapshot, now: float, policy: Policy) -> Plan:
         actions.append(Action(ActionKind.FORGET, reason, None, entry.key, detail=f"{entry.root}|{entry.rel}"))
     ordered, steps = settle_multiparts(_ordered(actions, policy, snap.sent_today),
                                        snap.multiparts, now, policy)
-    return Plan(tuple(ordered), tuple(steps))
+    return Plan(tuple(ordered), tuple(steps), short)
+
+
+def _needed(space: DiskSpace, keep_free: tuple[str, float]) -> float:
+    unit, amount = keep_free
+    return amount if unit == "bytes" else space.total * amount / 100
+
+
+def _guard_disk(actions: list[Action], snap: Snapshot,
+                policy: Policy) -> tuple[list[Action], tuple[str, ...]]:
+    """The disk guard rows of the case table: free space from verified uploads, oldest first."""
+    if policy.keep_free is None or not snap.disk:
+        return actions, ()
+    kind = ActionKind.MOVE if policy.after_upload == "move" else ActionKind.DELETE
+    volumes: dict[object, list[str]] = {}
+    for root in sorted(snap.disk):
+        volumes.setdefault(snap.disk[root].volume or root, []).append(root)
+    out = list(actions)
+    short: list[str] = []
+    for roots in volumes.values():
+        space = snap.disk[roots[0]]
+        need = _needed(space, policy.keep_free)
+        if space.free >= need:
+            continue
+        mine = [i for i, a in enumerate(out) if a.file is not None and a.file.root in roots]
+        freed = sum(out[i].file.size for i in mine  # type: ignore[union-attr]
+                    if out[i].kind in (ActionKind.DELETE, ActionKind.MOVE))
+        candidates = sorted((i for i in mine if out[i].kind is ActionKind.SKIP
+                             and out[i].reason is Reason.UPLOADED),
+                            key=lambda i: (out[i].file.mtime_ns, out[i].file.id))  # type: ignore[union-attr]
+        for i in candidates:
+            if space.free + freed >= need:
+                break
+            a = out[i]
+            out[i] = Action(kind, Reason.DISK_GUARD, a.file, a.key)
+            freed += a.file.size  # type: ignore[union-attr]
+        if space.free + freed < need:
+            short.extend(roots)
+    return out, tuple(short)
 
 
 # A leftover upload whose unchanged file waits this pass for one of these is kept, for a while.

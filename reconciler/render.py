@@ -52,8 +52,13 @@ def print_plan(p: Plan, cfg: Config, out: IO[str]) -> None:
     for a in p.local_cleanups:
         assert a.file is not None
         where = f" to {_p(cfg.after_upload.move_to or '')}" if a.kind is ActionKind.MOVE else ""
-        out.write(f"{a.kind.value:<7} {_p(a.file.rel)}{where}  (after_upload; only once "
+        why = (f"disk guard: frees {human_bytes(a.file.size)}, keep_free {cfg.after_upload.keep_free}"
+               if a.reason is Reason.DISK_GUARD else "after_upload")
+        out.write(f"{a.kind.value:<7} {_p(a.file.rel)}{where}  ({why}; only once "
                   f"{bucket}{_p(a.key)} is verified)\n")
+    for root in p.disk_short:
+        out.write(f"disk    {_p(root)}: below after_upload.keep_free even after freeing every "
+                  "verified upload\n")
     for a in p.actions:
         if a.kind is ActionKind.FORGET:
             out.write(f"forget  {_p(a.row[1])}  ({a.reason.value})\n")

@@ -11,7 +11,18 @@ from .logs import one_line
 from .manifest import Manifest, local_day
 from .plan import CROSS_PASS_BACKOFF_CAP, due_at
 from .render import human_age, human_bytes
-from .text import printable
+from .text import printable, url_scheme_host
+
+
+def _guard(cfg: Config, free: int, total: int) -> dict[str, Any]:
+    """The disk guard's figures for one volume: what must stay free, and whether it does."""
+    parsed = cfg.after_upload.keep_free_parsed
+    if parsed is None:
+        return {}
+    unit, amount = parsed
+    need = amount if unit == "bytes" else total * amount / 100
+    return {"keep_free": cfg.after_upload.keep_free, "keep_free_bytes": int(need),
+            "below_guard": free < need}
 
 
 def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, Any]:
@@ -32,7 +43,8 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
     for w in cfg.watch_dirs:
         try:
             usage = shutil.disk_usage(w.path)
-            disks.append({"path": w.path, "free_bytes": usage.free, "total_bytes": usage.total})
+            disks.append({"path": w.path, "free_bytes": usage.free, "total_bytes": usage.total,
+                          **_guard(cfg, usage.free, usage.total)})
         except OSError as exc:
             disks.append({"path": w.path, "error": exc.strerror or str(exc)})
     return {
@@ -49,6 +61,11 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
         "disks": disks,
         "today": {"day": local_day(now), "sent_bytes": manifest.bytes_sent_on(local_day(now))
                   if manifest else 0, "daily_budget_bytes": cfg.transfer.budget_bytes},
+        "alerts": [{"name": a.name, "opened_at": a.opened_at, "sent_at": a.sent_at, "detail": a.detail}
+                   for a in (manifest.alerts().values() if manifest else [])],
+        "notify": {"urls": [url_scheme_host(u) for u in cfg.notify.urls],  # never the tokens
+                   "heartbeat": url_scheme_host(cfg.notify.heartbeat_url)
+                   if cfg.notify.heartbeat_url else None},
         "failing": [{"path": e.rel, "watch_dir": e.root, "key": e.key, "attempts": e.attempts,
                      "last_error": e.last_error,
                      # as the planner reads it: beyond the longest back-off means due now
@@ -97,7 +114,16 @@ def render(info: dict[str, Any], now: float, out: IO[str], as_json: bool) -> Non
     for d in info["disks"]:
         free = (f"{human_bytes(d['free_bytes'])} free of {human_bytes(d['total_bytes'])}"
                 if "free_bytes" in d else f"unreadable: {d['error']}")
+        if "keep_free" in d:
+            state = "BELOW the guard" if d["below_guard"] else "ok"
+            free += f"; keep_free {d['keep_free']} ({human_bytes(d['keep_free_bytes'])}): {state}"
         lines.append(f"disk              {printable(d['path'])}: {free}")
+    for a in info.get("alerts", ()):
+        lines.append(f"ALERT             {a['detail']} (open {human_age(now - a['opened_at'])})")
+    notify = info.get("notify") or {"urls": [], "heartbeat": None}
+    targets = notify["urls"] + ([f"heartbeat {notify['heartbeat']}"] if notify["heartbeat"] else [])
+    if targets:
+        lines.append(f"notify            {', '.join(targets)}")
     for e in info["failing"]:
         retry = "now" if not e["next_retry_at"] else f"in {human_age(e['next_retry_at'] - now)}"
         lines.append(f"FAILING           {printable(e['path'])}: {e['attempts']} failed pass(es), "

@@ -18,6 +18,7 @@ from reconciler.config import (
     ConfigError,
     Live,
     Logging,
+    Notify,
     Remote,
     Retry,
     Stability,
@@ -583,6 +584,38 @@ def test_logging_values_loguru_understands_load(write_config, tmp_path, rotation
 
 
 
+# ---- notify: and after_upload.keep_free (issue 11) -----------------------------------------
+NOTIFY_SAMPLE = """
+notify:
+  urls: []                          # Apprise URLs (ntfy://, tgram://, mailtos://, json://...)
+  heartbeat_url: null               # POST (JSON summary) after every pass, before exit, bounded wait
+  heartbeat_fail_url: null          # where a failed pass reports; default: heartbeat_url with "/fail" added to its path
+  backlog_alert_minutes: 60         # a file ready but not uploaded this long since it was first seen ready
+  failing_passes: 3
+  repeat_hours: 12
+after_upload:
+  keep_free: null
+"""  # noqa: E501 - verbatim from DESIGN.md
+
+
+def test_the_design_notify_section_is_the_default(write_config) -> None:
+    from reconciler.config import Notify
+
+    cfg = _load(write_config, MINIMAL + NOTIFY_SAMPLE)
+    assert cfg.notify == _load(write_config, MINIMAL).notify == Notify(
+        urls=(), heartbeat_url=None, heartbeat_fail_url=None, backlog_alert_minutes=60.0,
+        failing_passes=3, repeat_hours=12.0)
+    assert cfg.after_upload.keep_free is None and cfg.after_upload.keep_free_parsed is None
+
+
+def test_notify_values_load(write_config) -> None:
+    cfg = _load(write_config, MINIMAL + "notify:\n  urls: ntfy://my-topic\n"
+                "  heartbeat_url: https://hc-ping.com/abc\n  repeat_hours: 0.5\n")
+    assert cfg.notify.urls == ("ntfy://my-topic",)
+    assert cfg.notify.heartbeat_url == "https://hc-ping.com/abc"
+    assert cfg.notify.repeat_hours == 0.5
+
+
 # ---- issue 8: keys, ranges, URLs, overlapping folders, the default state dir ------------------------
 @pytest.mark.parametrize(
     ("text", "needle"),
@@ -631,7 +664,7 @@ def test_the_ranges_admit_the_documented_small_values(write_config) -> None:
 
 
 def test_every_default_is_inside_its_range() -> None:
-    for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Logging, Live, Config):
+    for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Logging, Live, Notify, Config):
         for f in fields(cls):
             bounds = f.metadata.get("bounds")
             if bounds:
@@ -639,7 +672,7 @@ def test_every_default_is_inside_its_range() -> None:
 
 
 def test_ranges_come_from_the_field_metadata_in_one_check() -> None:
-    numbers = [f for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Live, Config)
+    numbers = [f for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Live, Notify, Config)
                for f in fields(cls) if f.type in ("int", "float")]
     assert numbers and all(f.metadata.get("bounds") for f in numbers), \
         [f.name for f in numbers if not f.metadata.get("bounds")]
@@ -752,3 +785,36 @@ def test_live_defaults_and_the_smallest_documented_values(write_config) -> None:
 ])
 def test_live_ranges_are_checked_at_load(write_config, text: str, words: str) -> None:
     assert words in _error(write_config, MINIMAL + text)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("notify: {failing_passes: 0}\n", "notify.failing_passes"),
+        ("notify: {repeat_hours: 0}\n", "notify.repeat_hours"),
+        ("notify: {backlog_alert_minutes: -5}\n", "notify.backlog_alert_minutes"),
+        ("notify: {urls: [my-topic]}\n", "notify.urls[0]"),
+        ("notify: {heartbeat_url: 'ftp://x/y'}\n", "notify.heartbeat_url"),
+        ("notify: {heartbeat_fail_url: 'hc-ping.com/x'}\n", "notify.heartbeat_fail_url"),
+        ("notify: {hearbeat_url: x}\n", 'did you mean "heartbeat_url"'),
+        ("after_upload: {keep_free: lots}\n", "after_upload.keep_free"),
+        ("after_upload: {keep_free: '150%'}\n", "after_upload.keep_free"),
+        ("after_upload: {keep_free: '0%'}\n", "after_upload.keep_free"),
+        ("after_upload: {keep_free: 0}\n", "after_upload.keep_free"),
+    ],
+)
+def test_bad_notify_and_keep_free_values_name_the_key(write_config, text: str, names: str) -> None:
+    assert names in _error(write_config, MINIMAL + text)
+
+
+def test_a_bad_notify_url_is_not_echoed(write_config) -> None:
+    message = _error(write_config, MINIMAL + "notify: {urls: ['secret-token-123']}\n")
+    assert "secret-token-123" not in message
+
+
+@pytest.mark.parametrize(("value", "parsed"), [("50GB", ("bytes", 50e9)), ("10%", ("percent", 10.0)),
+                                               ("512MiB", ("bytes", 512 * 1024**2)),
+                                               (1000, ("bytes", 1000.0))])
+def test_keep_free_forms(write_config, value, parsed) -> None:
+    cfg = _load(write_config, MINIMAL + f"after_upload: {{keep_free: {value!r}}}\n")
+    assert cfg.after_upload.keep_free_parsed == parsed

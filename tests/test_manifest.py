@@ -599,6 +599,56 @@ def test_a_file_gone_before_its_whole_upload_takes_its_live_row_along(m: Manifes
     assert m.live_states() == {} and m.entries_for(ROOT) == {}
 
 
+# ---- alert state and the backlog (notify) -----------------------------------------------
+def test_alerts_are_kept_across_opens_and_replaced_whole(path: Path) -> None:
+    from reconciler.models import AlertState
+
+    m = Manifest.open(path)
+    m.save_alerts({"bucket": AlertState("bucket", NOW, NOW, "down"),
+                   "disk": AlertState("disk", NOW, None, "short")})
+    m.close()
+    again = Manifest.open(path)
+    try:
+        assert again.alerts() == {"bucket": AlertState("bucket", NOW, NOW, "down"),
+                                  "disk": AlertState("disk", NOW, None, "short")}
+        again.save_alerts({"disk": AlertState("disk", NOW, NOW + 1, "short")})
+        assert list(again.alerts()) == ["disk"]
+    finally:
+        again.close()
+
+
+def test_an_unchanged_alert_state_writes_nothing(m: Manifest) -> None:
+    from reconciler.models import AlertState
+
+    m.save_alerts({"bucket": AlertState("bucket", NOW, NOW, "down")})
+    before = m.db.total_changes
+    m.save_alerts({"bucket": AlertState("bucket", NOW, NOW, "down")})
+    m.note_ready([], NOW)
+    assert m.db.total_changes == before
+
+
+def test_ready_files_keep_their_first_seen_ready_time_until_uploaded(m: Manifest) -> None:
+    a, b = lf("a.mp4", ino=1), lf("b.mp4", ino=2)
+    m.note_ready([a.id, b.id], NOW)
+    m.note_ready([a.id, b.id], NOW + 300)
+    assert m.oldest_ready_since() == NOW  # still waiting: the first time counts
+    m.record_uploaded([(a, "k/a", None)], NOW + 400)
+    m.note_ready([a.id, b.id], NOW + 600)
+    assert m.db.execute("SELECT rel, since FROM ready_since").fetchall() == [("b.mp4", NOW)]
+    m.note_ready([], NOW + 900)  # b no longer ready (growing again, or gone)
+    assert m.oldest_ready_since() is None
+
+
+def test_exit_codes_newest_first(m: Manifest) -> None:
+    from reconciler.models import PassReport
+
+    for code_fatal in (None, "down", "down"):
+        pid = m.start_pass(NOW)
+        m.finish_pass(pid, PassReport(started_at=NOW, fatal=code_fatal))
+    assert m.exit_codes(2) == [4, 4]
+    assert m.exit_codes(10) == [4, 4, 0]
+
+
 # ---- bytes sent per local day (transfer.daily_budget) ----------------------------------------
 
 def test_bytes_sent_are_counted_per_day_and_survive_reopening(path: Path) -> None:

@@ -796,3 +796,77 @@ def test_a_live_file_that_may_have_just_finished_gets_a_second_look_keeping_its_
     (again,) = plan(replace(snap, prior={finished.id: first}), NOW + 2, pol).actions
     assert (again.kind, again.reason, again.drop) == (ActionKind.UPLOAD, Reason.NEW, None)
     assert second_look(snapshot([G], [growing(since=NOW - 600)]), NOW, pol) == []  # still written
+
+
+# ---- the disk guard (after_upload.keep_free) ---------------------------------------------
+GB = 10**9
+OLD, MID, NEW = lf("old.mp4", 300, age=30000), lf("mid.mp4", 300, age=20000), lf("new.mp4", 300, age=10000)
+WAITING = lf("waiting.mp4", 300, age=40000)  # oldest of all, but never uploaded
+CHANGED = lf("changed.mp4", 300, age=50000)  # uploaded, then rewritten: not the stored bytes
+ALL_UPLOADED = (entry(OLD, EntryState.UPLOADED), entry(MID, EntryState.UPLOADED),
+                entry(NEW, EntryState.UPLOADED),
+                entry(CHANGED, EntryState.UPLOADED, size=1, mtime_ns=CHANGED.mtime_ns))
+
+
+@dataclass
+class GuardCase:
+    name: str
+    free: int
+    keep_free: Optional[tuple[str, float]]
+    freed: list[str]  # relative paths planned DISK_GUARD, in any order
+    short: bool = False
+    after_upload: str = "keep"
+    total: int = 10_000
+
+
+GUARD_CASES = [
+    GuardCase("guard off: nothing freed", 0, None, []),
+    GuardCase("enough free space: nothing freed", 5000, ("bytes", 1000), []),
+    GuardCase("short by 100 bytes: only the oldest verified upload", 900, ("bytes", 1000), ["old.mp4"]),
+    GuardCase("short by 400 bytes: the two oldest", 600, ("bytes", 1000), ["old.mp4", "mid.mp4"]),
+    GuardCase("a percentage of the volume's size", 900, ("percent", 10.0), ["old.mp4"]),
+    GuardCase("short by more than all verified uploads: all, and an alert", 0, ("bytes", 1000),
+              ["old.mp4", "mid.mp4", "new.mp4"], short=True),
+    GuardCase("action: move moves instead", 900, ("bytes", 1000), ["old.mp4"], after_upload="move"),
+]
+
+
+@pytest.mark.parametrize("case", GUARD_CASES, ids=[c.name for c in GUARD_CASES])
+def test_disk_guard(case: GuardCase) -> None:
+    from reconciler.models import DiskSpace
+
+    files = [OLD, MID, NEW, WAITING, CHANGED]
+    snap = replace(snapshot(files, ALL_UPLOADED), disk={A: DiskSpace(case.free, case.total, 7)})
+    p = plan(snap, NOW, policy(keep_free=case.keep_free, after_upload=case.after_upload,
+                               after_upload_min_age=10**9))  # after_upload itself never due
+    guard = [a for a in p.actions if a.reason is Reason.DISK_GUARD]
+    assert sorted(a.file.rel for a in guard) == sorted(case.freed)
+    want = ActionKind.MOVE if case.after_upload == "move" else ActionKind.DELETE
+    assert all(a.kind is want and a.key == "cam/" + a.file.rel for a in guard)
+    assert p.disk_short == ((A,) if case.short else ())
+    kinds = {a.file.rel: a.kind for a in p.actions if a.file is not None}
+    assert kinds["waiting.mp4"] is ActionKind.SKIP  # not uploaded: never freed
+    assert kinds["changed.mp4"] is ActionKind.SKIP  # changed since upload: waits to go again, kept
+
+
+def test_disk_guard_counts_after_upload_deletes_already_planned() -> None:
+    from reconciler.models import DiskSpace
+
+    snap = replace(snapshot([OLD, MID], ALL_UPLOADED[:2]), disk={A: DiskSpace(900, 10_000, 7)})
+    p = plan(snap, NOW, policy(keep_free=("bytes", 1000), after_upload="delete"))
+    assert [(a.file.rel, a.reason) for a in p.local_cleanups] == [("mid.mp4", Reason.UPLOADED),
+                                                                  ("old.mp4", Reason.UPLOADED)]
+
+
+def test_disk_guard_is_per_volume_and_two_watch_dirs_on_one_volume_share_it() -> None:
+    from reconciler.models import DiskSpace
+
+    on_b = lf("b.mp4", 300, age=90000, root=B)  # the oldest, on the same volume as A
+    on_c = lf("c.mp4", 300, age=90000, root=C)  # another volume with plenty of room
+    files = [OLD, on_b, on_c]
+    entries = (entry(OLD, EntryState.UPLOADED), entry(on_b, EntryState.UPLOADED),
+               entry(on_c, EntryState.UPLOADED))
+    disk = {A: DiskSpace(900, 10_000, 7), B: DiskSpace(900, 10_000, 7), C: DiskSpace(9000, 10_000, 8)}
+    p = plan(replace(snapshot(files, entries), disk=disk), NOW, policy(keep_free=("bytes", 1000)))
+    assert [a.file.rel for a in p.actions if a.reason is Reason.DISK_GUARD] == ["b.mp4"]
+
