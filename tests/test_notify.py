@@ -4,7 +4,6 @@ receiver on 127.0.0.1; the alert rules themselves are in test_alerts.py)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -12,16 +11,7 @@ import pytest
 from reconciler import notify
 from reconciler.config import Config, Notify
 from reconciler.models import PassReport, WatchDir
-from tests.integration.receiver import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    try:
-        yield r
-    finally:
-        r.stop()
+from tests.receiver import Receiver
 
 
 def config(r: Receiver, **kw) -> Config:

@@ -17,7 +17,6 @@ from seaweed import SeaweedServer
 
 from .faultproxy import FaultProxy
 from .harness import Camp, s3_client
-from .receiver import Receiver
 
 
 @pytest.fixture(scope="session")
@@ -71,12 +70,3 @@ def pcamp(camp: Camp, proxy: FaultProxy) -> Camp:
     camp.write_config()
     return camp
 
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A local HTTP receiver for notifications and heartbeats (127.0.0.1, this process)."""
-    r = Receiver().start()
-    try:
-        yield r
-    finally:
-        r.stop()

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.receiver import Receiver
+
 from .faultproxy import FaultProxy
 from .harness import Camp, assert_clean_stderr
-from .receiver import Receiver
 
 SIZE = 1536 * 1024  # whole tmpfs pages: the free space moves by exactly this per file
 

@@ -7,6 +7,7 @@ camup-sync never printed a traceback.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import random
@@ -20,7 +21,7 @@ import pytest
 from reconciler.keys import keep_both_key
 
 from .faultproxy import FaultProxy
-from .harness import Camp, assert_clean_stderr
+from .harness import Camp, Watcher, assert_clean_stderr
 
 MULTIPART = "transfer:\n  multipart_threshold_mb: 5\n  multipart_chunksize_mb: 5\n"
 MiB = 1024 * 1024
@@ -269,9 +270,16 @@ def test_kill_9_at_random_instants_loses_nothing_and_leaves_no_multipart_behind(
         camp.file(f"big/new{round_:02}.mp4", rng.randrange(5 * MiB, 10 * MiB))
         camp.file(f"alerts/new{round_:02}.jpg", rng.randrange(1_000, 300_000))
         proc = camp.start("--once")
-        time.sleep(rng.uniform(0.3, 1.8))
+        watch = Watcher(proc)
+        if round_ % 2:  # any instant from the start: start-up, scan, manifest writes
+            time.sleep(rng.uniform(0.3, 1.8))
+        else:  # an instant inside the uploads, however slow the start on a loaded machine
+            with contextlib.suppress(AssertionError):  # the pass may end first: no kill then
+                watch.wait_for("Uploading", timeout=30)
+            time.sleep(rng.uniform(0.0, 1.0))
         proc.send_signal(signal.SIGKILL)
-        _, stderr = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        stderr = watch.text()
         assert "Traceback" not in stderr, stderr
         if proc.returncode == -signal.SIGKILL:
             kills += 1

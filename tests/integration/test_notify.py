@@ -10,9 +10,10 @@ import socket
 import sqlite3
 import time
 
+from tests.receiver import Receiver
+
 from .faultproxy import FaultProxy
 from .harness import Camp, assert_clean_stderr
-from .receiver import Receiver
 
 SECRET = "tok-5ecr3t-path"  # stands for a bot token in a notification URL
 
