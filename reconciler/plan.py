@@ -64,10 +64,20 @@ HEAD of that key means; its table:
     other content, on_conflict overwrite               -> OVERWRITE
     other content, keep_both, plain key                -> KEEP_BOTH (the alternative key)
     other content, keep_both, alternative key too      -> FAIL
+
+Before the leftovers are settled, the uploads are put in the order they will go: files
+matching `priority` first, then the rest, each class by `order` (mtime). With
+`daily_budget`, non-priority uploads are admitted in that order while bytes sent today
+plus bytes admitted so far are under the budget (so the day overshoots by at most one file):
+    non-priority upload, budget reached                -> skip  BUDGET (exit 0; next day)
+    non-priority upload larger than the whole budget   -> upload only when nothing was sent
+                                                          or admitted today (it goes alone)
+    priority upload                                    -> upload, budget or not (counted)
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -136,6 +146,8 @@ class Policy:
     after_upload_min_age: float = 0.0  # seconds since upload
     keep_free: Optional[tuple[str, float]] = None  # ("bytes", n) | ("percent", p): the disk guard
     part_size: int = 0  # transfer.multipart_chunksize in bytes: an upload resumes only with it
+    priority: tuple[str, ...] = ()  # globs on the relative path, case-insensitive
+    daily_budget: Optional[int] = None  # bytes per local day for non-priority uploads
     backoff_cap: float = CROSS_PASS_BACKOFF_CAP  # no recorded next attempt lies further ahead
     prune_after: float = 24 * 3600.0  # an uploaded row of a gone file is kept this long after upload
     live: Optional[LivePolicy] = None  # None: live upload off (segments left are still cleaned up)
@@ -164,6 +176,7 @@ class Snapshot:
     open_by: Mapping[FileId, str] = field(default_factory=dict)  # held open for writing -> "name (pid N)"
     multiparts: Sequence[PendingMultipart] = ()  # uploads an earlier run started and did not finish
     live: Mapping[FileId, LiveState] = field(default_factory=dict)  # segments sent so far
+    sent_today: int = 0  # bytes uploaded so far this local calendar day (for daily_budget)
 
 
 def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
@@ -396,7 +409,8 @@ def plan(snap: Snapshot, now: float, policy: Policy) -> Plan:
         else:
             continue
         actions.append(Action(ActionKind.FORGET, reason, None, entry.key, detail=f"{entry.root}|{entry.rel}"))
-    ordered, steps = settle_multiparts(_ordered(actions, policy.order), snap.multiparts, now, policy)
+    ordered, steps = settle_multiparts(_ordered(actions, policy, snap.sent_today),
+                                       snap.multiparts, now, policy)
     return Plan(tuple(ordered), tuple(steps), short)
 
 
@@ -439,7 +453,8 @@ def _guard_disk(actions: list[Action], snap: Snapshot,
 
 
 # A leftover upload whose unchanged file waits this pass for one of these is kept, for a while.
-_WAITING = {Reason.BACKOFF, Reason.SETTLING, Reason.OPEN, Reason.TOO_YOUNG, Reason.LOCKED}
+_WAITING = {Reason.BACKOFF, Reason.SETTLING, Reason.OPEN, Reason.TOO_YOUNG, Reason.LOCKED,
+            Reason.BUDGET}
 KEEP_WAITING_SECONDS = 7 * 24 * 3600  # older leftovers are aborted even if their file waits
 
 
@@ -475,13 +490,47 @@ def settle_multiparts(actions: list[Action], pending: Sequence[PendingMultipart]
     return out, steps
 
 
-def _ordered(actions: list[Action], order: str) -> list[Action]:
-    """Uploads first, in the configured order by mtime; the rest keep their sorted order."""
+def is_priority(rel: str, patterns: Sequence[str]) -> bool:
+    """Does a relative path match one of `priority`'s globs (case-insensitive)?"""
+    name = rel.lower()
+    return any(fnmatch.fnmatchcase(name, p.lower()) for p in patterns)
+
+
+def _ordered(actions: list[Action], policy: Policy, sent_today: int) -> list[Action]:
+    """Uploads first, in the order they will go (priority class, then `order` by mtime),
+    then BUDGET skips if the daily budget holds some back; the rest keep their order."""
     uploads = [a for a in actions if a.kind is ActionKind.UPLOAD]
     rest = [a for a in actions if a.kind is not ActionKind.UPLOAD]
-    newest = order == "newest_first"
-    uploads.sort(key=lambda a: (-a.file.mtime_ns if newest else a.file.mtime_ns, a.key))  # type: ignore[union-attr]
-    return uploads + rest
+    newest = policy.order == "newest_first"
+
+    def rank(a: Action) -> tuple[bool, int, str]:
+        f = a.file
+        assert f is not None
+        return (not is_priority(f.rel, policy.priority), -f.mtime_ns if newest else f.mtime_ns, a.key)
+
+    uploads.sort(key=rank)
+    if policy.daily_budget is None:
+        return uploads + rest
+    admitted, held = _admit(uploads, policy, sent_today)
+    return admitted + rest + held
+
+
+def _admit(uploads: list[Action], policy: Policy, sent_today: int) -> tuple[list[Action], list[Action]]:
+    """Split ordered uploads into those that go this pass and BUDGET skips."""
+    budget = policy.daily_budget or 0
+    used = sent_today
+    admitted: list[Action] = []
+    held: list[Action] = []
+    for a in uploads:
+        size = a.file.size if a.file else 0
+        urgent = a.file is not None and is_priority(a.file.rel, policy.priority)
+        fits = used < budget and (size <= budget or used == 0)  # a huge file goes alone
+        if urgent or fits:
+            admitted.append(a)
+            used += size
+        else:
+            held.append(replace(a, kind=ActionKind.SKIP, reason=Reason.BUDGET))
+    return admitted, held
 
 
 class Found(str, Enum):
