@@ -595,7 +595,7 @@ def _stamp_clean_close(path: str, checked_at: float) -> None:
     """After our own clean close: the file as SQLite left it (size, mtime) and when it was
     last fully checked, in PATH.ok."""
     try:
-        if not os.path.exists(path + "-wal"):
+        if os.path.isfile(path) and not os.path.exists(path + "-wal"):  # never for ":memory:"
             with open(path + ".ok", "w", encoding="ascii", opener=private_opener) as f:
                 f.write(f"{_stamp(path)} {checked_at!r}")
     except OSError:
