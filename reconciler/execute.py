@@ -19,7 +19,7 @@ from loguru import logger
 from .checksums import FileChanged
 from .keys import keep_both_key
 from .localfs import FileLocked, LinkRefused, NotTheScannedFile, open_for_upload
-from .models import CREATING, Action, ActionKind, LocalFile, Reason, Stored, UploadResult
+from .models import CREATING, Action, ActionKind, LocalFile, Outcome, Reason, Stored, UploadResult
 from .plan import Found, Taken, when_taken
 from .s3errors import ErrorKind, RemoteError, is_denied
 from .text import printable
@@ -116,7 +116,8 @@ class Executor:
                         continue
                     except Exception as exc:  # one file's surprise must not end the pass
                         logger.opt(exception=exc).debug("Upload of {} raised", action.key)
-                        result = UploadResult(action, key=action.key, error=f"unexpected error: {exc!r}")
+                        result = UploadResult(action, Outcome.FAILED, key=action.key,
+                                              error=f"unexpected error: {exc!r}")
                     record(result)
         return fatal
 
@@ -131,20 +132,20 @@ class Executor:
         try:
             fh = self.opener(file)
         except FileNotFoundError:
-            return UploadResult(action, gone=True)
+            return UploadResult(action, Outcome.GONE)
         except FileLocked:
-            return UploadResult(action, locked=True)
+            return UploadResult(action, Outcome.LOCKED)
         except LinkRefused as exc:  # the regular file the scan saw is no longer at its name
             logger.warning("Not uploading {}: {}", printable(file.rel), exc.strerror)
-            return UploadResult(action, gone=True)
+            return UploadResult(action, Outcome.GONE)
         except NotTheScannedFile as exc:  # another file took its name: judged afresh when stable
             logger.info("Not uploading {} now: {}", printable(file.rel), exc.strerror)
-            return UploadResult(action, changed=True)
+            return UploadResult(action, Outcome.CHANGED)
         except OSError as exc:
-            return UploadResult(action, error=f"cannot read the file: {exc.strerror or exc}")
+            return UploadResult(action, Outcome.FAILED, error=f"cannot read the file: {exc.strerror or exc}")
         with fh:
             if _differs(fh, file):
-                return UploadResult(action, changed=True)
+                return UploadResult(action, Outcome.CHANGED)
             key, overwrite = action.key, action.overwrite
             if action.kind is ActionKind.ADOPT:  # listed with the same size: trust it only if
                 verdict = self._verify_listed(fh, action)  # the stored checksum matches too
@@ -153,24 +154,24 @@ class Executor:
                 key, overwrite = verdict
             result = self._attempts(fh, action, key, overwrite)
             # Changed after the pre-publish check: the object is ours, but the file is not done.
-            if result.ok and not result.adopted and _differs(fh, file):
-                return replace(result, ok=False, changed=True)
+            if result.outcome is Outcome.UPLOADED and _differs(fh, file):
+                return replace(result, outcome=Outcome.CHANGED)
             return result
 
     def _verify_listed(self, fh: IO[bytes], action: Action) -> UploadResult | tuple[str, bool]:
         try:
             return self._resolve_existing(fh, action, action.key)
         except FileChanged:  # without the key: the object there is not ours
-            return UploadResult(action, changed=True)
+            return UploadResult(action, Outcome.CHANGED)
         except RemoteError as exc:
             if exc.kind is ErrorKind.FATAL:
                 raise PassAborted(str(exc)) from exc
-            return UploadResult(action, key=action.key, error=str(exc))
+            return UploadResult(action, Outcome.FAILED, key=action.key, error=str(exc))
 
     def _attempts(self, fh: IO[bytes], action: Action, key: str, overwrite: bool) -> UploadResult:
         file = action.file
         assert file is not None
-        last = "no attempt made"
+        last, denied = "no attempt made", False
         attempt = 0
         # A multipart upload left by an earlier attempt or run is continued, not restarted.
         upload_id: Optional[str] = action.resume_id
@@ -184,7 +185,7 @@ class Executor:
         while attempt < self.retry.max_attempts:
             attempt += 1
             if self._stopping():
-                return UploadResult(action, key=key, attempts=attempt - 1, error="stopped")
+                return UploadResult(action, Outcome.STOPPED, key=key, attempts=attempt - 1)
             logger.info("Uploading {} -> {} attempt {}", printable(file.rel), printable(key), attempt)
             fh.seek(0)
             try:
@@ -192,45 +193,54 @@ class Executor:
                                          remember, upload_id if key == action.key else None,
                                          lambda: _same_as_planned(fh, file))
                 stored = sent if isinstance(sent, Stored) else Stored(sent)  # or just a checksum
-                return UploadResult(action, ok=True, key=key, checksum=stored.checksum,
+                return UploadResult(action, Outcome.UPLOADED, key=key, checksum=stored.checksum,
                                     attempts=attempt, version_id=stored.version_id,
                                     sha256=stored.sha256)
             except Abandoned:
-                return UploadResult(action, key=key, attempts=attempt, error="stopped")
+                return UploadResult(action, Outcome.STOPPED, key=key, attempts=attempt)
             except FileChanged:  # caught before publishing: the key holds nothing of this
-                return UploadResult(action, attempts=attempt, changed=True)
+                return UploadResult(action, Outcome.CHANGED, attempts=attempt)
             except RemoteError as exc:
-                if exc.kind is ErrorKind.EXISTS:
-                    try:
-                        resolved = self._resolve_existing(fh, action, key)
-                    except FileChanged:  # nothing of ours was written: the key stays theirs
-                        return UploadResult(action, attempts=attempt, changed=True)
-                    except RemoteError as head_failed:
-                        exc = head_failed  # judged like a failed upload: retried, or this file fails
-                    else:
-                        if isinstance(resolved, UploadResult):
-                            return replace(resolved, attempts=attempt)
-                        if resolved != (key, overwrite):
-                            key, overwrite = resolved
-                            attempt -= 1  # finding the key taken is not a failed attempt
-                            continue
-                        # Refused as taken, yet HEAD finds nothing there: an attempt like any
-                        # other, so a store that keeps saying so cannot loop us forever.
-                        exc = RemoteError(ErrorKind.RETRYABLE, f"{key} was refused as existing, "
-                                          "but no object is there")
-                if exc.kind is ErrorKind.FATAL:
-                    raise PassAborted(str(exc)) from exc
-                last = str(exc)
-                if exc.kind is ErrorKind.KEY:
+                judged = self._refused(exc, fh, action, key, overwrite, attempt)
+                if isinstance(judged, UploadResult):
+                    return judged
+                if isinstance(judged, tuple):  # the key was taken: another key, or overwrite
+                    key, overwrite = judged
+                    attempt -= 1  # finding the key taken is not a failed attempt
+                    continue
+                if judged.kind is ErrorKind.FATAL:
+                    raise PassAborted(str(judged)) from judged
+                last, denied = str(judged), is_denied(judged)
+                if judged.kind is ErrorKind.KEY:  # retrying cannot help this file
                     break
                 logger.warning("Upload of {} failed (attempt {} of {}): {}", printable(file.rel), attempt,
-                               self.retry.max_attempts, exc)
+                               self.retry.max_attempts, judged)
             except OSError as exc:
                 last = f"cannot read the file: {exc.strerror or exc}"
                 break
             if attempt < self.retry.max_attempts:
                 self.sleep(self.retry.delay(attempt, self.rand))
-        return UploadResult(action, key=key, attempts=attempt, error=last)
+        return UploadResult(action, Outcome.FAILED, key=key, attempts=attempt, error=last, denied=denied)
+
+    def _refused(self, exc: RemoteError, fh: IO[bytes], action: Action, key: str, overwrite: bool,
+                 attempt: int) -> UploadResult | tuple[str, bool] | RemoteError:
+        """A failed attempt judged: a conditional write found the key taken (the planner's
+        `when_taken` says what that means), or an error for the retry loop to weigh."""
+        if exc.kind is not ErrorKind.EXISTS:
+            return exc
+        try:
+            resolved = self._resolve_existing(fh, action, key)
+        except FileChanged:  # nothing of ours was written: the key stays theirs
+            return UploadResult(action, Outcome.CHANGED, attempts=attempt)
+        except RemoteError as head_failed:
+            return head_failed  # judged like a failed upload: retried, or this file fails
+        if isinstance(resolved, UploadResult):
+            return replace(resolved, attempts=attempt)
+        if resolved != (key, overwrite):
+            return resolved
+        # Refused as taken, yet HEAD finds nothing there: an attempt like any other, so a
+        # store that keeps saying so cannot loop us forever.
+        return RemoteError(ErrorKind.RETRYABLE, f"{key} was refused as existing, but no object is there")
 
     def _resolve_existing(self, fh: IO[bytes], action: Action, key: str) -> UploadResult | tuple[str, bool]:
         """A conditional write found the key taken: planner's `when_taken` says what to do
@@ -243,19 +253,20 @@ class Executor:
         if verdict is Taken.AGAIN:
             return key, False  # vacant after all (deleted meanwhile): a conditional write again
         if verdict is Taken.ADOPT:
-            return UploadResult(action, ok=True, adopted=True, key=key, checksum=stored)
+            return UploadResult(action, Outcome.ADOPTED, key=key, checksum=stored)
         if verdict is Taken.UNVERIFIED:
             logger.warning("{} is taken and these credentials may not read it (HEAD denied): most "
                            "likely our own earlier PUT whose answer was lost. Recorded as uploaded "
                            "(unverified); {} is kept locally and not sent again", printable(key),
                            printable(file.rel))
-            return UploadResult(action, ok=True, unverified=True, key=key)
+            return UploadResult(action, Outcome.UNVERIFIED, key=key)
         if verdict is Taken.SKIP:
-            return UploadResult(action, key=key, skipped_conflict=True)
+            return UploadResult(action, Outcome.CONFLICT_SKIPPED, key=key)
         if verdict is Taken.OVERWRITE:
             return key, True
         if verdict is Taken.FAIL:
-            return UploadResult(action, key=key, error=f"both {action.key} and {key} hold other content")
+            return UploadResult(action, Outcome.FAILED, key=key,
+                                error=f"both {action.key} and {key} hold other content")
         alt = keep_both_key(key, file.size, file.mtime_ns)
         logger.warning("{} already holds other content in the bucket; keeping both: uploading "
                        "{} as {}", printable(key), printable(file.rel), printable(alt))

@@ -271,24 +271,41 @@ class Plan:
         return [a for a in self.actions if a.kind in (ActionKind.DELETE, ActionKind.MOVE)]
 
 
+class Outcome(str, Enum):
+    """What became of one planned upload. The recorder keys its table on it (outcomes.py)."""
+
+    UPLOADED = "uploaded"
+    ADOPTED = "already in the bucket"  # the store already had these very bytes
+    UNVERIFIED = "uploaded (unverified)"  # refused as existing, and the HEAD that would confirm it denied
+    GONE = "gone"  # vanished before or during upload: forget, not a failure
+    CHANGED = "changed"  # changed during upload: try again when stable
+    LOCKED = "locked"  # another process excludes our read (Windows): try next pass
+    CONFLICT_SKIPPED = "conflict skipped"  # other content at the key, on_conflict: skip
+    STOPPED = "stopped"  # a stop was requested: nothing recorded, the next run continues
+    FAILED = "failed"  # retries spent or an error retrying cannot fix: back off across passes
+
+
+_IN_THE_BUCKET = (Outcome.UPLOADED, Outcome.ADOPTED, Outcome.UNVERIFIED)
+
+
 @dataclass(frozen=True)
 class UploadResult:
     """What happened to one planned upload."""
 
     action: Action
-    ok: bool = False
+    outcome: Outcome = Outcome.FAILED
     key: str = ""  # where the bytes went (keep_both may change it)
     checksum: Optional[str] = None
     attempts: int = 0
-    error: Optional[str] = None
-    gone: bool = False  # vanished before or during upload: forget, not a failure
-    changed: bool = False  # changed during upload: try again when stable
-    adopted: bool = False  # the store already had identical content
-    skipped_conflict: bool = False
-    locked: bool = False  # another process excludes our read (Windows): try next pass
-    unverified: bool = False  # refused as existing, and the HEAD that would confirm it denied
+    error: Optional[str] = None  # FAILED: why (a sentence)
+    denied: bool = False  # FAILED because the store denied the request (IAM), not by chance
     version_id: Optional[str] = None  # where the store versions objects
     sha256: Optional[str] = None  # hex of the whole file's bytes, when the ledger asks for it
+
+    @property
+    def ok(self) -> bool:
+        """The bucket holds the file now (sent, found there, or sent but unconfirmed)."""
+        return self.outcome in _IN_THE_BUCKET
 
 
 @dataclass(frozen=True)

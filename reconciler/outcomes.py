@@ -9,7 +9,17 @@ from loguru import logger
 from .config import Config
 from .ledger import Upload
 from .manifest import Manifest, local_day
-from .models import ActionKind, EntryState, LocalFile, ManifestEntry, PassReport, Plan, Reason, UploadResult
+from .models import (
+    ActionKind,
+    EntryState,
+    LocalFile,
+    ManifestEntry,
+    Outcome,
+    PassReport,
+    Plan,
+    Reason,
+    UploadResult,
+)
 from .plan import FileId, cross_pass_backoff
 from .progress import PassProgress
 from .text import printable
@@ -77,55 +87,76 @@ class Recorder:
         self.ledger: list[Upload] = []  # what this pass sent, for the ledger
 
     def __call__(self, r: UploadResult) -> None:
+        """One row of the table: outcome -> manifest operation, report count, log line."""
         f = r.action.file
         assert f is not None
-        now = self.clock()
-        url = printable(f"s3://{self.cfg.bucket}/{r.key}")
-        name = printable(f.rel)
-        if r.ok and r.unverified:
-            self.manifest.record_uploaded([(f, r.key, None)], now, unverified=True)
-            self.report.unverified += 1
-            logger.warning("Uploaded (unverified) {} -> {}: kept locally, never deleted or moved, "
-                           "not sent again", name, url)
-            self.progress.file_done()
-        elif r.ok:
-            self._uploaded(f, r.key, r.checksum, now)
-            self.done.add(f.id)
-            if r.adopted:
-                self.report.adopted += 1
-                logger.info("Already in the bucket with the same content: {} -> {}", name, url)
-            else:
-                self.report.uploaded += 1
-                self.report.uploaded_bytes += f.size
-                self.ledger.append(Upload(r.key, f.size, r.sha256, f.mtime_ns, now, r.version_id))
-                self.manifest.add_sent(local_day(now), f.size)  # for transfer.daily_budget
-                logger.success("Successfully uploaded {} -> {} ({} bytes)", name, url, f.size)
-            self.progress.file_done()
-        elif r.gone:
-            logger.info("Gone before upload: {} (moved or deleted by the recorder)", name)
-            self.manifest.forget([f.id])
-            self._skip("gone")
-        elif r.changed:
-            logger.info("Changed while uploading, will upload again when stable: {}", name)
-            if r.key:
-                self.manifest.record_overwritten(f, r.key, now)
-            else:
-                self.manifest.reset_observation(f)
-            self._skip(Reason.GROWING.value)
-        elif r.locked:
-            logger.info("Skipping {}: locked by another process", name)
-            self._skip(Reason.LOCKED.value)
-        elif r.skipped_conflict:
-            logger.warning("Skipping {}: {} holds other content and on_conflict is skip", name, url)
-            self._skip(Reason.CONFLICT_SKIP.value)
-            # Remembered with a growing back-off, so later passes do not resend the whole
-            # file just to be refused again; `status` lists it, since it is not backed up.
-            self.manifest.record_failed(f, r.key or r.action.key, f"skipped: {url} holds other content "
-                                        "and on_conflict is skip", now + self._backoff(f))
-        elif r.error == "stopped":
-            logger.info("Stopped before {} was uploaded; the next run continues", name)
+        record = {
+            Outcome.UPLOADED: self._sent, Outcome.ADOPTED: self._adopted,
+            Outcome.UNVERIFIED: self._unverified, Outcome.GONE: self._gone,
+            Outcome.CHANGED: self._changed, Outcome.LOCKED: self._locked,
+            Outcome.CONFLICT_SKIPPED: self._conflict_skipped, Outcome.STOPPED: self._stopped,
+            Outcome.FAILED: self._failed,
+        }[r.outcome]
+        record(r, f, self.clock())
+
+    def _names(self, r: UploadResult, f: LocalFile) -> tuple[str, str]:
+        return printable(f.rel), printable(f"s3://{self.cfg.bucket}/{r.key}")
+
+    def _sent(self, r: UploadResult, f: LocalFile, now: float) -> None:
+        name, url = self._names(r, f)
+        self._uploaded(f, r.key, r.checksum, now)
+        self.done.add(f.id)
+        self.report.uploaded += 1
+        self.report.uploaded_bytes += f.size
+        self.ledger.append(Upload(r.key, f.size, r.sha256, f.mtime_ns, now, r.version_id))
+        self.manifest.add_sent(local_day(now), f.size)  # for transfer.daily_budget
+        logger.success("Successfully uploaded {} -> {} ({} bytes)", name, url, f.size)
+        self.progress.file_done()
+
+    def _adopted(self, r: UploadResult, f: LocalFile, now: float) -> None:
+        name, url = self._names(r, f)
+        self._uploaded(f, r.key, r.checksum, now)
+        self.done.add(f.id)
+        self.report.adopted += 1
+        logger.info("Already in the bucket with the same content: {} -> {}", name, url)
+        self.progress.file_done()
+
+    def _unverified(self, r: UploadResult, f: LocalFile, now: float) -> None:
+        name, url = self._names(r, f)
+        self.manifest.record_uploaded([(f, r.key, None)], now, unverified=True)
+        self.report.unverified += 1
+        logger.warning("Uploaded (unverified) {} -> {}: kept locally, never deleted or moved, "
+                       "not sent again", name, url)
+        self.progress.file_done()
+
+    def _gone(self, r: UploadResult, f: LocalFile, now: float) -> None:
+        logger.info("Gone before upload: {} (moved or deleted by the recorder)", printable(f.rel))
+        self.manifest.forget([f.id])
+        self._skip("gone")
+
+    def _changed(self, r: UploadResult, f: LocalFile, now: float) -> None:
+        logger.info("Changed while uploading, will upload again when stable: {}", printable(f.rel))
+        if r.key:  # our object is at the key, yet the file is not done
+            self.manifest.record_overwritten(f, r.key, now)
         else:
-            self._failed(r, f, now)
+            self.manifest.reset_observation(f)
+        self._skip(Reason.GROWING.value)
+
+    def _locked(self, r: UploadResult, f: LocalFile, now: float) -> None:
+        logger.info("Skipping {}: locked by another process", printable(f.rel))
+        self._skip(Reason.LOCKED.value)
+
+    def _conflict_skipped(self, r: UploadResult, f: LocalFile, now: float) -> None:
+        name, url = self._names(r, f)
+        logger.warning("Skipping {}: {} holds other content and on_conflict is skip", name, url)
+        self._skip(Reason.CONFLICT_SKIP.value)
+        # Remembered with a growing back-off, so later passes do not resend the whole
+        # file just to be refused again; `status` lists it, since it is not backed up.
+        self.manifest.record_failed(f, r.key or r.action.key, f"skipped: {url} holds other content "
+                                    "and on_conflict is skip", now + self._backoff(f))
+
+    def _stopped(self, r: UploadResult, f: LocalFile, now: float) -> None:
+        logger.info("Stopped before {} was uploaded; the next run continues", printable(f.rel))
 
     def _uploaded(self, f: LocalFile, key: str, checksum: Optional[str], now: float) -> None:
         if not self._batch:
@@ -147,11 +178,11 @@ class Recorder:
     def _skip(self, reason: str) -> None:
         self.report.skipped[reason] = self.report.skipped.get(reason, 0) + 1
 
-    def _failed(self, r: UploadResult, f: LocalFile, now: float) -> None:
+    def _failed(self, r: UploadResult, f: LocalFile, now: float) -> None:  # retried in later passes
         wait = self._backoff(f)
         self.manifest.record_failed(f, r.key or r.action.key, r.error or "unknown error", now + wait)
         self.report.failed += 1
-        if (r.error or "").startswith("access denied"):
+        if r.denied:
             self.denied += 1
         logger.error("Failed to upload {} after {} attempt(s): {}. Will retry in {:.0f} min.",
                      printable(f.rel), r.attempts, printable(r.error or ""), wait / 60)

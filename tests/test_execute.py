@@ -20,7 +20,7 @@ from reconciler.execute import (
 )
 from reconciler.keys import keep_both_key
 from reconciler.localfs import FileLocked, open_for_upload
-from reconciler.models import Action, ActionKind, LocalFile, Reason, UploadResult
+from reconciler.models import Action, ActionKind, LocalFile, Outcome, Reason, UploadResult
 from reconciler.s3errors import ErrorKind, RemoteError
 
 CONTENT = b"camera bytes " * 100
@@ -123,7 +123,7 @@ def test_success(tmp_path: Path) -> None:
     ex = executor(store, progress=sent.append)
     r = ex.upload_one(upload(real_file(tmp_path)))
     assert (r.ok, r.key, r.checksum, r.attempts, r.error) == (True, "cam/a.mp4", digest(CONTENT), 1, None)
-    assert not (r.changed or r.gone or r.adopted or r.locked or r.skipped_conflict)
+    assert r.outcome is Outcome.UPLOADED
     assert store.objects["cam/a.mp4"][0] == CONTENT
     assert sum(sent) == len(CONTENT)
     assert ex.sleep == []
@@ -220,7 +220,7 @@ def test_fatal_stops_uploads_in_flight(tmp_path: Path) -> None:
     fatal = ex.run([upload(a, "slow"), upload(b, "bad"), upload(c, "never")], recorded.append)
     assert time.monotonic() - t0 < 5, "the slow upload was abandoned, not waited out"
     assert fatal == "the access key is not valid"
-    assert [(r.action.key, r.ok, r.error) for r in recorded] == [("slow", False, "stopped")]
+    assert [(r.action.key, r.outcome) for r in recorded] == [("slow", Outcome.STOPPED)]
     assert "never" not in [k for k, _ in store.calls]
     assert not ex.stop.is_set()
 
@@ -283,14 +283,14 @@ def test_existing_key(tmp_path, name, existing, checksums, on_conflict, outcome,
     assert r.attempts == 1, "finding the key taken is not a failed attempt"
     assert ex.sleep == []
     if outcome == "adopted":
-        assert (r.ok, r.adopted) == (True, True)
+        assert r.outcome is Outcome.ADOPTED
         assert r.checksum == (digest(CONTENT) if checksums else None)
         assert len(store.calls) == 1
     elif outcome == "uploaded":
-        assert (r.ok, r.adopted) == (True, False)
+        assert r.outcome is Outcome.UPLOADED
         assert store.objects[final_key][0] == CONTENT
     else:
-        assert (r.ok, r.skipped_conflict) == (False, True)
+        assert r.outcome is Outcome.CONFLICT_SKIPPED
     if final_key != "cam/a.mp4" or outcome == "skipped":
         assert store.objects["cam/a.mp4"][0] == existing, "their object is untouched"
 
@@ -301,12 +301,12 @@ def test_without_a_stored_checksum_the_md5_etag_decides_not_the_size(tmp_path: P
     store.put("cam/a.mp4", OTHER_SAME_SIZE)
     f = real_file(tmp_path)
     r = executor(store).upload_one(upload(f))
-    assert (r.ok, r.adopted, r.key) == (True, False, keep_both_key("cam/a.mp4", f.size, f.mtime_ns))
+    assert (r.outcome, r.key) == (Outcome.UPLOADED, keep_both_key("cam/a.mp4", f.size, f.mtime_ns))
 
     same = FakeStore(keep_checksums=False)
     same.put("cam/a.mp4", CONTENT)
     r = executor(same).upload_one(upload(f))
-    assert (r.ok, r.adopted, r.key) == (True, True, "cam/a.mp4")
+    assert (r.outcome, r.key) == (Outcome.ADOPTED, "cam/a.mp4")
 
 
 def test_keep_both_when_the_alternative_is_taken_too(tmp_path: Path) -> None:
@@ -334,7 +334,7 @@ def test_planned_overwrite_does_not_ask(tmp_path: Path) -> None:
     store = FakeStore()
     store.put("cam/a.mp4", b"old version of ours")
     r = executor(store).upload_one(upload(real_file(tmp_path), overwrite=True))
-    assert (r.ok, r.adopted) == (True, False)
+    assert r.outcome is Outcome.UPLOADED
     assert store.calls == [("cam/a.mp4", True)]
     assert store.objects["cam/a.mp4"][0] == CONTENT
 
@@ -346,7 +346,7 @@ def test_file_changed_between_plan_and_open(tmp_path: Path) -> None:
         fh.write(b"more")
     store = FakeStore()
     r = executor(store).upload_one(upload(f))
-    assert (r.ok, r.changed) == (False, True)
+    assert r.outcome is Outcome.CHANGED
     assert store.calls == []
 
 
@@ -354,7 +354,7 @@ def test_mtime_touched_between_plan_and_open(tmp_path: Path) -> None:
     f = real_file(tmp_path)
     os.utime(tmp_path / "a.mp4", ns=(f.mtime_ns + 10**9, f.mtime_ns + 10**9))
     r = executor(FakeStore()).upload_one(upload(f))
-    assert (r.ok, r.changed) == (False, True)
+    assert r.outcome is Outcome.CHANGED
 
 
 def test_file_that_grows_during_upload_is_not_done(tmp_path: Path) -> None:
@@ -367,7 +367,7 @@ def test_file_that_grows_during_upload_is_not_done(tmp_path: Path) -> None:
     store = FakeStore()
     store.script["cam/a.mp4"] = [recorder_appends]
     r = executor(store).upload_one(upload(f))
-    assert (r.ok, r.changed) == (False, True)
+    assert r.outcome is Outcome.CHANGED
     assert "cam/a.mp4" not in store.objects, "a changed file must never be published"
 
 
@@ -380,14 +380,14 @@ def test_file_that_shrinks_during_upload(tmp_path: Path) -> None:
     store = FakeStore()
     store.script["cam/a.mp4"] = [truncate]
     r = executor(store).upload_one(upload(f))
-    assert (r.ok, r.changed) == (False, True)
+    assert r.outcome is Outcome.CHANGED
 
 
 def test_store_noticing_a_short_read_reports_changed(tmp_path: Path) -> None:
     store = FakeStore()
     store.script["cam/a.mp4"] = [FileChanged()]
     r = executor(store).upload_one(upload(real_file(tmp_path)))
-    assert (r.ok, r.changed, r.attempts) == (False, True, 1)
+    assert (r.outcome, r.attempts) == (Outcome.CHANGED, 1)
 
 
 def test_gone_at_open(tmp_path: Path) -> None:
@@ -395,7 +395,7 @@ def test_gone_at_open(tmp_path: Path) -> None:
     os.remove(tmp_path / "a.mp4")
     store = FakeStore()
     r = executor(store).upload_one(upload(f))
-    assert (r.ok, r.gone, r.error) == (False, True, None)
+    assert (r.outcome, r.error) == (Outcome.GONE, None)
     assert store.calls == []
 
 
@@ -407,7 +407,7 @@ def test_a_symlink_swapped_in_after_the_scan_is_never_followed(tmp_path: Path) -
     os.symlink(secret, tmp_path / "a.mp4")
     store = FakeStore()
     r = executor(store).upload_one(upload(f))
-    assert (r.ok, r.gone, r.error) == (False, True, None)  # the regular file the scan saw is gone
+    assert (r.outcome, r.error) == (Outcome.GONE, None)  # the regular file the scan saw is gone
     assert store.calls == [] and store.objects == {}
 
 
@@ -418,7 +418,7 @@ def test_a_file_swapped_for_another_after_the_scan_is_not_uploaded_now(tmp_path:
     os.replace(tmp_path / "new.mp4", tmp_path / "a.mp4")
     store = FakeStore()
     r = executor(store).upload_one(upload(f))
-    assert (r.ok, r.changed, r.error) == (False, True, None)  # judged afresh on a later pass
+    assert (r.outcome, r.error) == (Outcome.CHANGED, None)  # judged afresh on a later pass
     assert store.calls == []
 
 
@@ -431,13 +431,13 @@ def _raiser(exc: BaseException) -> Callable[[LocalFile], IO[bytes]]:
 def test_locked_at_open(tmp_path: Path) -> None:
     r = executor(FakeStore(), opener=_raiser(FileLocked(32, "sharing violation"))).upload_one(
         upload(real_file(tmp_path)))
-    assert (r.ok, r.locked, r.error) == (False, True, None)
+    assert (r.outcome, r.error) == (Outcome.LOCKED, None)
 
 
 def test_unreadable_at_open(tmp_path: Path) -> None:
     r = executor(FakeStore(), opener=_raiser(PermissionError(13, "Permission denied"))).upload_one(
         upload(real_file(tmp_path)))
-    assert (r.ok, r.gone, r.locked) == (False, False, False)
+    assert r.outcome is Outcome.FAILED
     assert r.error == "cannot read the file: Permission denied"
 
 
@@ -447,7 +447,7 @@ def test_stop_before_upload(tmp_path: Path) -> None:
     ex = executor(store)
     ex.stop.set()
     r = ex.upload_one(upload(real_file(tmp_path)))
-    assert (r.ok, r.error, r.attempts) == (False, "stopped", 0)
+    assert (r.outcome, r.attempts) == (Outcome.STOPPED, 0)
     assert store.calls == []
 
 
@@ -457,7 +457,7 @@ def test_stop_between_retries(tmp_path: Path) -> None:
     stop = threading.Event()
     ex = executor(store, stop=stop, sleep=lambda s: stop.set())  # Ctrl+C during the backoff
     r = ex.upload_one(upload(real_file(tmp_path)))
-    assert (r.ok, r.error, r.attempts) == (False, "stopped", 1)
+    assert (r.outcome, r.attempts) == (Outcome.STOPPED, 1)
     assert len(store.calls) == 1
 
 
@@ -466,7 +466,7 @@ def test_stop_during_upload(tmp_path: Path) -> None:
     stop = threading.Event()
     store.script["cam/a.mp4"] = [lambda fh, progress, on_mp: (stop.set(), progress(1))]
     r = executor(store, stop=stop).upload_one(upload(real_file(tmp_path)))
-    assert (r.ok, r.error) == (False, "stopped")
+    assert r.outcome is Outcome.STOPPED
     assert "cam/a.mp4" not in store.objects
 
 
@@ -516,7 +516,7 @@ def test_a_failing_head_after_412_is_retried_like_an_upload(tmp_path: Path) -> N
     store = FlakyHead([RemoteError(ErrorKind.RETRYABLE, "S3 answered 503: SlowDown", "SlowDown")])
     store.put("cam/a.mp4", CONTENT)  # ours already (a kill between PUT and the manifest write)
     result = executor(store).upload_one(upload(real_file(tmp_path)))
-    assert result.ok and result.adopted
+    assert result.outcome is Outcome.ADOPTED
     assert len(store.calls) == 2  # the second PUT found the key again; HEAD answered this time
 
 
@@ -525,7 +525,7 @@ def test_a_denied_head_after_412_is_recorded_unverified_and_not_resent(tmp_path:
     store = FlakyHead([RemoteError(ErrorKind.KEY, "access denied (HEAD)", "403")])
     store.put("cam/a.mp4", CONTENT)
     result = executor(store).upload_one(upload(real_file(tmp_path)))
-    assert result.ok and result.unverified and not result.adopted and result.error is None
+    assert result.outcome is Outcome.UNVERIFIED and result.ok and result.error is None
     assert (result.key, result.checksum) == ("cam/a.mp4", None)
     assert len(store.calls) == 1  # not sent again
 
@@ -535,7 +535,7 @@ def test_a_head_failing_otherwise_after_412_still_fails_the_file(tmp_path: Path)
     store = FlakyHead([refused])
     store.put("cam/a.mp4", CONTENT)
     result = executor(store).upload_one(upload(real_file(tmp_path)))
-    assert not result.ok and not result.unverified and "InvalidRequest" in (result.error or "")
+    assert result.outcome is Outcome.FAILED and "InvalidRequest" in (result.error or "")
 
 
 def test_an_unexpected_exception_is_recorded_for_its_file_and_the_others_go_on(tmp_path: Path) -> None:
@@ -562,7 +562,7 @@ def test_listed_object_with_matching_checksum_is_adopted_without_upload(tmp_path
     store = FakeStore()
     store.put("cam/a.mp4", CONTENT)
     result = executor(store).upload_one(adopt(real_file(tmp_path)))
-    assert result.ok and result.adopted and store.calls == []
+    assert result.outcome is Outcome.ADOPTED and store.calls == []
 
 
 def test_listed_object_of_same_size_but_other_content_is_kept_and_ours_goes_alongside(tmp_path: Path) -> None:
@@ -570,7 +570,7 @@ def test_listed_object_of_same_size_but_other_content_is_kept_and_ours_goes_alon
     store.put("cam/a.mp4", OTHER_SAME_SIZE)
     f = real_file(tmp_path)
     result = executor(store).upload_one(adopt(f))
-    assert result.ok and not result.adopted
+    assert result.outcome is Outcome.UPLOADED
     assert result.key == keep_both_key("cam/a.mp4", f.size, f.mtime_ns)
     assert store.objects["cam/a.mp4"][0] == OTHER_SAME_SIZE
 
@@ -578,7 +578,7 @@ def test_listed_object_of_same_size_but_other_content_is_kept_and_ours_goes_alon
 def test_listed_object_deleted_since_the_listing_is_uploaded_to_its_key(tmp_path: Path) -> None:
     store = FakeStore()
     result = executor(store).upload_one(adopt(real_file(tmp_path)))
-    assert result.ok and not result.adopted and result.key == "cam/a.mp4"
+    assert result.outcome is Outcome.UPLOADED and result.key == "cam/a.mp4"
     assert store.objects["cam/a.mp4"][0] == CONTENT
 
 

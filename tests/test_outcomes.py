@@ -7,7 +7,16 @@ from pathlib import Path
 
 from reconciler.config import from_mapping
 from reconciler.manifest import Manifest
-from reconciler.models import Action, ActionKind, EntryState, LocalFile, PassReport, Reason, UploadResult
+from reconciler.models import (
+    Action,
+    ActionKind,
+    EntryState,
+    LocalFile,
+    Outcome,
+    PassReport,
+    Reason,
+    UploadResult,
+)
 from reconciler.outcomes import BATCH_ROWS, BATCH_SECONDS, Recorder
 from reconciler.progress import PassProgress
 
@@ -20,7 +29,8 @@ def _recorder(tmp_path: Path, clock: list[float]) -> tuple[Recorder, Manifest]:
 
 def _ok(i: int, root: str) -> UploadResult:
     f = LocalFile(root, f"cam/{i:03d}.jpg", 10, 1)
-    return UploadResult(Action(ActionKind.UPLOAD, Reason.NEW, f, f.rel), ok=True, key=f.rel, checksum="c")
+    action = Action(ActionKind.UPLOAD, Reason.NEW, f, f.rel)
+    return UploadResult(action, Outcome.UPLOADED, key=f.rel, checksum="c")
 
 
 def test_confirmed_uploads_are_written_in_batches_and_all_by_the_flush(tmp_path: Path) -> None:
@@ -34,7 +44,7 @@ def test_confirmed_uploads_are_written_in_batches_and_all_by_the_flush(tmp_path:
     assert len(m.entries_for(root)) == BATCH_ROWS
     rec(_ok(BATCH_ROWS, root))
     failed = _ok(999, root)
-    rec(UploadResult(failed.action, ok=False, error="refused"))  # failures are written at once
+    rec(UploadResult(failed.action, Outcome.FAILED, error="refused"))  # failures are written at once
     assert len(m.entries_for(root)) == BATCH_ROWS + 1
     rec.flush()
     rows = m.entries_for(root)
