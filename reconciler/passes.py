@@ -183,21 +183,54 @@ def _done_as_planned(p: Plan) -> set[FileId]:
             if a.file is not None and a.reason in (Reason.UPLOADED, Reason.REMOTE_MISSING)}
 
 
-def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
-             out: IO[str] = sys.stdout, full: bool = False) -> PassReport:
-    """One whole pass. Returns its report; report.exit_code is the process's answer.
-    `full` stats every file (no folder is skipped); a dry run always does."""
-    world = world or World()
-    report = PassReport(started_at=world.clock())
+def _open_manifest(cfg: Config, dry_run: bool, report: PassReport) -> Optional[Manifest]:
+    """The manifest for this pass: read-only for a dry run (None when there is none yet)."""
     target = target_of(cfg)
     manifest = (Manifest.open_readonly(cfg.manifest_path, target) if dry_run
                 else Manifest.open(cfg.manifest_path, target))
     if manifest is not None and manifest.moved_aside:
         logger.warning("The manifest was moved aside to {}; rebuilding it from the bucket "
                        "listing (nothing is uploaded twice)", manifest.moved_aside)
+        if not dry_run:
+            report.manifest_moved_aside = manifest.moved_aside
+    return manifest
+
+
+def _act(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
+         entries: dict[FileId, ManifestEntry], folders: skipping.FolderPass) -> None:
+    """Carry out the plan and record what happened: uploads, the ledger, after_upload."""
+    if report.listed:
+        manifest.set_meta(LAST_LISTING, repr(report.started_at))
+    log_decisions(p, entries, cfg.after_upload.action)
+    persist_observations(p, manifest)
+    for a in p.skips:
+        report.skipped[a.reason.value] = report.skipped.get(a.reason.value, 0) + 1
+    done = _done_as_planned(p)
+    try:
+        sent = _execute(cfg, p, manifest, world, report, entries, done)
+        if not report.fatal:
+            _write_ledger(cfg, manifest, world, sent)
+        if p.local_cleanups and not report.fatal:
+            clean_up(world.get_bucket(cfg), p.local_cleanups, cfg.after_upload.move_to,
+                     lambda files: open_for_writing(world, files),
+                     lambda f, key: manifest.record_overwritten(f, key, world.clock()))
+    except RemoteError as exc:
+        report.fatal = str(exc)
+    count_unstorable(p, report)  # after the uploads: "denied for every upload" counts those
+    skipping.record(folders, manifest, cfg, done, report.started_at)
+    if report.fatal:
+        logger.error("{}", report.fatal)
+
+
+def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
+             out: IO[str] = sys.stdout, full: bool = False) -> PassReport:
+    """One whole pass: observe -> plan (once) -> print (dry run) or act -> record. Returns
+    its report; report.exit_code is the process's answer. `full` stats every file (no folder
+    is skipped); a dry run always does."""
+    world = world or World()
+    report = PassReport(started_at=world.clock())
+    manifest = _open_manifest(cfg, dry_run, report)
     pass_id = manifest.start_pass(report.started_at) if manifest and not dry_run else 0
-    if manifest is not None and manifest.moved_aside and not dry_run:
-        report.manifest_moved_aside = manifest.moved_aside
     ready: Optional[list[FileId]] = None  # files ready this pass (the backlog alert)
     ended = True  # False when the pass ends in an exception: no alert round, no heartbeat
     try:
@@ -214,29 +247,9 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
             print_plan(p, cfg, out)
             return report
         assert manifest is not None
-        if report.listed:
-            manifest.set_meta(LAST_LISTING, repr(report.started_at))
-        log_decisions(p, entries, cfg.after_upload.action)
-        persist_observations(p, manifest)
-        for a in p.skips:
-            report.skipped[a.reason.value] = report.skipped.get(a.reason.value, 0) + 1
         ready = [a.file.id for a in p.sends + [s for s in p.skips if s.reason is Reason.BACKOFF]
                  if a.file is not None]
-        done = _done_as_planned(p)
-        try:
-            sent = _execute(cfg, p, manifest, world, report, entries, done)
-            if not report.fatal:
-                _write_ledger(cfg, manifest, world, sent)
-            if p.local_cleanups and not report.fatal:
-                clean_up(world.get_bucket(cfg), p.local_cleanups, cfg.after_upload.move_to,
-                         lambda files: open_for_writing(world, files),
-                         lambda f, key: manifest.record_overwritten(f, key, world.clock()))
-        except RemoteError as exc:
-            report.fatal = str(exc)
-        count_unstorable(p, report)  # after the uploads: "denied for every upload" counts those
-        skipping.record(folders, manifest, cfg, done, report.started_at)
-        if report.fatal:
-            logger.error("{}", report.fatal)
+        _act(cfg, p, manifest, world, report, entries, folders)
         return report
     except BaseException:
         ended = False
@@ -251,4 +264,3 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
             manifest.close()
         if not dry_run:
             logger.info(summary_line(report))
-
