@@ -1,39 +1,48 @@
 """The manifest: a SQLite cache of what the bucket holds and what the folder looked like.
 
-The only sqlite3 user. WAL mode, small transactions, written only after S3 confirms, so
-a kill at any instant leaves either the old row or the new one. A file that is not a
+With migrations.py, dbfile.py and tables.py, the only sqlite3 users. WAL mode, small
+transactions, written only after S3 confirms, so a kill at any instant leaves either the
+old row or the new one. A file that is not a
 valid manifest (or is from a future version) is moved aside and rebuilt from the
 listing: the manifest is a cache, never trusted blindly and never fatal.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Optional
 from urllib.parse import urlsplit
 
+from .dbfile import (
+    CHECK_EVERY_SECONDS,
+    ManifestError,
+    check_integrity,
+    is_disk_problem,
+    last_check_if_untouched,
+    make_private,
+    move_aside,
+    stamp_clean_close,
+    write_error,
+)
 from .lock import make_private_dir
-from .logs import private_opener, strip_userinfo
+from .logs import strip_userinfo
+from .migrations import MIGRATIONS, SCHEMA_VERSION, _migrate
 from .models import (
-    AlertState,
-    DirRecord,
     EntryState,
-    LiveState,
     LocalFile,
     ManifestEntry,
     Observation,
-    PassReport,
     PendingMultipart,
 )
+from .tables import ManifestTables
 
-SCHEMA_VERSION = 8
+__all__ = ["CHECK_EVERY_SECONDS", "MIGRATIONS", "SCHEMA_VERSION", "Manifest", "ManifestError",
+           "local_day", "normal_target"]
 TARGET = "target"  # meta row: the bucket the rows describe
 
 
@@ -60,101 +69,6 @@ def normal_target(target: str) -> str:
     return f"{scheme}://{host}{parts.path.rstrip('/')}|{bucket}"
 
 
-class ManifestError(Exception):
-    """The manifest cannot be written (disk full, read-only); the message says what to do."""
-
-
-def _v1(db: sqlite3.Connection) -> None:
-    db.executescript(
-        """
-        CREATE TABLE files (
-            root TEXT NOT NULL, rel TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,
-            size INTEGER NOT NULL DEFAULT 0, mtime_ns INTEGER NOT NULL DEFAULT 0,
-            dev INTEGER NOT NULL DEFAULT 0, ino INTEGER NOT NULL DEFAULT 0,
-            checksum TEXT,
-            obs_size INTEGER, obs_mtime_ns INTEGER, obs_count INTEGER, obs_first REAL,
-            attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL, last_error TEXT,
-            uploaded_at REAL,
-            PRIMARY KEY (root, rel)
-        ) WITHOUT ROWID;
-        CREATE INDEX files_identity ON files (dev, ino) WHERE state = 'uploaded' AND ino != 0;
-        CREATE TABLE passes (
-            id INTEGER PRIMARY KEY, started_at REAL NOT NULL, finished_at REAL,
-            exit_code INTEGER, report TEXT
-        );
-        CREATE TABLE multipart (
-            upload_id TEXT PRIMARY KEY, key TEXT NOT NULL, started_at REAL NOT NULL
-        );
-        """
-    )
-
-
-def _v2_resumable_multipart(db: sqlite3.Connection) -> None:
-    """Remember which file (and part size) a multipart upload was for, so it can resume."""
-    for column in ("root TEXT", "rel TEXT", "size INTEGER NOT NULL DEFAULT 0",
-                   "mtime_ns INTEGER NOT NULL DEFAULT 0", "part_size INTEGER NOT NULL DEFAULT 0"):
-        db.execute(f"ALTER TABLE multipart ADD COLUMN {column}")
-
-
-def _v3_live_segments(db: sqlite3.Connection) -> None:
-    """Live upload: each file's segments sent so far, and when it was first seen unfinished."""
-    db.execute("ALTER TABLE files ADD COLUMN obs_since REAL")
-    db.execute(
-        """CREATE TABLE IF NOT EXISTS live (
-            root TEXT NOT NULL, rel TEXT NOT NULL, base TEXT NOT NULL,
-            segments INTEGER NOT NULL, sent INTEGER NOT NULL, last_at REAL,
-            head_sha TEXT NOT NULL DEFAULT '', head_len INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (root, rel)
-        ) WITHOUT ROWID""")
-def _v4_unverified_uploads(db: sqlite3.Connection) -> None:
-    """An uploaded row the store refused us the read to confirm (write-only credentials)."""
-    db.execute("ALTER TABLE files ADD COLUMN unverified INTEGER NOT NULL DEFAULT 0")
-
-
-def _v5_ledger(db: sqlite3.Connection) -> None:
-    """The hash-chained ledger: each object written (or still to write) and its lines."""
-    db.executescript(
-        """
-        CREATE TABLE IF NOT EXISTS ledger_objects (
-            seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, sha256 TEXT NOT NULL,
-            created_at REAL NOT NULL, written INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE TABLE IF NOT EXISTS ledger_lines (
-            id INTEGER PRIMARY KEY, object_seq INTEGER NOT NULL, line TEXT NOT NULL
-        );
-        """
-    )
-
-
-def _v6_alerts(db: sqlite3.Connection) -> None:
-    """Open alerts (so a --once run every 5 minutes does not resend them) and when each file
-    waiting to upload was first seen ready (the backlog alert)."""
-    db.execute("CREATE TABLE IF NOT EXISTS alerts (name TEXT PRIMARY KEY, opened_at REAL NOT NULL, "
-               "sent_at REAL, detail TEXT NOT NULL DEFAULT '')")
-    db.execute("CREATE TABLE IF NOT EXISTS ready_since (root TEXT NOT NULL, rel TEXT NOT NULL, "
-               "since REAL NOT NULL, PRIMARY KEY (root, rel)) WITHOUT ROWID")
-
-
-def _v7_daily_bytes(db: sqlite3.Connection) -> None:
-    """Bytes uploaded per local calendar day, for transfer.daily_budget across runs."""
-    db.execute("CREATE TABLE IF NOT EXISTS daily_bytes (day TEXT PRIMARY KEY, "
-               "bytes INTEGER NOT NULL DEFAULT 0)")
-
-
-def _v8_dir_state(db: sqlite3.Connection) -> None:
-    """One row per folder, so an idle pass can skip unchanged quiet folders (dirstate.py)."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS dirs (root TEXT NOT NULL, rel_dir TEXT NOT NULL, "
-        "mtime_ns INTEGER NOT NULL, newest_mtime INTEGER NOT NULL, all_uploaded INTEGER NOT NULL, "
-        "checked_at INTEGER NOT NULL, files INTEGER NOT NULL DEFAULT 0, "
-        "PRIMARY KEY (root, rel_dir)) WITHOUT ROWID")
-
-
-# Named migrations, applied in order, each in the transaction that records it.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2_resumable_multipart,
-                                                          _v3_live_segments, _v4_unverified_uploads,
-                                                          _v5_ledger, _v6_alerts,
-                                                          _v7_daily_bytes, _v8_dir_state]
 _COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns, "
             "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at, obs_since, "
             "unverified")
@@ -172,7 +86,7 @@ def _entry(row: tuple) -> ManifestEntry:
                          obs, attempts, next_at, last_error, uploaded_at, bool(unverified))
 
 
-class Manifest:
+class Manifest(ManifestTables):
     def __init__(self, db: sqlite3.Connection, path: str, fresh: bool, moved_aside: Optional[str] = None):
         self.db = db
         self.path = path
@@ -196,7 +110,7 @@ class Manifest:
             m.set_meta(TARGET, target)  # also rewrites a row an older version stored unnormalised
         elif target and recorded != target:
             m.close()
-            aside = _move_aside(str(path), "other-bucket")
+            aside = move_aside(str(path), "other-bucket")
             m = cls._open_or_rebuild(str(path))
             m.set_meta(TARGET, target)
             m.moved_aside = (f"{aside} (it was for {normal_target(recorded or '')}, the config now "
@@ -211,14 +125,14 @@ class Manifest:
             raise ManifestError(f"cannot create the state dir for {path} ({exc.strerror}): "
                                 "set state_dir to a writable local folder.") from None
         existed = os.path.exists(path)
-        _make_private(path)
+        make_private(path)
         try:
             return cls._open_valid(path, existed)
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and _is_disk_problem(exc):
-                raise _write_error(exc, path) from None
-            aside = _move_aside(path)
-            _make_private(path)
+            if isinstance(exc, sqlite3.OperationalError) and is_disk_problem(exc):
+                raise write_error(exc, path) from None
+            aside = move_aside(path)
+            make_private(path)
             m = cls._open_valid(path, False)
             m.moved_aside = f"{aside} ({exc})"
             return m
@@ -226,10 +140,10 @@ class Manifest:
     @classmethod
     def _open_valid(cls, path: str, existed: bool) -> Manifest:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        checked_at = _last_check_if_untouched(path) if existed else None
+        checked_at = last_check_if_untouched(path) if existed else None
         try:
             if existed and checked_at is None:
-                _check_integrity(db)
+                check_integrity(db)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL+NORMAL: a power cut loses at most
             # the last commits, never consistency; the listing recovers those.
@@ -272,7 +186,7 @@ class Manifest:
     def close(self) -> None:
         self.db.close()
         if self.checked_at and self.path != ":memory:":
-            _stamp_clean_close(self.path, self.checked_at)
+            stamp_clean_close(self.path, self.checked_at)
 
     # ---- reading -------------------------------------------------------------------
     def entries_for(self, root: str) -> dict[tuple[str, str], ManifestEntry]:
@@ -293,12 +207,6 @@ class Manifest:
                 out[(r[0], r[1])] = _entry(r)
         return out
 
-    def dirs_for(self, root: str) -> dict[str, DirRecord]:
-        """The folder records of one watch dir, by relative folder ("" = the watch dir)."""
-        rows = self.db.execute("SELECT rel_dir, mtime_ns, newest_mtime, all_uploaded, checked_at, "
-                               "files FROM dirs WHERE root = ?", (root,))
-        return {r[0]: DirRecord(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows}
-
     def uploaded_by_identity(self) -> dict[tuple[int, int, int, int], str]:
         """(volume, file id, size, mtime) -> key of every uploaded file, in one query."""
         rows = self.db.execute(
@@ -311,13 +219,6 @@ class Manifest:
     def meta(self, name: str) -> Optional[str]:
         row = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return row[0] if row else None
-
-    def passes(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT started_at, finished_at, exit_code, report FROM passes "
-            "ORDER BY id DESC LIMIT ?", (limit,))
-        return [{"started_at": s, "finished_at": f, "exit_code": c,
-                 "report": json.loads(r) if r else {}} for s, f, c, r in rows]
 
     def state_counts(self) -> dict[str, dict[str, float]]:
         """Per state: files, bytes (uploaded size, or last observed size), oldest first_seen."""
@@ -338,68 +239,15 @@ class Manifest:
                                "coalesce(uploaded_at, 0) >= ? ORDER BY uploaded_at, root, rel", (since,))
         return [_entry(r) for r in rows]
 
-    # ---- the ledger ----------------------------------------------------------------
-    def ledger_last_line(self) -> Optional[str]:
-        row = self.db.execute("SELECT line FROM ledger_lines ORDER BY id DESC LIMIT 1").fetchone()
-        return row[0] if row else None
-
-    def ledger_count(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM ledger_objects").fetchone()[0])
-
-    def ledger_objects(self, unwritten_only: bool = False) -> list[tuple[str, str, bool, list[str]]]:
-        """(object key, sha256 hex, written, its lines) in chain order."""
-        where = " WHERE written = 0" if unwritten_only else ""
-        objects = self.db.execute(f"SELECT seq, key, sha256, written FROM ledger_objects{where} "
-                                  "ORDER BY seq").fetchall()
-        out = []
-        for seq, key, sha, written in objects:
-            lines = [r[0] for r in self.db.execute(
-                "SELECT line FROM ledger_lines WHERE object_seq = ? ORDER BY id", (seq,))]
-            out.append((key, sha, bool(written), lines))
-        return out
-
-    def ledger_add(self, key: str, sha256: str, lines: list[str], now: float) -> None:
-        """Remember a ledger object before it is written: a crash leaves it to write again."""
-        try:
-            with self._lock, self.db:
-                self.db.execute("BEGIN IMMEDIATE")
-                cur = self.db.execute("INSERT INTO ledger_objects (key, sha256, created_at) "
-                                      "VALUES (?, ?, ?)", (key, sha256, now))
-                self.db.executemany("INSERT INTO ledger_lines (object_seq, line) VALUES (?, ?)",
-                                    [(cur.lastrowid, line) for line in lines])
-        except sqlite3.OperationalError as exc:
-            raise _write_error(exc, self.path) from None
-
-    def ledger_written(self, key: str) -> None:
-        self._write("UPDATE ledger_objects SET written = 1 WHERE key = ?", [(key,)])
-
     def failing(self) -> list[ManifestEntry]:
         rows = self.db.execute(
             f"SELECT {_COLUMNS} FROM files WHERE state = 'failed' ORDER BY next_attempt_at")
         return [_entry(r) for r in rows]
 
-    def bytes_sent_on(self, day: str) -> int:
-        """Bytes uploaded on one local day (YYYY-MM-DD)."""
-        row = self.db.execute("SELECT bytes FROM daily_bytes WHERE day = ?", (day,)).fetchone()
-        return int(row[0]) if row else 0
-
     def open_multiparts(self) -> list[PendingMultipart]:
         rows = self.db.execute("SELECT upload_id, key, started_at, root, rel, size, mtime_ns, "
                                "part_size FROM multipart ORDER BY started_at, upload_id")
         return [PendingMultipart(*r) for r in rows]
-
-    def exit_codes(self, limit: int) -> list[Optional[int]]:
-        """The exit codes of the last `limit` passes, newest first."""
-        rows = self.db.execute("SELECT exit_code FROM passes ORDER BY id DESC LIMIT ?", (limit,))
-        return [r[0] for r in rows]
-
-    def alerts(self) -> dict[str, AlertState]:
-        rows = self.db.execute("SELECT name, opened_at, sent_at, detail FROM alerts ORDER BY name")
-        return {r[0]: AlertState(*r) for r in rows}
-
-    def oldest_ready_since(self) -> Optional[float]:
-        """When the longest-waiting ready file was first seen ready; None: no backlog."""
-        return self.db.execute("SELECT min(since) FROM ready_since").fetchone()[0]
 
     # ---- writing (each a small transaction) ----------------------------------------
     def _write(self, sql: str, rows: Iterable[tuple]) -> None:
@@ -408,7 +256,7 @@ class Manifest:
                 self.db.execute("BEGIN IMMEDIATE")
                 self.db.executemany(sql, rows)
         except sqlite3.OperationalError as exc:
-            raise _write_error(exc, self.path) from None
+            raise write_error(exc, self.path) from None
 
     def set_meta(self, name: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", [(name, value)])
@@ -422,11 +270,6 @@ class Manifest:
             "(?, ?, ?, 'uploaded', ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0, NULL, NULL, ?, NULL, ?)",
             [(f.root, f.rel, key, f.size, f.mtime_ns, f.dev, f.ino, checksum, now, int(unverified))
              for f, key, checksum in rows])
-
-    def add_sent(self, day: str, n: int) -> None:
-        """Count n more bytes uploaded on `day` (one small row per day)."""
-        self._write("INSERT INTO daily_bytes (day, bytes) VALUES (?, ?) ON CONFLICT (day) DO "
-                    "UPDATE SET bytes = daily_bytes.bytes + excluded.bytes", [(day, n)])
 
     def record_overwritten(self, file: LocalFile, key: str, now: float) -> None:
         """We wrote key, but the file changed meanwhile: not done, yet the object is ours."""
@@ -467,96 +310,9 @@ class Manifest:
             if not uploaded_too:  # gone before its whole upload: its segments stay in the bucket
                 self.forget_live(ids)
 
-    # ---- live segments --------------------------------------------------------------
-    def live_states(self) -> dict[tuple[str, str], LiveState]:
-        rows = self.db.execute("SELECT root, rel, base, segments, sent, last_at, head_sha, "
-                               "head_len FROM live")
-        return {(r[0], r[1]): LiveState(*r) for r in rows}
-
-    def record_segment(self, file: LocalFile, base: str, seq: int, end: int, now: float,
-                       head: tuple[str, int] = ("", 0)) -> None:
-        """Segment `seq` of `file` is in the bucket; its bytes end at `end`. Segment 0
-        starts the row afresh (a restart too) with the hash of the file's first bytes."""
-        if seq == 0:
-            self._write("INSERT OR REPLACE INTO live (root, rel, base, segments, sent, last_at, "
-                        "head_sha, head_len) VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
-                        [(file.root, file.rel, base, end, now, head[0], head[1])])
-        else:
-            self._write("UPDATE live SET segments = ?, sent = ?, last_at = ? WHERE root = ? AND "
-                        "rel = ? AND segments = ?", [(seq + 1, end, now, file.root, file.rel, seq)])
-
-    def forget_live(self, ids: list[tuple[str, str]]) -> None:
-        if ids:
-            self._write("DELETE FROM live WHERE root = ? AND rel = ?", ids)
-
-    def save_dirs(self, root: str, records: Iterable[DirRecord], gone: Iterable[str]) -> None:
-        """Folder records this pass listed, and folders it found gone; one transaction."""
-        rows = [(root, d.rel_dir, d.mtime_ns, d.newest_mtime_ns, int(d.all_uploaded),
-                 d.checked_at_ns, d.files) for d in records]
-        dead = [(root, rel_dir) for rel_dir in gone]
-        if not rows and not dead:
-            return
-        try:
-            with self._lock, self.db:
-                self.db.execute("BEGIN IMMEDIATE")
-                self.db.executemany("DELETE FROM dirs WHERE root = ? AND rel_dir = ?", dead)
-                self.db.executemany(
-                    "INSERT OR REPLACE INTO dirs (root, rel_dir, mtime_ns, newest_mtime, "
-                    "all_uploaded, checked_at, files) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        except sqlite3.OperationalError as exc:
-            raise _write_error(exc, self.path) from None
-
     def reset_observation(self, file: LocalFile) -> None:
         self._write("UPDATE files SET obs_count = NULL WHERE root = ? AND rel = ?",
                     [file.id])
-
-    def start_pass(self, now: float) -> int:
-        try:
-            with self._lock, self.db:
-                cur = self.db.execute("INSERT INTO passes (started_at) VALUES (?)", (now,))
-                self.db.execute("DELETE FROM passes WHERE id < ? - 1000", (cur.lastrowid,))
-        except sqlite3.OperationalError as exc:
-            raise _write_error(exc, self.path) from None
-        return int(cur.lastrowid or 0)
-
-    def finish_pass(self, pass_id: int, report: PassReport) -> None:
-        body = strip_userinfo(json.dumps({k: v for k, v in vars(report).items()}))
-        self._write("UPDATE passes SET finished_at = ?, exit_code = ?, report = ? WHERE id = ?",
-                    [(report.finished_at, report.exit_code, body, pass_id)])
-
-    def save_alerts(self, alerts: dict[str, AlertState]) -> None:
-        """Replace the open alerts; no write when nothing changed (idle passes stay read-only)."""
-        if alerts == self.alerts():
-            return
-        try:
-            with self._lock, self.db:
-                self.db.execute("BEGIN IMMEDIATE")
-                self.db.execute("DELETE FROM alerts")
-                self.db.executemany("INSERT INTO alerts (name, opened_at, sent_at, detail) "
-                                    "VALUES (?, ?, ?, ?)",
-                                    [(a.name, a.opened_at, a.sent_at, a.detail) for a in alerts.values()])
-        except sqlite3.OperationalError as exc:
-            raise _write_error(exc, self.path) from None
-
-    def note_ready(self, ready: Iterable[tuple[str, str]], now: float) -> None:
-        """Files that were ready this pass: those still not uploaded keep (or get) their
-        first-seen-ready time; every other row goes."""
-        known = {(r, p): s for r, p, s in self.db.execute("SELECT root, rel, since FROM ready_since")}
-        waiting = {}
-        for fid in ready:
-            row = self.db.execute("SELECT state FROM files WHERE root = ? AND rel = ?", fid).fetchone()
-            if row is None or row[0] != EntryState.UPLOADED.value:
-                waiting[fid] = known.get(fid, now)
-        if waiting == known:
-            return
-        try:
-            with self._lock, self.db:
-                self.db.execute("BEGIN IMMEDIATE")
-                self.db.execute("DELETE FROM ready_since")
-                self.db.executemany("INSERT INTO ready_since (root, rel, since) VALUES (?, ?, ?)",
-                                    [(r, p, s) for (r, p), s in waiting.items()])
-        except sqlite3.OperationalError as exc:
-            raise _write_error(exc, self.path) from None
 
     def multipart_started(self, upload_id: str, key: str, now: float,
                           file: Optional[LocalFile] = None, part_size: int = 0) -> None:
@@ -569,89 +325,3 @@ class Manifest:
         self._write("DELETE FROM multipart WHERE upload_id = ?", [(upload_id,)])
 
 
-def _migrate(db: sqlite3.Connection) -> bool:
-    """Apply pending migrations; True when the schema was created just now."""
-    db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
-        raise sqlite3.DatabaseError(f"schema version {version} is newer than this camup-sync")
-    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-        with db:
-            db.execute("BEGIN IMMEDIATE")
-            migration(db)
-            db.execute(f"PRAGMA user_version = {number}")
-    return version == 0
-
-
-CHECK_EVERY_SECONDS = 24 * 3600
-
-
-def _stamp(path: str) -> str:
-    st = os.stat(path)
-    return f"{st.st_size} {st.st_mtime_ns}"
-
-
-def _stamp_clean_close(path: str, checked_at: float) -> None:
-    """After our own clean close: the file as SQLite left it (size, mtime) and when it was
-    last fully checked, in PATH.ok."""
-    try:
-        if os.path.isfile(path) and not os.path.exists(path + "-wal"):  # never for ":memory:"
-            with open(path + ".ok", "w", encoding="ascii", opener=private_opener) as f:
-                f.write(f"{_stamp(path)} {checked_at!r}")
-    except OSError:
-        pass  # no stamp: the next open runs the full check
-
-
-def _last_check_if_untouched(path: str) -> Optional[float]:
-    """When the file was last fully checked, if it is exactly as our last clean close left
-    it and that check is under CHECK_EVERY_SECONDS old; else None (check it now).
-
-    The integrity check reads every page (seconds at a million rows), so an idle pass
-    skips it; a crash (a -wal left), a change by anything else, or a day brings it back,
-    and damage SQLite meets while reading still raises at once."""
-    try:
-        if os.path.exists(path + "-wal"):
-            return None
-        with open(path + ".ok", encoding="ascii") as f:
-            size, mtime, checked = f.read().split()
-        fresh = time.time() - float(checked) < CHECK_EVERY_SECONDS
-        return float(checked) if fresh and f"{size} {mtime}" == _stamp(path) else None
-    except (OSError, ValueError):
-        return None
-
-
-def _check_integrity(db: sqlite3.Connection) -> None:
-    result = db.execute("PRAGMA quick_check").fetchone()
-    if not result or result[0] != "ok":
-        raise sqlite3.DatabaseError(f"integrity check failed: {result}")
-
-
-def _move_aside(path: str, why: str = "corrupt") -> str:
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    aside = f"{path}.{why}-{stamp}"
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(path + suffix):
-            os.replace(path + suffix, aside + suffix)
-    return aside
-
-
-def _make_private(path: str) -> None:
-    """The manifest file 0600 before SQLite opens it: its -wal and -shm files take the same
-    mode. An existing one (from an older version) is tightened too."""
-    if path == ":memory:":  # SQLite's name for no file at all
-        return
-    with contextlib.suppress(OSError):  # opening it for real says what is wrong, in ManifestError's words
-        os.close(private_opener(path, os.O_CREAT | os.O_RDWR))
-
-
-def _is_disk_problem(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return any(s in text for s in ("disk is full", "disk i/o", "readonly", "unable to open"))
-
-
-def _write_error(exc: sqlite3.OperationalError, path: str) -> ManifestError:
-    if "full" in str(exc).lower():
-        return ManifestError(f"the disk holding the manifest {path} is full: free some space; "
-                             "nothing was lost, the next pass catches up.")
-    return ManifestError(f"cannot write the manifest {path} ({exc}): check that state_dir is "
-                         "a writable local folder.")

@@ -40,8 +40,8 @@ class Throttle:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._stamp = clock()
-        self._checked = self._stamp
+        self.stamp = clock()
+        self._checked = self.stamp
         self._rate = self._rate_of()
         self._tokens = 0.0
 
@@ -61,10 +61,10 @@ class Throttle:
             now = self._clock()
             rate = self._current(now)
             if not rate:
-                self._tokens, self._stamp = 0.0, now
+                self._tokens, self.stamp = 0.0, now
                 return
-            self._tokens = min(rate * BURST_SECONDS, self._tokens + (now - self._stamp) * rate)
-            self._stamp = now
+            self._tokens = min(rate * BURST_SECONDS, self._tokens + (now - self.stamp) * rate)
+            self.stamp = now
             self._tokens -= n
             wait = -self._tokens / rate if self._tokens < 0 else 0.0
         if wait > 0:

@@ -104,7 +104,7 @@ def test_observers_never_import_one_another(a: str, b: str) -> None:
 # botocore's exception types to sort failures; nothing else may touch either library.
 @pytest.mark.parametrize(("library", "owners"), [("boto3", ["remote"]),
                                                  ("botocore", ["remote", "s3errors"]),
-                                                 ("sqlite3", ["manifest"])])
+                                                 ("sqlite3", ["dbfile", "manifest", "migrations", "tables"])])
 def test_only_the_owner_imports_its_library(library: str, owners: list[str]) -> None:
     users = sorted(name for name, imp in MODULES.items() if library in imp.external)
     assert users == owners

@@ -456,27 +456,27 @@ def test_a_full_disk_fails_the_write_with_a_sentence_and_keeps_what_was_there(m:
 
 
 def test_the_full_integrity_check_is_skipped_only_for_a_file_as_our_clean_close_left_it(path: Path) -> None:
-    from reconciler.manifest import CHECK_EVERY_SECONDS, _last_check_if_untouched
+    from reconciler.dbfile import CHECK_EVERY_SECONDS, last_check_if_untouched
 
     m = Manifest.open(path, TARGET)
     m.record_uploaded([(lf(), "k", None)], NOW)
     m.close()
-    checked = _last_check_if_untouched(str(path))
+    checked = last_check_if_untouched(str(path))
     assert checked is not None  # untouched since a clean close: an idle pass need not read every page
 
     stamp = (path.parent / (path.name + ".ok")).read_text()
     size, mtime, _ = stamp.split()
     (path.parent / (path.name + ".ok")).write_text(f"{size} {mtime} {checked - CHECK_EVERY_SECONDS - 1}")
-    assert _last_check_if_untouched(str(path)) is None  # checked over a day ago: check again
+    assert last_check_if_untouched(str(path)) is None  # checked over a day ago: check again
 
     (path.parent / (path.name + ".ok")).write_text(stamp)
     with open(path, "r+b") as f:  # changed by something else: check again
         f.seek(5000)
         f.write(b"\xff" * 10)
-    assert _last_check_if_untouched(str(path)) is None
+    assert last_check_if_untouched(str(path)) is None
 
     (path.parent / (path.name + "-wal")).write_bytes(b"")  # a crash left a WAL: check again
-    assert _last_check_if_untouched(str(path)) is None
+    assert last_check_if_untouched(str(path)) is None
 
 
 # ---- issue 8: one spelling of the target, no password stored, private files ------------------------
