@@ -19,7 +19,7 @@ from loguru import logger
 
 from .checksums import FileChanged
 from .keys import keep_both_key
-from .models import CREATING, Action, ActionKind, LocalFile, Reason, UploadResult
+from .models import CREATING, Action, ActionKind, LocalFile, Reason, StoredObject, UploadResult
 from .probe import FileLocked, open_for_upload
 from .s3errors import ErrorKind, RemoteError
 from .scan import path_of
@@ -34,11 +34,9 @@ class Store(Protocol):
                resume_id: Optional[str] = None,
                unchanged: Callable[[], None] = lambda: None) -> Optional[str]: ...
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]: ...
+    def head(self, key: str) -> Optional[StoredObject]: ...
 
-    def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]: ...
-
-    def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool: ...
+    def same_content(self, fh: IO[bytes], size: int, found: StoredObject) -> bool: ...
 
 
 class Abandoned(Exception):
@@ -237,20 +235,16 @@ class Executor:
     def _resolve_existing(self, fh: IO[bytes], action: Action, key: str) -> UploadResult | tuple[str, bool]:
         """A conditional write found the key taken: these very bytes already, or other content.
 
-        Trusted only when the size matches and, where the store keeps a checksum, the
-        checksum of our bytes matches it too.
+        Trusted only when the store's own comparison says these bytes are its content (size,
+        then its checksum or ETag, whatever part size it was sent with).
         """
         file = action.file
         assert file is not None
         found = self.store.head(key)
         if found is None:
             return key, False  # vacant after all (deleted meanwhile): a conditional write again
-        size, stored, etag = found
-        if size == file.size:
-            same = (self.store.local_checksum(fh, size) == stored if stored is not None
-                    else self.store.etag_matches(fh, size, etag))  # no checksum kept: its MD5 ETag
-            if same:
-                return UploadResult(action, ok=True, adopted=True, key=key, checksum=stored)
+        if self.store.same_content(fh, file.size, found):
+            return UploadResult(action, ok=True, adopted=True, key=key, checksum=found.checksum)
         if self.on_conflict == "skip":
             return UploadResult(action, key=key, skipped_conflict=True)
         if self.on_conflict == "overwrite":

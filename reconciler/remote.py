@@ -13,16 +13,31 @@ from typing import IO, Any, Callable, Optional
 import boto3
 import botocore.exceptions as bx
 from botocore.config import Config as BotoConfig
+from loguru import logger
 
 from . import __version__
-from .checksums import b64, checksum_for, composite, md5_etag_matches, read_exact
+from .checksums import (
+    b64,
+    checksum_for,
+    checksum_matches,
+    composite,
+    md5_etag_matches,
+    part_digests,
+    parts_for,
+    read_exact,
+    split_count,
+)
 from .config import MIB, Config, ConfigError
-from .models import RemoteObject
+from .models import RemoteObject, StoredObject
 from .multipart import MultipartSettings, MultipartUpload
 from .s3errors import ErrorKind, RemoteError, classify_error
+from .text import printable
 from .throttle import Throttle
 
 Progress = Callable[[int], None]
+# A HEAD with PartNumber answered with one of these: the store cannot tell a part's size.
+_UNSUPPORTED = {"400", "404", "416", "501", "NotImplemented", "InvalidRequest", "InvalidArgument",
+                "InvalidPartNumber", "NoSuchKey", "NotFound"}
 
 
 def make_client(cfg: Config) -> Any:
@@ -93,16 +108,59 @@ class Bucket:
             if not page.get("IsTruncated") or not token:
                 return out
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]:
-        """(size, stored checksum, ETag) of the object at key, or None if there is none."""
+    def head(self, key: str) -> Optional[StoredObject]:
+        """What the store holds at key, or None if there is no object there."""
         try:
             resp = self._call("head_object", Key=key, ChecksumMode="ENABLED")
         except RemoteError as exc:
             if exc.code in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
+        etag = resp.get("ETag", "")
         stored = resp.get(self.checksum.field) if self.checksum else None
-        return resp["ContentLength"], stored, resp.get("ETag", "")
+        parts = split_count(stored)[1] if stored else None
+        parts = parts or resp.get("PartsCount") or split_count(etag.strip('"'))[1]
+        if stored and parts and "-" not in stored and resp.get("ChecksumType") != "FULL_OBJECT":
+            stored = f"{stored}-{parts}"  # moto's composite lacks AWS's "-N": one form for all
+        return StoredObject(resp["ContentLength"], stored, etag, parts, key)
+
+    def same_content(self, fh: IO[bytes], size: int, found: Optional[StoredObject]) -> bool:
+        """Are the first `size` bytes of fh exactly the object head() found?
+
+        The stored checksum decides where it can be compared (same algorithm; for a
+        multipart object, a part size giving its part count); otherwise the ETag (the MD5,
+        or for a multipart object the MD5 of part MD5s). A multipart object is hashed with
+        the part size it was really sent with, learned from the store, so a changed
+        multipart_chunksize_mb or another uploader's part size still compares equal.
+        """
+        if found is None or found.size != size:
+            return False
+        sizes = self._part_sizes(found) if found.parts_count else ()
+        if self.checksum and found.checksum:
+            verdict = checksum_matches(fh, size, found.checksum, self.checksum, sizes)
+            if verdict is not None:
+                return verdict
+            logger.debug("{}: no part size gives its checksum's {} parts; comparing the ETag",
+                         printable(found.key), found.parts_count)
+        return md5_etag_matches(fh, size, found.etag, sizes)
+
+    def _part_sizes(self, found: StoredObject) -> tuple[int, ...]:
+        """Part sizes to hash a multipart object with: part 1's real size where the store
+        tells it (HEAD with PartNumber=1), else ours, boto3's default (8 MiB) and common ones."""
+        learned = self._part_one_size(found.key) if found.key else None
+        if learned and parts_for(found.size, learned) == found.parts_count:
+            return (learned,)
+        return (self.cfg.transfer.chunk_bytes, 8 * MIB, 16 * MIB, 5 * MIB, 64 * MIB, found.size)
+
+    def _part_one_size(self, key: str) -> Optional[int]:
+        try:
+            return int(self._call("head_object", Key=key, PartNumber=1)["ContentLength"])
+        except RemoteError as exc:
+            if exc.kind in (ErrorKind.KEY, ErrorKind.FATAL) and exc.code in _UNSUPPORTED:
+                logger.debug("The store cannot HEAD part 1 of {} ({}); guessing its part size",
+                             printable(key), exc)
+                return None
+            raise
 
     def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool:
         """For objects without a stored checksum: our part size, boto3's default (8 MiB) and
@@ -111,16 +169,13 @@ class Bucket:
         return md5_etag_matches(fh, size, etag, parts)
 
     def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]:
-        """The checksum an upload of these bytes would have stored (plain or composite)."""
+        """The checksum an upload of these bytes would store now (plain or composite)."""
         if not self.checksum:
             return None
-        fh.seek(0)
         if size < self.cfg.transfer.threshold_bytes:
-            return b64(self.checksum.of(read_exact(fh, size)))
-        chunk = self.cfg.transfer.chunk_bytes
-        digests = [self.checksum.of(read_exact(fh, min(chunk, size - off)))
-                   for off in range(0, size, chunk)]
-        return composite(self.checksum, digests)
+            return b64(part_digests(fh, size, max(size, 1), self.checksum.new)[0])
+        return composite(self.checksum, part_digests(fh, size, self.cfg.transfer.chunk_bytes,
+                                                     self.checksum.new))
 
     def check_access(self) -> None:
         self._call("head_bucket")
