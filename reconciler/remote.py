@@ -75,6 +75,7 @@ class Bucket:
         self.checksum = checksum_for(cfg.remote.checksum)
         self.throttle = throttle or Throttle(cfg.transfer.bandwidth_bytes)
         self.conditional_complete = True  # False once the store rejects IfNoneMatch on a complete
+        self.algorithm_header = True  # False once the store rejects x-amz-sdk-checksum-algorithm
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         try:
@@ -219,9 +220,20 @@ class Bucket:
         if self.checksum:
             stored = b64(self.checksum.of(data))
             kwargs[self.checksum.field] = stored
+            if self.algorithm_header:  # as the SDKs send it: moto keeps a checksum only with it
+                kwargs["ChecksumAlgorithm"] = self.checksum.name
         if not overwrite:
             kwargs["IfNoneMatch"] = "*"
-        self._call("put_object", Key=key, Body=data, **kwargs)
+        try:
+            self._call("put_object", Key=key, Body=data, **kwargs)
+        except RemoteError as exc:
+            if "ChecksumAlgorithm" not in kwargs or not _rejects_algorithm_header(exc):
+                raise
+            self.algorithm_header = False  # remembered for the rest of this process
+            logger.info("The store refuses the x-amz-sdk-checksum-algorithm header; the checksum "
+                        "is sent without it")
+            del kwargs["ChecksumAlgorithm"]
+            self._call("put_object", Key=key, Body=data, **kwargs)
         progress(size)
         return stored
 
@@ -267,3 +279,10 @@ class Bucket:
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)
+
+
+def _rejects_algorithm_header(exc: RemoteError) -> bool:
+    """Did the store refuse the x-amz-sdk-checksum-algorithm header itself (some S3-compatible
+    stores answer "Unsupported header")?"""
+    text = f"{exc} {exc.__cause__ or ''}".lower()
+    return exc.code in _UNSUPPORTED and "sdk-checksum-algorithm" in text
