@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 import sqlite3
+import subprocess
 import time
 
 from .harness import Camp, assert_clean_stderr
@@ -236,20 +237,20 @@ def test_paths_resolve_relative_to_the_config_file_not_the_cwd(camp: Camp, tmp_p
 
 
 def test_a_file_that_changes_mid_upload_is_never_published_under_its_key(camp: Camp) -> None:
-    import subprocess
-    import sys
-
     camp.write_config("transfer:\n  multipart_threshold_mb: 5\n  multipart_chunksize_mb: 5\n"
                       '  max_bandwidth: "5MB/s"\n')
     clip = camp.file("cam/clip.mp4", 15 * 1024 * 1024)
-    # The recorder reopens the finished-looking clip and appends while it is being sent.
-    appender = subprocess.Popen([sys.executable, "-c",
-                                 "import sys, time; time.sleep(1.5); "
-                                 "open(sys.argv[1], 'ab').write(b'late frames')", str(clip)])
-    try:
-        result = camp.run("--once")
-    finally:
-        appender.wait(timeout=30)
+    proc = camp.start("--once")
+    # The recorder reopens the finished-looking clip and appends while it is being sent: once
+    # the upload has begun (~3 s at 5 MB/s), however slowly the run started.
+    deadline = time.monotonic() + 60
+    while (not camp.s3.list_multipart_uploads(Bucket=camp.bucket).get("Uploads")
+           and proc.poll() is None and time.monotonic() < deadline):
+        time.sleep(0.02)
+    with clip.open("ab") as fh:
+        fh.write(b"late frames")
+    stdout, stderr = proc.communicate(timeout=120)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
     assert result.returncode == 0, result.stderr
     assert "Changed while uploading" in result.stderr
