@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
-import uuid
+import re
+import socket
 from typing import IO, Callable, Optional
 
 from .config import Config
+from .keys import RESERVED
+from .logs import strip_userinfo
 from .remote import Bucket
 from .s3errors import ErrorKind, RemoteError
 from .scan import WatchDirError, check_watch_dir
+from .text import printable
 
 EXIT_OK, EXIT_CONFIG, EXIT_REMOTE = 0, 2, 4
 
@@ -20,7 +24,8 @@ class Preflight:
         self.code = EXIT_OK
 
     def line(self, ok: bool, what: str, detail: str = "", fail_code: int = EXIT_REMOTE) -> bool:
-        self.out.write(f"{'PASS' if ok else 'FAIL'}  {what}{': ' + detail if detail else ''}\n")
+        text = strip_userinfo(f"{what}{': ' + detail if detail else ''}")
+        self.out.write(f"{'PASS' if ok else 'FAIL'}  {printable(text)}\n")
         self.out.flush()
         if not ok and self.code == EXIT_OK:
             self.code = fail_code
@@ -43,7 +48,7 @@ class Preflight:
             self.line(False, "S3 client", str(exc))
             return self.code
         if self._remote("bucket reachable", lambda: self._reach(bucket)):
-            self._remote("can write (probe object written and removed)", lambda: self._probe(bucket))
+            self._remote("can write (probe object)", lambda: self._probe(bucket))
             if self.cfg.remote.listing != "never":
                 prefix = self.cfg.watch_dirs[0].prefix
                 self._remote("can list", lambda: bucket.check_list(prefix))
@@ -67,13 +72,19 @@ class Preflight:
         return self.line(True, what, detail or "")
 
     def _probe(self, bucket: Bucket) -> Optional[str]:
-        key = f"{self.cfg.watch_dirs[0].prefix}.camup-check-{uuid.uuid4().hex}"
+        key = probe_key(self.cfg.watch_dirs[0].prefix, socket.gethostname())
         bucket.put_probe(key)
         try:
             bucket.delete(key)
         except RemoteError:
-            return f"could not delete the probe object {key} (no s3:DeleteObject); remove it by hand"
-        return None
+            return (f"written, but could not remove {key} (no s3:DeleteObject); it stays, and "
+                    "every later check overwrites this one object")
+        return f"{key} written and removed"
+
+
+def probe_key(prefix: str, host: str) -> str:
+    """One fixed key per host in the tool's own space: checks overwrite it, never pile up."""
+    return f"{prefix}{RESERVED}check/{re.sub(r'[^A-Za-z0-9._-]', '_', host) or 'host'}"
 
 
 def _dir_writable(path: str) -> Optional[str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 from loguru import logger
 
 from . import __version__, logs
-from .config import Config, ConfigError, load
+from .config import Config, ConfigError, check_bounds, field_bounds, load
 from .lock import AlreadyRunning, InstanceLock
 from .manifest import Manifest, ManifestError
 
@@ -161,8 +161,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         cfg = load(args.config)
         if args.interval is not None:
-            if args.interval <= 0:
-                raise ConfigError("--interval must be greater than 0.")
+            check_bounds("--interval", args.interval, field_bounds(Config, "interval_seconds"))
             from dataclasses import replace
 
             cfg = replace(cfg, interval_seconds=args.interval)
@@ -176,6 +175,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         }
         return commands[args.command]()
     except ConfigError as exc:
+        if args.command == "check":  # the preflight's own first line says it too
+            print(f"FAIL  config valid: {exc}", flush=True)
         return _fail(EXIT_USAGE, f"Configuration error: {exc}")
     except AlreadyRunning as exc:
         return _fail(EXIT_LOCKED, str(exc))

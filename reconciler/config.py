@@ -13,12 +13,14 @@ import re
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 import yaml
 
 from . import logs, units
-from .keys import UnsafeKey, check_template
+from .keys import UnsafeKey, check_layout
 from .models import WatchDir
+from .text import printable
 
 DEFAULT_EXTENSIONS = (".dat", ".bvr", ".avi", ".mov", ".jpg", ".mp4")
 DEFAULT_EXCLUDE = ("*.part", "*.filepart", "*.tmp", "~*")
@@ -34,15 +36,22 @@ def _opt(default: Any, types: tuple[type, ...], doc: str, choices: tuple[str, ..
     return field(default=default, metadata={"types": types, "doc": doc, "choices": choices})
 
 
-def _doc(default: Any, doc: str, choices: tuple[str, ...] = ()) -> Any:
-    return field(default=default, metadata={"doc": doc, "choices": choices})
+def _doc(default: Any, doc: str, choices: tuple[str, ...] = (),
+         bounds: Optional[tuple[float, float]] = None) -> Any:
+    """A field with its one-line doc; a number's `bounds` (inclusive) is checked at load."""
+    return field(default=default, metadata={"doc": doc, "choices": choices, "bounds": bounds})
+
+
+HOUR, DAY, YEAR_HOURS = 3600.0, 86400.0, 8760.0
 
 
 @dataclass(frozen=True)
 class Stability:
-    checks: int = _doc(2, "observations with unchanged size+mtime before a file is ready")
-    settle_seconds: float = _doc(2.0, "wait before the one in-pass re-check of new candidates")
-    min_age_seconds: float = _doc(60.0, "mtime must be at least this old")
+    checks: int = _doc(2, "observations with unchanged size+mtime before a file is ready",
+                       bounds=(1, 100))
+    settle_seconds: float = _doc(2.0, "wait before the one in-pass re-check of new candidates",
+                                 bounds=(0, HOUR))
+    min_age_seconds: float = _doc(60.0, "mtime must be at least this old", bounds=(0, 7 * DAY))
     check_open_files: bool = _doc(True, "skip files another process has open for writing")
     skip_empty: bool = _doc(True, "zero-byte files are not uploaded")
 
@@ -57,7 +66,8 @@ class Remote:
     sse_kms_key_id: Optional[str] = _opt(None, (str,), "KMS key for sse: aws:kms")
     checksum: str = _doc("auto", "end-to-end checksum", ("auto", "sha256", "crc32c", "off"))
     listing: str = _doc("auto", "when to list the bucket", ("auto", "always", "never"))
-    relist_hours: float = _doc(24.0, "with listing: auto, list again after this many hours")
+    relist_hours: float = _doc(24.0, "with listing: auto, list again after this many hours",
+                               bounds=(0, YEAR_HOURS))
     on_conflict: str = _doc(
         "keep_both", "a key holds content we did not write", ("keep_both", "overwrite", "skip")
     )
@@ -70,10 +80,12 @@ class Remote:
 class Transfer:
     """Every tuning knob of the upload, in one place (as s3transfer's TransferConfig)."""
 
-    multipart_threshold_mb: float = _doc(16.0, "files at least this big go multipart")
-    multipart_chunksize_mb: float = _doc(16.0, "part size (S3 minimum: 5)")
-    max_concurrency: int = _doc(8, "parts in flight for one file")
-    parallel_files: int = _doc(4, "files in flight at once")
+    multipart_threshold_mb: float = _doc(16.0, "files at least this big go multipart",
+                                         bounds=(5, 5120))  # S3: a single PUT is at most 5 GiB
+    multipart_chunksize_mb: float = _doc(16.0, "part size (S3 minimum: 5)",
+                                         bounds=(5, 5120))  # S3: parts of 5 MiB to 5 GiB
+    max_concurrency: int = _doc(8, "parts in flight for one file", bounds=(1, 64))
+    parallel_files: int = _doc(4, "files in flight at once", bounds=(1, 64))
     max_bandwidth: Optional[str] = _opt(None, (str, int, float), 'e.g. "2MB/s"; null = unlimited')
 
     @property
@@ -91,16 +103,18 @@ class Transfer:
 
 @dataclass(frozen=True)
 class Retry:
-    max_attempts: int = _doc(5, "attempts per file within one pass")
-    base_delay_seconds: float = _doc(1.0, "first backoff; doubles each attempt, with jitter")
-    max_delay_seconds: float = _doc(60.0, "backoff cap within a pass")
+    max_attempts: int = _doc(5, "attempts per file within one pass", bounds=(1, 100))
+    base_delay_seconds: float = _doc(1.0, "first backoff; doubles each attempt, with jitter",
+                                     bounds=(0, HOUR))
+    max_delay_seconds: float = _doc(60.0, "backoff cap within a pass", bounds=(0, HOUR))
 
 
 @dataclass(frozen=True)
 class AfterUpload:
     action: str = _doc("keep", "what to do with a local file once verified", ("keep", "delete", "move"))
     move_to: Optional[str] = _opt(None, (str,), "folder for action: move")
-    min_age_hours: float = _doc(0.0, "only act on files uploaded at least this long ago")
+    min_age_hours: float = _doc(0.0, "only act on files uploaded at least this long ago",
+                                bounds=(0, 10 * YEAR_HOURS))
 
 
 @dataclass(frozen=True)
@@ -123,7 +137,8 @@ class Config:
     extensions: tuple[str, ...] = _doc(DEFAULT_EXTENSIONS, "file endings to upload")
     exclude: tuple[str, ...] = _doc(DEFAULT_EXCLUDE, "glob patterns on the relative path")
     recursive: bool = _doc(True, "descend into subfolders")
-    interval_seconds: float = _doc(60.0, "between passes when running continuously")
+    interval_seconds: float = _doc(60.0, "between passes when running continuously",
+                                    bounds=(1, DAY))
     order: str = _doc("newest_first", "which ready files go first", ("newest_first", "oldest_first"))
     stability: Stability = field(default_factory=Stability)
     remote: Remote = field(default_factory=Remote)
@@ -191,7 +206,21 @@ def _check_value(name: str, value: Any, default: Any, meta: Any) -> Any:
     choices = meta.get("choices") or ()
     if choices and value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+    check_bounds(name, value, meta.get("bounds"))
     return value
+
+
+def field_bounds(cls: type, name: str) -> Optional[tuple[float, float]]:
+    return next(f.metadata.get("bounds") for f in fields(cls) if f.name == name)
+
+
+def check_bounds(name: str, value: Any, bounds: Optional[tuple[float, float]]) -> None:
+    """The one range check of every number (from its field's `bounds`)."""
+    if bounds is None or not isinstance(value, (int, float)):
+        return
+    low, high = bounds
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {value!r}.")
 
 
 def _build_section(cls: type, data: Any, where: str) -> Any:
@@ -231,9 +260,27 @@ def _watch_dirs(raw: dict[str, Any], base: Path, prefix: str) -> tuple[WatchDir,
         item_prefix = item.get("prefix", prefix)
         if not isinstance(item_prefix, str):
             raise ConfigError(f"{where}.prefix must be text, got {item_prefix!r}.")
+        if not item["path"].strip():  # '' would silently mean the config's own folder
+            raise ConfigError(f"{where} is empty: set it to the folder your recorder writes to.")
         path = os.path.abspath(base / os.path.expanduser(item["path"]))
         dirs.append(WatchDir(path=path, prefix=item_prefix))
+    _no_overlap(dirs)
     return tuple(dirs)
+
+
+def _no_overlap(dirs: list[WatchDir]) -> None:
+    """Two watch dirs that are one folder, or one inside the other (by real path: links and
+    other spellings resolved), would plan files twice; refuse them."""
+    real = [os.path.normcase(os.path.realpath(w.path)) for w in dirs]
+    for i, j in ((i, j) for i in range(len(dirs)) for j in range(len(dirs)) if i < j):
+        if real[i] == real[j]:
+            raise ConfigError(f"watch_dirs[{i}] and watch_dirs[{j}] are the same folder "
+                              f"({dirs[j].path}); list each folder once.")
+        for inner, outer in ((i, j), (j, i)):
+            if path_inside(real[inner], real[outer]):
+                raise ConfigError(f"watch_dirs[{inner}] ({dirs[inner].path}) is inside "
+                                  f"watch_dirs[{outer}] ({dirs[outer].path}): its files would be "
+                                  "uploaded twice; list only the outer folder.")
 
 
 def path_inside(path: str, folder: str, pathmod: Any = os.path) -> bool:
@@ -246,39 +293,41 @@ def path_inside(path: str, folder: str, pathmod: Any = os.path) -> bool:
         return False
 
 
+def _real(path: str) -> str:
+    """Where a path really leads (symlinks, junctions resolved as far as they exist)."""
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError):
+        return os.path.abspath(path)
+
+
+def _check_move_to(move_to: str, watch_dirs: tuple[WatchDir, ...]) -> None:
+    """move_to and the watch dirs must not overlap, compared by where they really lead: a
+    link or another spelling into a watch dir would have moved files found and uploaded
+    again; a watch dir inside move_to could receive moved files whose relative path
+    starts with its own name."""
+    for w in watch_dirs:
+        target, watch = _real(move_to), _real(w.path)
+        if path_inside(move_to, w.path) or path_inside(target, watch):
+            via = "" if path_inside(move_to, w.path) else f" (it leads to {target})"
+            raise ConfigError(f"after_upload.move_to {move_to} is inside watch dir {w.path}{via}: "
+                              "moved files would be found again; pick a folder outside it.")
+        if path_inside(watch, target):
+            raise ConfigError(f"watch dir {w.path} is inside after_upload.move_to {move_to}: moved "
+                              "files could land back in it; pick a move_to folder beside it.")
+
+
 def _validate(cfg: Config) -> None:
     if not _BUCKET.match(cfg.bucket):
         raise ConfigError(f'bucket "{cfg.bucket}" is not a valid S3 bucket name (3-63 '
                           "lowercase letters, digits, dots and hyphens).")
-    positive = {
-        "stability.checks": cfg.stability.checks, "transfer.max_concurrency":
-        cfg.transfer.max_concurrency, "transfer.parallel_files": cfg.transfer.parallel_files,
-        "retry.max_attempts": cfg.retry.max_attempts, "interval_seconds": cfg.interval_seconds,
-    }
-    for name, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"{name} must be greater than 0, got {value}.")
-    for name, value in {"stability.settle_seconds": cfg.stability.settle_seconds,
-                        "stability.min_age_seconds": cfg.stability.min_age_seconds,
-                        "retry.base_delay_seconds": cfg.retry.base_delay_seconds,
-                        "retry.max_delay_seconds": cfg.retry.max_delay_seconds,
-                        "remote.relist_hours": cfg.remote.relist_hours,
-                        "after_upload.min_age_hours": cfg.after_upload.min_age_hours}.items():
-        if value < 0:
-            raise ConfigError(f"{name} must not be negative, got {value}.")
-    if cfg.transfer.multipart_chunksize_mb < 5:
-        raise ConfigError("transfer.multipart_chunksize_mb must be at least 5 (S3's smallest "
-                          f"part), got {cfg.transfer.multipart_chunksize_mb}.")
-    if cfg.transfer.multipart_threshold_mb <= 0:
-        raise ConfigError("transfer.multipart_threshold_mb must be greater than 0.")
     cfg.transfer.bandwidth_bytes  # noqa: B018 - parses, raising ConfigError on a bad rate
+    if cfg.remote.endpoint_url is not None:
+        _check_endpoint(cfg.remote.endpoint_url)
     if cfg.after_upload.action == "move" and not cfg.after_upload.move_to:
         raise ConfigError("after_upload.action is move but after_upload.move_to is not set.")
-    move_to = cfg.after_upload.move_to
-    for w in cfg.watch_dirs if move_to else ():
-        if path_inside(move_to, w.path):
-            raise ConfigError(f"after_upload.move_to {move_to} is inside watch dir {w.path}: "
-                              "moved files would be found again; pick a folder outside it.")
+    if cfg.after_upload.move_to:
+        _check_move_to(cfg.after_upload.move_to, cfg.watch_dirs)
     if cfg.remote.checksum == "crc32c":
         try:
             import crc32c  # noqa: F401
@@ -288,14 +337,35 @@ def _validate(cfg: Config) -> None:
     for pattern in cfg.exclude:
         if not pattern:
             raise ConfigError("exclude holds an empty pattern; remove it.")
-    if cfg.key_template is not None:
+    for i, w in enumerate(cfg.watch_dirs):  # every prefix, with the template if there is one
         try:
-            check_template(cfg.key_template)
+            check_layout(w.prefix, cfg.key_template,
+                         "prefix" if w.prefix == cfg.prefix else f"watch_dirs[{i}].prefix")
         except UnsafeKey as exc:
             raise ConfigError(str(exc)) from None
     problem = logs.file_options_problem(cfg.logging.rotation, cfg.logging.retention)
     if problem:
         raise ConfigError(problem)
+
+
+def _check_endpoint(url: str) -> None:
+    """http(s)://host[:port][/path], or one sentence (without any password in the URL)."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number 0-65535
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        shown = printable(logs.strip_userinfo(url))
+        raise ConfigError(f"remote.endpoint_url {shown!r} is not an http or https URL with a "
+                          "host: write it like http://nas:9000 or https://s3.example.com.")
+
+
+def default_state_dir(source: str) -> str:
+    """.camup beside config.yaml; .camup-<name> beside any other config file, so two configs
+    in one folder (two buckets) never share, and never thrash, one manifest."""
+    stem = Path(source).stem if source else "config"
+    return ".camup" if stem.lower() == "config" else f".camup-{stem}"
 
 
 def from_mapping(raw: Any, base: Path, source: str = "", env: Optional[dict[str, str]] = None) -> Config:
@@ -333,7 +403,7 @@ def from_mapping(raw: Any, base: Path, source: str = "", env: Optional[dict[str,
         e.lower() if e.startswith(".") else "." + e.lower()
         for e in values.get("extensions", DEFAULT_EXTENSIONS)
     )
-    values["state_dir"] = os.path.abspath(base / values.get("state_dir", ".camup"))
+    values["state_dir"] = os.path.abspath(base / values.get("state_dir", default_state_dir(source)))
     log = sections["logging"]
     if log.file:
         sections["logging"] = replace(log, file=os.path.abspath(base / log.file))

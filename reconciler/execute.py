@@ -10,22 +10,18 @@ from __future__ import annotations
 import os
 import random
 import threading
-from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import IO, Callable, Optional, Protocol
 
 from loguru import logger
 
 from .checksums import FileChanged
 from .keys import keep_both_key
+from .localfs import FileLocked, LinkRefused, NotTheScannedFile, open_for_upload
 from .models import CREATING, Action, ActionKind, LocalFile, Reason, StoredObject, UploadResult
-from .probe import FileLocked, open_for_upload
 from .s3errors import ErrorKind, RemoteError
-from .scan import path_of
-
-CROSS_PASS_BACKOFF_START = 60.0
-CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
+from .text import printable
 
 
 class Store(Protocol):
@@ -70,11 +66,6 @@ def _differs(fh: IO[bytes], file: LocalFile) -> bool:
     return (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns)
 
 
-def cross_pass_backoff(failures: int) -> float:
-    """After a pass's attempts are spent: 1 min, 2, 4 ... capped at 6 h."""
-    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** min(max(0, failures - 1), 30))
-
-
 @dataclass
 class Executor:
     store: Store
@@ -85,8 +76,7 @@ class Executor:
     rand: Callable[[], float] = random.random
     progress: Callable[[int], None] = lambda n: None
     on_multipart: Callable[[str, str, bool], None] = lambda upload_id, key, started: None
-    resume: Mapping[tuple[str, str], str] = field(default_factory=dict)  # file -> upload id
-    opener: Callable[[str], IO[bytes]] = open_for_upload
+    opener: Callable[[LocalFile], IO[bytes]] = open_for_upload  # no link followed, identity checked
     stop: threading.Event = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -138,11 +128,17 @@ class Executor:
         file = action.file
         assert file is not None
         try:
-            fh = self.opener(path_of(file))
+            fh = self.opener(file)
         except FileNotFoundError:
             return UploadResult(action, gone=True)
         except FileLocked:
             return UploadResult(action, locked=True)
+        except LinkRefused as exc:  # the regular file the scan saw is no longer at its name
+            logger.warning("Not uploading {}: {}", printable(file.rel), exc.strerror)
+            return UploadResult(action, gone=True)
+        except NotTheScannedFile as exc:  # another file took its name: judged afresh when stable
+            logger.info("Not uploading {} now: {}", printable(file.rel), exc.strerror)
+            return UploadResult(action, changed=True)
         except OSError as exc:
             return UploadResult(action, error=f"cannot read the file: {exc.strerror or exc}")
         with fh:
@@ -176,7 +172,7 @@ class Executor:
         last = "no attempt made"
         attempt = 0
         # A multipart upload left by an earlier attempt or run is continued, not restarted.
-        upload_id: Optional[str] = self.resume.get(file.id)
+        upload_id: Optional[str] = action.resume_id
 
         def remember(uid: str, started: bool) -> None:
             nonlocal upload_id
@@ -188,7 +184,7 @@ class Executor:
             attempt += 1
             if self._stopping():
                 return UploadResult(action, key=key, attempts=attempt - 1, error="stopped")
-            logger.info("Uploading {} -> {} attempt {}", file.rel, key, attempt)
+            logger.info("Uploading {} -> {} attempt {}", printable(file.rel), printable(key), attempt)
             fh.seek(0)
             try:
                 checksum = self.store.upload(fh, key, file.size, overwrite, self._checked_progress,
@@ -223,7 +219,7 @@ class Executor:
                 last = str(exc)
                 if exc.kind is ErrorKind.KEY:
                     break
-                logger.warning("Upload of {} failed (attempt {} of {}): {}", file.rel, attempt,
+                logger.warning("Upload of {} failed (attempt {} of {}): {}", printable(file.rel), attempt,
                                self.retry.max_attempts, exc)
             except OSError as exc:
                 last = f"cannot read the file: {exc.strerror or exc}"
@@ -243,7 +239,7 @@ class Executor:
         found = self.store.head(key)
         if found is None:
             return key, False  # vacant after all (deleted meanwhile): a conditional write again
-        if self.store.same_content(fh, file.size, found):
+        if self.store.same_content(fh, file.size, found):  # sizes first, then content
             return UploadResult(action, ok=True, adopted=True, key=key, checksum=found.checksum)
         if self.on_conflict == "skip":
             return UploadResult(action, key=key, skipped_conflict=True)
@@ -253,5 +249,5 @@ class Executor:
             return UploadResult(action, key=key, error=f"both {action.key} and {key} hold other content")
         alt = keep_both_key(key, file.size, file.mtime_ns)
         logger.warning("{} already holds other content in the bucket; keeping both: uploading "
-                       "{} as {}", key, file.rel, alt)
+                       "{} as {}", printable(key), printable(file.rel), printable(alt))
         return alt, False

@@ -2,6 +2,17 @@
 
 A key is a pure function of the path (plus the mtime when a template asks for it), so
 the same file always maps to the same key on every OS and every run.
+
+Escaping (reversible and injective, see `escape_name` / `unescape_key`): in the part of a
+key that comes from a file name, each control character (U+0000-U+001F, U+007F-U+009F) and
+each backslash becomes %XX (upper-case hex of the code point), and a '%' that is followed
+by two hex digits becomes %25. Every other name, including one with a lone '%', keeps its
+key unchanged. Decoding every %XX gives the name back.
+
+What S3 cannot store at all is refused (UnsafeKey, counted as a failed file): a name that is
+not valid Unicode (bytes that are not UTF-8) and a key over 1,024 bytes of UTF-8. A prefix or
+key_template that could give a bad key for some file is refused at load (`check_layout`).
+Keys under `{prefix}_camup/` are the tool's own (live segments, ledger, check probe).
 """
 
 from __future__ import annotations
@@ -13,12 +24,26 @@ from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 MAX_KEY_BYTES = 1024
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+RESERVED = "_camup/"  # after a watch dir's prefix: keys the tool writes for itself
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TO_ESCAPE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|%(?=[0-9A-Fa-f]{2})")
+_ESCAPED = re.compile(r"%([0-9A-Fa-f]{2})")
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")  # also "//": stores fold empty segments
 
 
 class UnsafeKey(ValueError):
     """The path cannot become a safe S3 key; the message says why."""
+
+
+def escape_name(rel: str) -> str:
+    """The key form of a relative path: control characters, backslashes and a '%' that
+    could be read as an escape written as %XX; nothing else changes."""
+    return _TO_ESCAPE.sub(lambda m: f"%{ord(m.group(0)):02X}", rel)
+
+
+def unescape_key(text: str) -> str:
+    """The inverse of `escape_name`."""
+    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 
 def _nfc(text: str) -> str:
@@ -60,23 +85,59 @@ def check_template(template: str) -> None:
                         f"{{prefix}}{{camera}}/{{mtime:%Y/%m/%d}}/{{name}}; {valid}.") from None
 
 
-def key_for(prefix: str, rel: str, mtime_ns: int = 0, template: Optional[str] = None) -> str:
-    """prefix + rel with '/' separators and NFC, or the template; never an unsafe key."""
-    rel = _nfc(rel)
-    if "\\" in rel:
-        raise UnsafeKey(f"{rel!r} contains a backslash")
-    key = _nfc(template.format(**_fields(prefix, rel, mtime_ns)) if template else prefix + rel)
+# Files a layout must map to good keys: top of the watch dir, one and two folders down.
+_SAMPLES = ("Cam1.20240101_120000.mp4", "cam1/a.mp4", "cam1/2024/a.jpg")
+
+
+def _structure_problem(key: str) -> Optional[str]:
+    """Why `key` is not a well-formed key (whatever the file name), or None."""
     if key.startswith("/") or _DOT_SEGMENT.search(key):
-        raise UnsafeKey(f"key {key!r} would start with '/' or hold a '.' or '..' segment")
-    if _CONTROL.search(key):
-        raise UnsafeKey(f"key {key!r} holds a control character")
-    if len(key.encode("utf-8", "surrogateescape")) > MAX_KEY_BYTES:
-        raise UnsafeKey(f"key is longer than S3's {MAX_KEY_BYTES} bytes")
+        return "would start with '/' or hold an empty, '.' or '..' segment"
+    if _CONTROL.search(key) or "\\" in key:
+        return "would hold a control character or a backslash (S3 keys use '/')"
+    return None
+
+
+def check_layout(prefix: str, template: Optional[str], where: str = "prefix") -> None:
+    """Raise UnsafeKey when `prefix` (or `template` with it) could give a bad key for some
+    file: checked on files at the top of the watch dir and in subfolders."""
+    if template is not None:
+        check_template(template)
+    what = f"key_template {template!r} with {where} {prefix!r}" if template else f"{where} {prefix!r}"
+    for rel in _SAMPLES:
+        key = template.format(**_fields(prefix, rel, 0)) if template else prefix + rel
+        problem = _structure_problem(key)
+        if problem is None and key.startswith(prefix + RESERVED):
+            problem = f"would be under {prefix + RESERVED}, which camup-sync keeps for itself"
+        if problem is None and len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES // 2:
+            problem = f"would leave too little of S3's {MAX_KEY_BYTES} bytes for file names"
+        if problem:
+            fix = "cams/" if not template else "{prefix}{camera}/{mtime:%Y/%m/%d}/{name}"
+            raise UnsafeKey(f"{what} gives keys such as {key!r} for a file {rel!r}, which "
+                            f"{problem}; write it like {fix}.")
+
+
+def key_for(prefix: str, rel: str, mtime_ns: int = 0, template: Optional[str] = None) -> str:
+    """prefix + the escaped rel (or the template), NFC; UnsafeKey when S3 cannot store it."""
     try:
-        key.encode("utf-8")
+        rel.encode("utf-8")
     except UnicodeEncodeError:
-        raise UnsafeKey(f"{rel!r} is not valid Unicode") from None
+        raise UnsafeKey("the name is not valid Unicode (bytes that are not UTF-8), which an "
+                        "S3 key cannot hold; rename the file") from None
+    rel = escape_name(_nfc(rel))
+    key = _nfc(template.format(**_fields(prefix, rel, mtime_ns)) if template else prefix + rel)
+    problem = _structure_problem(key)
+    if problem:
+        raise UnsafeKey(f"key {key!r} {problem}")
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise UnsafeKey(f"the key would be longer than S3's {MAX_KEY_BYTES} bytes; shorten the "
+                        "file or folder names")
     return key
+
+
+def reserved(prefix: str, key: str) -> bool:
+    """Is `key` in the tool's own space under this watch dir's prefix?"""
+    return key.startswith(prefix + RESERVED)
 
 
 def keep_both_key(key: str, size: int, mtime_ns: int) -> str:

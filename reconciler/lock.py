@@ -9,6 +9,20 @@ from typing import Optional
 
 from filelock import FileLock, Timeout
 
+from .logs import private_opener
+
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # state: only its owner reads it (POSIX)
+
+
+def make_private_dir(path: str) -> None:
+    """Create the state dir 0700 whatever the umask; a folder that exists is left as it is
+    (it may be one the user chose and shares), its files are made 0600 one by one."""
+    if os.path.isdir(path):
+        return
+    os.makedirs(path, mode=PRIVATE_DIR, exist_ok=True)
+    if os.name == "posix":
+        os.chmod(path, PRIVATE_DIR)
+
 
 class AlreadyRunning(Exception):
     """Another instance holds the lock; the message names it."""
@@ -24,8 +38,8 @@ class InstanceLock:
         self._lock: Optional[FileLock] = None
 
     def __enter__(self) -> InstanceLock:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.path), timeout=0)
+        make_private_dir(str(self.dir))
+        lock = FileLock(str(self.path), timeout=0, mode=PRIVATE_FILE)
         try:
             lock.acquire()
         except Timeout:
@@ -33,7 +47,8 @@ class InstanceLock:
                                  f"{self.dir}; nothing was done. Wait for it to finish, or stop "
                                  "it first.") from None
         self._lock = lock
-        self.owner.write_text(f"pid {os.getpid()} on {socket.gethostname()}\n", encoding="utf-8")
+        with open(self.owner, "w", encoding="utf-8", opener=private_opener) as fh:
+            fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
         return self
 
     def _holder(self) -> str:

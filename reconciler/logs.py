@@ -16,6 +16,32 @@ _SIGNED_QUERY = re.compile(
     r"(X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId|x-amz-security-token)"
     r"=[^&\s\"']+", re.IGNORECASE)
 _SECRET_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+# What could end a log line early or rewrite it: a message is always one line. (Names are
+# also escaped where they are formatted, with text.printable; this is the net under that.)
+_LINE_BREAKERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+FILE_MODE = 0o600  # log files: only their owner reads them (POSIX)
+
+
+_USERINFO = re.compile(r"(?<=://)[^/\s\"'<>]*@")  # user:password@ of any URL in a text
+
+
+def strip_userinfo(text: str) -> str:
+    """`text` with the user:password@ of every URL in it removed (an endpoint_url may carry
+    them; botocore repeats the URL in its errors)."""
+    return _USERINFO.sub("", text)
+
+
+def one_line(text: str) -> str:
+    return _LINE_BREAKERS.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100
+                              else f"\\u{ord(m.group(0)):04x}", text)
+
+
+def private_opener(path: str, flags: int) -> int:
+    """open()'s opener for files only their owner may read: 0600 whatever the umask (POSIX)."""
+    fd = os.open(path, flags, FILE_MODE)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, FILE_MODE)
+    return fd
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
@@ -28,7 +54,7 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
 
 def _patcher(secrets: tuple[str, ...]) -> Any:
     def patch(record: Any) -> None:
-        record["message"] = redact(record["message"], secrets)
+        record["message"] = one_line(strip_userinfo(redact(record["message"], secrets)))
         if record["exception"] is not None:
             record["exception"] = _scrubbed(record["exception"], secrets)
             record["extra"]["redacted"] = True
@@ -38,7 +64,7 @@ def _patcher(secrets: tuple[str, ...]) -> Any:
 def _scrubbed(exc: Any, secrets: tuple[str, ...]) -> Any:
     """The exception as logged, its text redacted (a stand-in of the same name when needed)."""
     text = str(exc.value)
-    clean = redact(text, secrets)
+    clean = strip_userinfo(redact(text, secrets))
     if clean == text:
         return exc
     stand_in = type(exc.type.__name__, (Exception,), {"__module__": exc.type.__module__})(clean)
@@ -85,7 +111,8 @@ def setup(level: str = "INFO", file: Optional[str] = None, rotation: str = "10 M
     if file:
         os.makedirs(os.path.dirname(file) or ".", exist_ok=True)
         logger.add(file, level=level, format=CONSOLE_FORMAT, serialize=json, rotation=rotation,
-                   retention=retention, encoding="utf-8", backtrace=False, diagnose=False)
+                   retention=retention, encoding="utf-8", backtrace=False, diagnose=False,
+                   opener=private_opener)  # also for each file a rotation starts
 
 
 def setup_plain(level: str = "INFO") -> None:

@@ -8,6 +8,7 @@ listing: the manifest is a cache, never trusted blindly and never fatal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -16,11 +17,34 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
 
+from .lock import make_private_dir
+from .logs import private_opener, strip_userinfo
 from .models import EntryState, LocalFile, ManifestEntry, Observation, PassReport, PendingMultipart
 
 SCHEMA_VERSION = 2
 TARGET = "target"  # meta row: the bucket the rows describe
+
+
+def normal_target(target: str) -> str:
+    """"endpoint|bucket" in one spelling: no user:password@ (never stored), scheme and host in
+    lower case, no default port, no trailing '/', no query; so the same store written another
+    way is still the same manifest."""
+    url, sep, bucket = target.rpartition("|")
+    if not sep or url == "aws":
+        return target
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return f"{strip_userinfo(url)}|{bucket}"
+    scheme = parts.scheme.lower()
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    if port and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{parts.path.rstrip('/')}|{bucket}"
 
 
 class ManifestError(Exception):
@@ -93,32 +117,36 @@ class Manifest:
         `target` names the bucket (and endpoint) the rows describe: a manifest written for
         another bucket is moved aside too, or nothing would be uploaded to the new one.
         """
+        target = normal_target(target)
         m = cls._open_or_rebuild(str(path))
         recorded = m.meta(TARGET)
-        if target and recorded is None:
-            m.set_meta(TARGET, target)
+        if target and recorded != target and (recorded is None or normal_target(recorded) == target):
+            m.set_meta(TARGET, target)  # also rewrites a row an older version stored unnormalised
         elif target and recorded != target:
             m.close()
             aside = _move_aside(str(path), "other-bucket")
             m = cls._open_or_rebuild(str(path))
             m.set_meta(TARGET, target)
-            m.moved_aside = f"{aside} (it was for {recorded}, the config now says {target})"
+            m.moved_aside = (f"{aside} (it was for {normal_target(recorded or '')}, the config now "
+                             f"says {target})")
         return m
 
     @classmethod
     def _open_or_rebuild(cls, path: str) -> Manifest:
         try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            make_private_dir(os.path.dirname(path) or ".")
         except OSError as exc:
             raise ManifestError(f"cannot create the state dir for {path} ({exc.strerror}): "
                                 "set state_dir to a writable local folder.") from None
         existed = os.path.exists(path)
+        _make_private(path)
         try:
             return cls._open_valid(path, existed)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and _is_disk_problem(exc):
                 raise _write_error(exc, path) from None
             aside = _move_aside(path)
+            _make_private(path)
             m = cls._open_valid(path, False)
             m.moved_aside = f"{aside} ({exc})"
             return m
@@ -159,7 +187,7 @@ class Manifest:
                 return None
             db.execute("SELECT count(*) FROM files").fetchone()
             row = db.execute("SELECT value FROM meta WHERE name = ?", (TARGET,)).fetchone()
-            if target and row and row[0] != target:
+            if target and row and normal_target(row[0]) != normal_target(target):
                 db.close()
                 return None
         except sqlite3.DatabaseError:
@@ -282,7 +310,7 @@ class Manifest:
         return int(cur.lastrowid or 0)
 
     def finish_pass(self, pass_id: int, report: PassReport) -> None:
-        body = json.dumps({k: v for k, v in vars(report).items()})
+        body = strip_userinfo(json.dumps({k: v for k, v in vars(report).items()}))
         self._write("UPDATE passes SET finished_at = ?, exit_code = ?, report = ? WHERE id = ?",
                     [(report.finished_at, report.exit_code, body, pass_id)])
 
@@ -324,6 +352,15 @@ def _move_aside(path: str, why: str = "corrupt") -> str:
         if os.path.exists(path + suffix):
             os.replace(path + suffix, aside + suffix)
     return aside
+
+
+def _make_private(path: str) -> None:
+    """The manifest file 0600 before SQLite opens it: its -wal and -shm files take the same
+    mode. An existing one (from an older version) is tightened too."""
+    if path == ":memory:":  # SQLite's name for no file at all
+        return
+    with contextlib.suppress(OSError):  # opening it for real says what is wrong, in ManifestError's words
+        os.close(private_opener(path, os.O_CREAT | os.O_RDWR))
 
 
 def _is_disk_problem(exc: sqlite3.OperationalError) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterator, Optional  # noqa: UP035 - test_layering allows typing, not collections
+from typing import Any, Iterator, Optional, Protocol  # noqa: UP035 - test_layering allows typing, not collections
 
 
 class Readiness(str, Enum):
@@ -39,6 +39,7 @@ class Reason(str, Enum):
     LOCKED = "locked"
     EXCLUDED = "excluded"
     BAD_NAME = "name not allowed as an S3 key"
+    RESERVED = "its key would be under the prefix's _camup/ folder, which camup-sync keeps for itself"
     BACKOFF = "backing off after failures"
     CONFLICT_SKIP = "remote key holds other content; on_conflict is skip"
     GONE = "no longer in the folder"
@@ -86,6 +87,17 @@ class LocalFile:
     def identity(self) -> tuple[int, int, int, int]:
         """Volume, file id, size, mtime: the same file wherever it has moved."""
         return (self.dev, self.ino, self.size, self.mtime_ns)
+
+
+class SizeAndMtime(Protocol):
+    size: int
+    mtime_ns: int
+
+
+def unchanged(a: SizeAndMtime, b: SizeAndMtime) -> bool:
+    """The one test of "the same content as before": same size and mtime (restic's
+    fileChanged, turned round). Records of every kind carry both fields."""
+    return a.size == b.size and a.mtime_ns == b.mtime_ns
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,7 @@ class Action:
     observation: Optional[Observation] = None  # to persist (None: nothing new)
     detail: str = ""  # e.g. the process holding a file open
     overwrite: bool = False  # may replace an object at key (we wrote it, or on_conflict says so)
+    resume_id: Optional[str] = None  # UPLOAD: continue this interrupted multipart upload
 
     @property
     def row(self) -> tuple[str, str]:
@@ -184,10 +197,25 @@ class Action:
         return (root, rel)
 
 
+class MultipartStep(str, Enum):
+    """What becomes of a multipart upload an earlier run left behind."""
+
+    RESUME = "resume"  # its file is uploaded again, unchanged: the upload continues it
+    KEEP = "keep"  # its unchanged file only waits this pass: kept for a later one
+    ABORT = "abort"  # its file is gone, changed, done, or waited too long
+    FIND_UNKNOWN = "find unknown"  # killed around CreateMultipartUpload: abort what we never recorded
+
+
+@dataclass(frozen=True)
+class MultipartDecision:
+    step: MultipartStep
+    upload: PendingMultipart
+
+
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
-    rechecks: tuple[LocalFile, ...] = ()  # new candidates worth one in-pass re-stat
+    multiparts: tuple[MultipartDecision, ...] = ()
 
     @property
     def uploads(self) -> list[Action]:
@@ -244,6 +272,7 @@ class PassReport:
     fatal: Optional[str] = None  # bucket unusable: exit 4
     listed: bool = False
     watch_dir_missing: bool = False
+    unstorable: list[str] = field(default_factory=list)  # "name: why" of files S3 cannot store
 
     @property
     def exit_code(self) -> int:

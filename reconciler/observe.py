@@ -1,5 +1,5 @@
-"""Observe: scan the folder, read the manifest, list the bucket when due, probe writers,
-and hand the snapshots to the pure planner (with its one in-pass re-check).
+"""Observe: scan the folder, read the manifest, list the bucket when due, re-stat new
+candidates once after the settle wait, probe writers; then call the pure planner once.
 
 Nothing here writes anywhere, so --dry-run is exactly this plus printing.
 """
@@ -10,7 +10,7 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from loguru import logger
@@ -19,12 +19,13 @@ from .config import Config
 from .execute import RetryPolicy
 from .manifest import Manifest
 from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
-from .plan import FileId, Policy, Snapshot, apply_open_files, merge, plan, reorder
+from .plan import FileId, Policy, Snapshot, plan, ready_by_stability, second_look
 from .probe import SweepResult, find_writers
 from .remote import Bucket, make_client
 from .s3errors import ErrorKind, RemoteError
 from .scan import Filters, ScanResult, WatchDirError, restat, scan
 from .stability import StabilityPolicy
+from .text import printable
 
 LAST_LISTING = "last_listing_at"
 
@@ -56,7 +57,8 @@ def policy_of(cfg: Config) -> Policy:
         prefixes={w.path: w.prefix for w in cfg.watch_dirs},
         key_template=cfg.key_template, on_conflict=cfg.remote.on_conflict, order=cfg.order,
         settle_seconds=s.settle_seconds, after_upload=cfg.after_upload.action,
-        after_upload_min_age=cfg.after_upload.min_age_hours * 3600)
+        after_upload_min_age=cfg.after_upload.min_age_hours * 3600,
+        part_size=cfg.transfer.chunk_bytes)
 
 
 def retry_policy_of(cfg: Config) -> RetryPolicy:
@@ -117,38 +119,35 @@ def _list_remote(cfg: Config, world: World) -> dict[str, RemoteObject]:
     return listed
 
 
-def _recheck(p: Plan, snap: Snapshot, cfg: Config, world: World, policy: Policy) -> Plan:
-    """One wait for all new candidates, one fresh stat each, then decide them again."""
-    if not p.rechecks:
-        return p
-    logger.debug("Re-checking {} new file(s) in {} s", len(p.rechecks), cfg.stability.settle_seconds)
+def _second_look(snap: Snapshot, cfg: Config, world: World, policy: Policy) -> Snapshot:
+    """One wait for all new candidates, then one fresh stat each: their first look becomes the
+    planner's `prior`, so an old, finished file is uploaded on the first --once run."""
+    looks = second_look(snap, world.clock(), policy)
+    if not looks:
+        return snap
+    logger.debug("Re-checking {} new file(s) in {} s", len(looks), cfg.stability.settle_seconds)
     world.sleep(cfg.stability.settle_seconds)
-    prior = {a.file.id: a.observation for a in p.actions
-             if a.file is not None and a.observation is not None}
-    fresh = [f for f in (restat(f) for f in p.rechecks) if f is not None]
-    # Only the re-checked files' rows: given all of them, the re-plan would take every other
-    # pending or failed row for an orphan and forget it (losing backoff and history).
-    ids = {f.id for f in fresh}
-    entries = {fid: e for fid, e in snap.entries.items() if fid in ids}
-    again = plan(Snapshot(fresh, entries, snap.uploaded_by_identity, snap.remote, (), prior),
-                 world.clock(), policy, allow_recheck=False)
-    gone = {f.id for f in p.rechecks} - {f.id for f in fresh}
-    for _root, rel in sorted(gone):  # moved away during the wait: said, never an error
-        logger.info("Gone before upload: {} (moved or deleted by the recorder)", rel)
-    kept = Plan(tuple(a for a in p.actions if not (a.file and a.file.id in gone)))
-    return reorder(merge(kept, again), cfg.order)
+    fresh = {f.id: restat(f) for f, _ in looks}
+    for (_root, rel), now in sorted(fresh.items()):
+        if now is None:  # moved away during the wait: said, never an error
+            logger.info("Gone before upload: {} (moved or deleted by the recorder)", printable(rel))
+    local = [fresh.get(f.id, f) for f in snap.local]
+    return replace(snap, local=[f for f in local if f is not None],
+                   prior={f.id: seen for f, seen in looks if fresh[f.id] is not None})
 
 
-def _probe_open(p: Plan, cfg: Config, world: World) -> Plan:
-    sending = p.sends
-    if not cfg.stability.check_open_files or not sending:
-        return p
-    candidates = {(a.file.dev, a.file.ino): a.file.id for a in sending if a.file}
-    sweep = world.probe(candidates)
+def _open_files(snap: Snapshot, now: float, cfg: Config, world: World, policy: Policy) -> dict[FileId, str]:
+    """One sweep for the files the stability rules call ready (none: no sweep at all)."""
+    if not cfg.stability.check_open_files:
+        return {}
+    ready = ready_by_stability(snap, now, policy)
+    if not ready:
+        return {}
+    sweep = world.probe({(f.dev, f.ino): f.id for f in ready})
     if not sweep.complete:
         logger.warning("The open-file check ran out of time after {} processes; files it did "
                        "not reach are judged by size and age alone this pass", sweep.processes)
-    return apply_open_files(p, sweep.writers)
+    return dict(sweep.writers)
 
 
 def open_for_writing(world: World, files: list[LocalFile]) -> set[FileId]:
@@ -207,8 +206,11 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
     local, candidates = _fresh_candidates(found.files, entries)
     # Only a file the manifest does not know can be a moved twin: skip the query when idle.
     identity = manifest.uploaded_by_identity() if manifest is not None and candidates else {}
-    snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable)
+    leftovers = manifest.open_multiparts() if manifest is not None else ()
+    snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable,
+                    multiparts=leftovers)
     policy = policy_of(cfg)
-    p = plan(snap, world.clock(), policy)
-    p = _recheck(p, snap, cfg, world, policy)
-    return _probe_open(p, cfg, world), entries
+    snap = _second_look(snap, cfg, world, policy)
+    now = world.clock()
+    snap = replace(snap, open_by=_open_files(snap, now, cfg, world, policy))
+    return plan(snap, now, policy), entries

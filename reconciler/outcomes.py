@@ -7,11 +7,11 @@ from typing import Callable
 from loguru import logger
 
 from .config import Config
-from .execute import cross_pass_backoff
 from .manifest import Manifest
 from .models import ActionKind, EntryState, LocalFile, ManifestEntry, PassReport, Plan, Reason, UploadResult
-from .plan import FileId
+from .plan import FileId, cross_pass_backoff
 from .progress import PassProgress
+from .text import printable
 
 
 def log_decisions(p: Plan, entries: dict[FileId, ManifestEntry]) -> None:
@@ -20,22 +20,25 @@ def log_decisions(p: Plan, entries: dict[FileId, ManifestEntry]) -> None:
         logger.warning("{} uploaded files are no longer in the bucket (deleted, or expired by a "
                        "lifecycle rule), e.g. {}. They are not re-sent; to re-upload them, delete "
                        "the state dir: the next run lists the bucket and sends only what is missing.",
-                       len(missing), missing[0].key)
+                       len(missing), printable(missing[0].key))
     for a in p.actions:
         if a.file is None:
             continue
+        name = printable(a.file.rel)  # a name may hold a newline: never a forged log line
         before = entries.get(a.file.id)
         started_waiting = before is None or before.observation is None  # said once, not every pass
         if a.reason in (Reason.SETTLING, Reason.GROWING, Reason.TOO_YOUNG) and started_waiting:
-            logger.info("Waiting for file to stabilize: {} ({} bytes)", a.file.rel, a.file.size)
+            logger.info("Waiting for file to stabilize: {} ({} bytes)", name, a.file.size)
         elif a.reason is Reason.OPEN:
-            logger.info("Skipping {}: open by another process: {}", a.file.rel, a.detail)
+            logger.info("Skipping {}: open by another process: {}", name, printable(a.detail))
         elif a.kind is ActionKind.UPLOAD:
-            logger.info("File ready ({} bytes): {} ({})", a.file.size, a.file.rel, a.reason.value)
+            logger.info("File ready ({} bytes): {} ({})", a.file.size, name, a.reason.value)
         elif a.kind is ActionKind.ADOPT:
-            logger.info("Already in the bucket: {} -> {} ({})", a.file.rel, a.key, a.reason.value)
+            logger.info("Already in the bucket: {} -> {} ({})", name, printable(a.key), a.reason.value)
         elif a.reason is Reason.BAD_NAME:
-            logger.warning("Skipping {}: {}", a.file.rel, a.detail)
+            logger.error("Cannot upload {}: {}", name, printable(a.detail))
+        elif a.reason is Reason.RESERVED:
+            logger.warning("Skipping {}: {} ({})", name, a.reason.value, printable(a.key))
 
 
 class Recorder:
@@ -52,40 +55,41 @@ class Recorder:
         f = r.action.file
         assert f is not None
         now = self.clock()
-        url = f"s3://{self.cfg.bucket}/{r.key}"
+        url = printable(f"s3://{self.cfg.bucket}/{r.key}")
+        name = printable(f.rel)
         if r.ok:
             self.manifest.record_uploaded([(f, r.key, r.checksum)], now)
             if r.adopted:
                 self.report.adopted += 1
-                logger.info("Already in the bucket with the same content: {} -> {}", f.rel, url)
+                logger.info("Already in the bucket with the same content: {} -> {}", name, url)
             else:
                 self.report.uploaded += 1
                 self.report.uploaded_bytes += f.size
-                logger.success("Successfully uploaded {} -> {} ({} bytes)", f.rel, url, f.size)
+                logger.success("Successfully uploaded {} -> {} ({} bytes)", name, url, f.size)
             self.progress.file_done()
         elif r.gone:
-            logger.info("Gone before upload: {} (moved or deleted by the recorder)", f.rel)
+            logger.info("Gone before upload: {} (moved or deleted by the recorder)", name)
             self.manifest.forget([f.id])
             self._skip("gone")
         elif r.changed:
-            logger.info("Changed while uploading, will upload again when stable: {}", f.rel)
+            logger.info("Changed while uploading, will upload again when stable: {}", name)
             if r.key:
                 self.manifest.record_overwritten(f, r.key, now)
             else:
                 self.manifest.reset_observation(f)
             self._skip(Reason.GROWING.value)
         elif r.locked:
-            logger.info("Skipping {}: locked by another process", f.rel)
+            logger.info("Skipping {}: locked by another process", name)
             self._skip(Reason.LOCKED.value)
         elif r.skipped_conflict:
-            logger.warning("Skipping {}: {} holds other content and on_conflict is skip", f.rel, url)
+            logger.warning("Skipping {}: {} holds other content and on_conflict is skip", name, url)
             self._skip(Reason.CONFLICT_SKIP.value)
             # Remembered with a growing back-off, so later passes do not resend the whole
             # file just to be refused again; `status` lists it, since it is not backed up.
             self.manifest.record_failed(f, r.key or r.action.key, f"skipped: {url} holds other content "
                                         "and on_conflict is skip", now + self._backoff(f))
         elif r.error == "stopped":
-            logger.info("Stopped before {} was uploaded; the next run continues", f.rel)
+            logger.info("Stopped before {} was uploaded; the next run continues", name)
         else:
             self._failed(r, f, now)
 
@@ -103,7 +107,7 @@ class Recorder:
         if (r.error or "").startswith("access denied"):
             self.denied += 1
         logger.error("Failed to upload {} after {} attempt(s): {}. Will retry in {:.0f} min.",
-                     f.rel, r.attempts, r.error, wait / 60)
+                     printable(f.rel), r.attempts, printable(r.error or ""), wait / 60)
 
 
 def persist_observations(p: Plan, manifest: Manifest) -> None:
@@ -118,3 +122,12 @@ def persist_observations(p: Plan, manifest: Manifest) -> None:
     manifest.forget(pruned, uploaded_too=True)
     if pruned:
         logger.info("Pruned {} manifest rows of uploaded files no longer in the folder", len(pruned))
+
+
+def count_unstorable(p: Plan, report: PassReport) -> None:
+    """A file S3 cannot store (not UTF-8, key too long) is a failure of the pass (exit 1),
+    listed by name and reason for `status`; it is never silently skipped."""
+    for a in p.skips:
+        if a.reason is Reason.BAD_NAME and a.file is not None:
+            report.failed += 1
+            report.unstorable.append(f"{printable(a.file.rel)}: {printable(a.detail)}")

@@ -7,7 +7,7 @@ probe are built here (or injected by tests through `World`).
 from __future__ import annotations
 
 import sys
-from typing import IO, Optional
+from typing import IO, TYPE_CHECKING, Optional
 
 from loguru import logger
 
@@ -16,13 +16,17 @@ from .config import Config
 from .execute import Executor
 from .logs import live_console
 from .manifest import Manifest
-from .models import CREATING, ManifestEntry, PassReport, Plan, Reason
+from .models import ManifestEntry, MultipartDecision, MultipartStep, PassReport, Plan, Reason
 from .observe import LAST_LISTING, World, build_plan, open_for_writing, retry_policy_of
-from .outcomes import Recorder, log_decisions, persist_observations
+from .outcomes import Recorder, count_unstorable, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
+from .remote import Bucket
 from .render import print_plan, summary_line
 from .s3errors import ErrorKind, RemoteError
+
+if TYPE_CHECKING:
+    from .remote import Bucket
 
 __all__ = ["World", "run_pass", "target_of"]
 
@@ -32,68 +36,39 @@ def target_of(cfg: Config) -> str:
     return f"{cfg.remote.endpoint_url or 'aws'}|{cfg.bucket}"
 
 
-# A pending upload whose file waits this pass for one of these reasons is kept for a later pass.
-_WAITING = {Reason.BACKOFF, Reason.SETTLING, Reason.OPEN, Reason.TOO_YOUNG, Reason.LOCKED}
-KEEP_WAITING_SECONDS = 7 * 24 * 3600  # older pending uploads are aborted even if their file waits
-
-
-def _settle_multiparts(cfg: Config, manifest: Manifest, world: World, p: Plan) -> dict[FileId, str]:
-    """Multipart uploads an earlier run left: resume those whose file is planned again
-    unchanged (same key and part size); keep, for up to KEEP_WAITING_SECONDS, those whose
-    unchanged file only waits this pass (back-off, open, settling); abort the rest, so none
-    lingers in the bucket. Aborting is best effort: a failed abort keeps the row for the
-    next pass and never ends this one."""
-    pending = manifest.open_multiparts()
-    if not pending:
-        return {}
-    planned = {a.file.id: a for a in p.uploads if a.file is not None}
-    waiting = {a.file.id: a.file for a in p.skips
-               if a.file is not None and a.reason in _WAITING}
-    chunk = cfg.transfer.chunk_bytes
-    now = world.clock()
-    resume: dict[FileId, str] = {}
-    for mp in pending:
-        if mp.upload_id.startswith(CREATING):  # killed around a create: find what it made
-            try:
-                found = world.get_bucket(cfg).abort_unknown(mp.key, {m.upload_id for m in pending})
-            except RemoteError as exc:
-                if exc.kind is ErrorKind.FATAL:
-                    raise
-                logger.warning("Cannot list or abort the multipart uploads at {}: {}", mp.key, exc)
-                if exc.kind is ErrorKind.RETRYABLE:
-                    continue  # the next pass tries again
-                found = 0
-            manifest.multipart_ended(mp.upload_id)
-            if found:
-                logger.info("Aborted an interrupted multipart upload of {}", mp.key)
+def _settle_multiparts(steps: tuple[MultipartDecision, ...], manifest: Manifest, bucket: Bucket) -> None:
+    """Carry out the planner's decisions on uploads an earlier run left. Aborting is best
+    effort: a failed abort keeps the row for the next pass and never ends this one."""
+    known = {d.upload.upload_id for d in steps}
+    for d in steps:
+        mp = d.upload
+        if d.step is MultipartStep.RESUME:
+            logger.info("Resuming the interrupted multipart upload of {}", mp.rel)
             continue
-        fid = (mp.root or "", mp.rel or "")
-        action = planned.get(fid)
-        if action is not None and action.file is not None and fid not in resume \
-                and mp.resumes(action.file, action.key, chunk):
-            resume[fid] = mp.upload_id
-            logger.info("Resuming the interrupted multipart upload of {}", action.file.rel)
-            continue
-        file = waiting.get(fid)
-        if action is None and file is not None and (file.size, file.mtime_ns) == (mp.size, mp.mtime_ns) \
-                and now - mp.started_at < KEEP_WAITING_SECONDS:
+        if d.step is MultipartStep.KEEP:
             logger.debug("Keeping the interrupted multipart upload of {} until it is planned", mp.key)
             continue
         try:
-            world.get_bucket(cfg).abort(mp.key, mp.upload_id)
+            if d.step is MultipartStep.FIND_UNKNOWN:  # killed around a create: find what it made
+                found = bucket.abort_unknown(mp.key, known)
+            else:
+                bucket.abort(mp.key, mp.upload_id)
+                found = 1
         except RemoteError as exc:
             if exc.kind is ErrorKind.FATAL:
                 raise
             logger.warning("Could not abort the interrupted multipart upload of {} ({}); the next "
                            "pass tries again", mp.key, exc)
-            continue
+            if exc.kind is ErrorKind.RETRYABLE or d.step is MultipartStep.ABORT:
+                continue
+            found = 0  # denied listing uploads: nothing more we can do about an unknown id
         manifest.multipart_ended(mp.upload_id)
-        logger.info("Aborted an interrupted multipart upload of {}", mp.key)
-    return resume
+        if found:
+            logger.info("Aborted an interrupted multipart upload of {}", mp.key)
 
 
 def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
-             entries: dict[FileId, ManifestEntry], resume: dict[FileId, str]) -> None:
+             entries: dict[FileId, ManifestEntry]) -> None:
     moved = [(a.file, a.key, None) for a in p.adoptions if a.file and a.reason is Reason.ADOPT_MOVED]
     if moved:  # the manifest itself vouches for these: no request needed
         manifest.record_uploaded(moved, world.clock())
@@ -117,7 +92,7 @@ def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: Pas
 
     executor = Executor(bucket, retry_policy_of(cfg),
                         cfg.transfer.parallel_files, cfg.remote.on_conflict, sleep=world.sleep,
-                        progress=progress.add, on_multipart=on_multipart, resume=resume,
+                        progress=progress.add, on_multipart=on_multipart,
                         stop=world.stop)
     try:
         fatal = executor.run(uploads, recorder)
@@ -145,7 +120,8 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
     try:
         try:
             p, entries = build_plan(cfg, manifest, world, report)
-            resume = _settle_multiparts(cfg, manifest, world, p) if manifest and not dry_run else {}
+            if p.multiparts and manifest and not dry_run:
+                _settle_multiparts(p.multiparts, manifest, world.get_bucket(cfg))
         except RemoteError as exc:
             report.fatal = str(exc)
             logger.error("{}", exc)
@@ -161,12 +137,14 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         for a in p.skips:
             report.skipped[a.reason.value] = report.skipped.get(a.reason.value, 0) + 1
         try:
-            _execute(cfg, p, manifest, world, report, entries, resume)
+            _execute(cfg, p, manifest, world, report, entries)
             if p.local_cleanups and not report.fatal:
-                clean_up(world.get_bucket(cfg), p.local_cleanups, entries, cfg.after_upload.move_to,
-                         lambda files: open_for_writing(world, files))
+                clean_up(world.get_bucket(cfg), p.local_cleanups, cfg.after_upload.move_to,
+                         lambda files: open_for_writing(world, files),
+                         lambda f, key: manifest.record_overwritten(f, key, world.clock()))
         except RemoteError as exc:
             report.fatal = str(exc)
+        count_unstorable(p, report)  # after the uploads: "denied for every upload" counts those
         if report.fatal:
             logger.error("{}", report.fatal)
         return report

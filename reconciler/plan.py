@@ -4,12 +4,16 @@ Pure: no clock, no I/O, no logging. One `decide()` per local file, visited in so
 order so the same inputs always give the same plan. The case table, in order:
 
     name cannot be a key                               -> skip  BAD_NAME
+    key under {prefix}_camup/ (the tool's own)         -> skip  RESERVED
     manifest: uploaded, same size, mtime and key       -> skip  UPLOADED (or after_upload
                                                           delete/move, once old enough)
       ... but this pass's listing lacks the key        -> skip  REMOTE_MISSING (reported)
     another watch dir uploaded this very file (id)     -> adopt ADOPT_MOVED
-    manifest: failed, next attempt in the future       -> skip  BACKOFF
-    not stable / open / young / empty                  -> skip  (its Readiness)
+    manifest: failed, next attempt in (now, now+cap]   -> skip  BACKOFF (a later date was
+                                                          written by a clock that ran fast:
+                                                          due now; cap = the longest back-off)
+    not stable / young / empty                         -> skip  (its Readiness)
+    ready, but another process holds it open (probe)   -> skip  OPEN
     listing: same key, same size, manifest unaware     -> adopt ADOPT_REMOTE (checksum checked
                                                           by execute where the store keeps one)
     manifest: uploaded, content changed since          -> upload CHANGED (overwrite ours)
@@ -17,8 +21,11 @@ order so the same inputs always give the same plan. The case table, in order:
     manifest: failed before                            -> upload RETRY
     otherwise                                          -> upload NEW
     manifest row, no local file, never uploaded        -> forget GONE
-    manifest row, no local file, uploaded, listing pass -> forget PRUNED (the bucket keeps it)
+    manifest row, no local file, uploaded at least     -> forget PRUNED (the bucket keeps it;
+      prune_after ago, its watch dir not empty-looking      any listing mode)
+    (an observation first seen "in the future" counts from now: the clock had run fast)
     remote only                                        -> nothing (never deleted)
+    leftover multipart uploads                         -> see settle_multiparts
 """
 
 from __future__ import annotations
@@ -27,25 +34,30 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from .keys import UnsafeKey, keep_both_key, key_for
+from .keys import UnsafeKey, keep_both_key, key_for, reserved
 from .models import (
+    CREATING,
     Action,
     ActionKind,
     EntryState,
     LocalFile,
     ManifestEntry,
+    MultipartDecision,
+    MultipartStep,
     Observation,
+    PendingMultipart,
     Plan,
     Readiness,
     Reason,
     RemoteObject,
+    unchanged,
 )
 from .stability import StabilityPolicy, classify, worth_recheck
 
 FileId = tuple[str, str]  # (watch dir, relative path)
 
-# Skips that one in-pass re-stat may turn ready (TOO_YOUNG: old enough after the wait).
-_RECHECK = (Reason.SETTLING, Reason.GROWING, Reason.TOO_YOUNG)
+# Verdicts that one in-pass re-stat may turn ready (TOO_YOUNG: old enough after the wait).
+_RECHECK = (Readiness.SETTLING, Readiness.GROWING, Readiness.TOO_YOUNG)
 
 _SKIP_FOR = {
     Readiness.SETTLING: Reason.SETTLING,
@@ -55,6 +67,16 @@ _SKIP_FOR = {
     Readiness.LOCKED: Reason.LOCKED,
     Readiness.EMPTY: Reason.EMPTY,
 }
+
+
+CROSS_PASS_BACKOFF_START = 60.0
+CROSS_PASS_BACKOFF_CAP = 6 * 3600.0
+
+
+def cross_pass_backoff(failures: int) -> float:
+    """The back-off rule across passes, once a pass's attempts are spent: the file waits
+    1 min, 2, 4 ... capped at 6 h, and does not hold up the others."""
+    return min(CROSS_PASS_BACKOFF_CAP, CROSS_PASS_BACKOFF_START * 2 ** min(max(0, failures - 1), 30))
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,9 @@ class Policy:
     settle_seconds: float = 2.0
     after_upload: str = "keep"  # keep | delete | move
     after_upload_min_age: float = 0.0  # seconds since upload
+    part_size: int = 0  # transfer.multipart_chunksize in bytes: an upload resumes only with it
+    backoff_cap: float = CROSS_PASS_BACKOFF_CAP  # no recorded next attempt lies further ahead
+    prune_after: float = 24 * 3600.0  # an uploaded row of a gone file is kept this long after upload
 
 
 
@@ -79,6 +104,8 @@ class Snapshot:
     excluded: Sequence[FileId] = ()
     prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
     unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
+    open_by: Mapping[FileId, str] = field(default_factory=dict)  # held open for writing -> "name (pid N)"
+    multiparts: Sequence[PendingMultipart] = ()  # uploads an earlier run started and did not finish
 
 
 def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
@@ -116,19 +143,44 @@ def _missing_remotely(key: str, file: LocalFile, snap: Snapshot, policy: Policy)
     return key.startswith(policy.prefixes[file.root])  # only keys the listing covered
 
 
-def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
-           policy: Policy) -> Action:
-    """The one decision for one local file; see the module's case table."""
+def due_at(next_attempt_at: Optional[float], now: float, cap: float) -> Optional[float]:
+    """When a failed file may be tried again; None: now. A date beyond now + cap was written
+    while the clock ran fast (no back-off is longer): it would strand the file, so it is due."""
+    if next_attempt_at is None or not now < next_attempt_at <= now + cap:
+        return None
+    return next_attempt_at
+
+
+def _history(entry: Optional[ManifestEntry], snap: Snapshot, fid: FileId,
+             now: float) -> Optional[Observation]:
+    """The file's earlier observation; one dated in the future (a clock that ran fast) counts
+    from now, or the file would wait for the clock to catch up."""
+    seen = snap.prior.get(fid) or (entry.observation if entry else None)
+    if seen is not None and seen.first_seen > now:
+        return replace(seen, first_seen=now)
+    return seen
+
+
+def _key_of(file: LocalFile, policy: Policy) -> tuple[str, Optional[Action]]:
+    """The file's key, or the skip that says why it has none we may use."""
     try:
         key = key_for(policy.prefixes[file.root], file.rel, file.mtime_ns, policy.key_template)
     except UnsafeKey as exc:
-        return _skip(Reason.BAD_NAME, file, "", detail=str(exc))
-    unchanged = entry is not None and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns)
+        return "", _skip(Reason.BAD_NAME, file, "", detail=str(exc))
+    if reserved(policy.prefixes[file.root], key):
+        return key, _skip(Reason.RESERVED, file, key)
+    return key, None
+
+
+def _settled(file: LocalFile, entry: Optional[ManifestEntry], key: str, snap: Snapshot, now: float,
+             policy: Policy) -> Optional[Action]:
+    """The rows decided before stability matters: already uploaded, a moved twin, backing off."""
+    same = entry is not None and unchanged(entry, file)
     # keep_both put our copy beside someone else's object: that key is ours too. (The
     # alternative is built only when the plain key differs: this runs per file per pass.)
     same_key = entry is not None and (
         entry.key == key or entry.key == keep_both_key(key, file.size, file.mtime_ns))
-    if entry and entry.state is EntryState.UPLOADED and unchanged and same_key:
+    if entry and entry.state is EntryState.UPLOADED and same and same_key:
         if _missing_remotely(entry.key, file, snap, policy):
             # Reported, not re-sent: the manifest answers "is it there?" (DESIGN), and a bucket
             # expiry rule would otherwise cause a re-upload of every expired clip each relist.
@@ -137,14 +189,60 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
     twin_key = snap.uploaded_by_identity.get(file.identity) if file.ino else None
     if twin_key == key:
         return Action(ActionKind.ADOPT, Reason.ADOPT_MOVED, file, key)
+    if entry and entry.state is EntryState.FAILED and due_at(entry.next_attempt_at, now, policy.backoff_cap):
+        return _skip(Reason.BACKOFF, file, key, detail=entry.last_error or "")
+    return None
+
+
+def stability_of(file: LocalFile, snap: Snapshot, now: float,
+                 policy: Policy) -> Optional[tuple[Readiness, Observation]]:
+    """What the stability rows will say of `file`, or None when a row before them decides it.
+
+    Observation uses this (pure) to know which files need a second look and which the
+    open-file probe must examine, before the one call to plan().
+    """
+    entry = snap.entries.get(file.id)
+    key, refused = _key_of(file, policy)
+    if refused is not None or _settled(file, entry, key, snap, now, policy) is not None:
+        return None
+    return classify(file, _history(entry, snap, file.id, now), now, policy.stability)
+
+
+def second_look(snap: Snapshot, now: float, policy: Policy) -> list[tuple[LocalFile, Observation]]:
+    """New candidates that one re-stat after `settle_seconds` can make ready this pass, with
+    this first look's observation (the planner's `prior` once they are re-stat-ed)."""
+    out = []
+    for file in sorted(snap.local, key=lambda f: f.id):
+        verdict = stability_of(file, snap, now, policy)
+        if verdict is None or verdict[0] not in _RECHECK:
+            continue
+        seen = verdict[1]
+        if worth_recheck(file, seen, now, policy.settle_seconds, policy.stability):
+            out.append((file, seen))
+    return out
+
+
+def ready_by_stability(snap: Snapshot, now: float, policy: Policy) -> list[LocalFile]:
+    """Files the stability rules call ready: those the open-file probe must look at."""
+    return [f for f in sorted(snap.local, key=lambda f: f.id)
+            if (verdict := stability_of(f, snap, now, policy)) and verdict[0] is Readiness.READY]
+
+
+def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
+           policy: Policy) -> Action:
+    """The one decision for one local file; see the module's case table."""
+    key, refused = _key_of(file, policy)
+    settled = refused or _settled(file, entry, key, snap, now, policy)
+    if settled is not None:
+        return settled
     theirs = snap.remote.get(key) if snap.remote is not None else None
     ours = entry is not None and entry.uploaded_at is not None and entry.key == key
-    if entry and entry.state is EntryState.FAILED and (entry.next_attempt_at or 0) > now:
-        return _skip(Reason.BACKOFF, file, key, detail=entry.last_error or "")
-    previous = snap.prior.get(file.id) or (entry.observation if entry else None)
-    readiness, seen = classify(file, previous, now, policy.stability)
+    readiness, seen = classify(file, _history(entry, snap, file.id, now), now, policy.stability)
     if readiness is not Readiness.READY:
         return _skip(_SKIP_FOR[readiness], file, key, seen)
+    holder = snap.open_by.get(file.id)
+    if holder is not None:  # a recorder paused mid-write looks stable: the probe knows better
+        return _skip(Reason.OPEN, file, key, seen, detail=holder)
     if theirs is not None and not ours and theirs.size == file.size:
         # Only a finished file can match; execute checks the stored checksum before trusting it.
         return Action(ActionKind.ADOPT, Reason.ADOPT_REMOTE, file, key, seen)
@@ -157,20 +255,15 @@ def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now:
                   overwrite=ours or policy.on_conflict == "overwrite")
 
 
-def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True) -> Plan:
-    """Decide every local file and every orphaned manifest row."""
+def plan(snap: Snapshot, now: float, policy: Policy) -> Plan:
+    """Decide every local file and every orphaned manifest row; called once per pass, with
+    every observation (the settle re-stat, the open-file probe, the listing) already made."""
     actions: list[Action] = []
-    rechecks: list[LocalFile] = []
     present = set()
     for file in sorted(snap.local, key=lambda f: f.id):
         fid = file.id
         present.add(fid)
-        action = decide(file, snap.entries.get(fid), snap, now, policy)
-        actions.append(action)
-        if (allow_recheck and action.reason in _RECHECK and action.observation
-                and worth_recheck(file, action.observation, now, policy.settle_seconds,
-                                  policy.stability)):
-            rechecks.append(file)
+        actions.append(decide(file, snap.entries.get(fid), snap, now, policy))
     for root, rel in sorted(snap.excluded):
         actions.append(_skip(Reason.EXCLUDED, LocalFile(root, rel, 0, 0), ""))
     roots_seen = {f.root for f in snap.local}
@@ -180,14 +273,52 @@ def plan(snap: Snapshot, now: float, policy: Policy, allow_recheck: bool = True)
             continue  # here, or in a folder we could not read this pass: not known to be gone
         if entry.state is not EntryState.UPLOADED:
             reason = Reason.GONE
-        elif snap.remote is not None and entry.root in roots_seen:
-            # Uploaded rows of files long gone are pruned on listing passes only (daily by
-            # default), and never for a watch dir that looked empty (a share half-mounted).
+        elif entry.root in roots_seen and now - (entry.uploaded_at or 0) >= policy.prune_after:
+            # Uploaded rows of gone files are pruned in every listing mode (else `listing: never`
+            # grows the manifest for ever), never for a watch dir that looked empty (a share
+            # half-mounted) nor under a folder the scan could not read (above).
             reason = Reason.PRUNED
         else:
             continue
         actions.append(Action(ActionKind.FORGET, reason, None, entry.key, detail=f"{entry.root}|{entry.rel}"))
-    return Plan(tuple(_ordered(actions, policy.order)), tuple(rechecks))
+    ordered, steps = settle_multiparts(_ordered(actions, policy.order), snap.multiparts, now, policy)
+    return Plan(tuple(ordered), tuple(steps))
+
+
+# A leftover upload whose unchanged file waits this pass for one of these is kept, for a while.
+_WAITING = {Reason.BACKOFF, Reason.SETTLING, Reason.OPEN, Reason.TOO_YOUNG, Reason.LOCKED}
+KEEP_WAITING_SECONDS = 7 * 24 * 3600  # older leftovers are aborted even if their file waits
+
+
+def settle_multiparts(actions: list[Action], pending: Sequence[PendingMultipart], now: float,
+                      policy: Policy) -> tuple[list[Action], list[MultipartDecision]]:
+    """The rows for multipart uploads an earlier run left (none lingers in the bucket):
+
+        recorded before CreateMultipartUpload answered    -> FIND_UNKNOWN
+        its file is uploaded this pass, unchanged, same key and part size -> RESUME (once)
+        its unchanged file only waits this pass, younger than 7 days      -> KEEP
+        otherwise (gone, changed, uploaded, waited too long)             -> ABORT
+    """
+    planned = {a.file.id: i for i, a in enumerate(actions) if a.kind is ActionKind.UPLOAD and a.file}
+    waiting = {a.file.id: a.file for a in actions
+               if a.kind is ActionKind.SKIP and a.file is not None and a.reason in _WAITING}
+    out = list(actions)
+    steps = []
+    for mp in pending:
+        step = MultipartStep.ABORT
+        fid = (mp.root or "", mp.rel or "")
+        i = planned.get(fid)
+        if mp.upload_id.startswith(CREATING):
+            step = MultipartStep.FIND_UNKNOWN
+        elif i is not None and out[i].resume_id is None and out[i].file is not None \
+                and mp.resumes(out[i].file, out[i].key, policy.part_size):  # type: ignore[arg-type]
+            out[i] = replace(out[i], resume_id=mp.upload_id)
+            step = MultipartStep.RESUME
+        elif i is None and fid in waiting and unchanged(waiting[fid], mp) \
+                and now - mp.started_at < KEEP_WAITING_SECONDS:
+            step = MultipartStep.KEEP
+        steps.append(MultipartDecision(step, mp))
+    return out, steps
 
 
 def _ordered(actions: list[Action], order: str) -> list[Action]:
@@ -197,30 +328,3 @@ def _ordered(actions: list[Action], order: str) -> list[Action]:
     newest = order == "newest_first"
     uploads.sort(key=lambda a: (-a.file.mtime_ns if newest else a.file.mtime_ns, a.key))  # type: ignore[union-attr]
     return uploads + rest
-
-
-def merge(base: Plan, update: Plan) -> Plan:
-    """`base` with the actions for the files that `update` re-decided replaced."""
-    redone = {a.file.id for a in update.actions if a.file is not None}
-    kept = [a for a in base.actions
-            if a.file is None or a.file.id not in redone]
-    return Plan(tuple(update.actions) + tuple(kept), ())
-
-
-def apply_open_files(p: Plan, open_files: Mapping[FileId, str]) -> Plan:
-    """Turn planned uploads of files that another process holds open into OPEN skips."""
-    if not open_files:
-        return p
-    out = []
-    for a in p.actions:
-        holder = open_files.get(a.file.id) if a.file else None
-        # A listed twin may still be uploaded after verification: held open, it waits too.
-        may_upload = a.kind is ActionKind.UPLOAD or a.reason is Reason.ADOPT_REMOTE
-        if may_upload and holder is not None:
-            a = replace(a, kind=ActionKind.SKIP, reason=Reason.OPEN, detail=holder)
-        out.append(a)
-    return Plan(tuple(out), p.rechecks)
-
-
-def reorder(p: Plan, order: str) -> Plan:
-    return Plan(tuple(_ordered(list(p.actions), order)), p.rechecks)

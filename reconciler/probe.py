@@ -4,40 +4,23 @@ Two OS-specific answers, each behind one function:
 
 * `find_writers` (Linux/macOS): one psutil sweep per pass over every process's open
   files, bounded in time, tolerant of processes that vanish or deny access.
-* `open_for_upload` (every OS): the handle an upload reads from. On Windows it opens
-  with share mode READ|DELETE, so a sharing violation means a writer holds the file,
-  and while we hold the handle no writer can open it but the recorder can still move or
-  delete it. Python's plain open() does not share DELETE and would break the recorder's
-  move, so it is never used there.
+* the share-mode open (Windows): localfs.open_for_upload opens with share mode
+  READ|DELETE, so a sharing violation means a writer holds the file (FileLocked).
 """
 
 from __future__ import annotations
 
-import ntpath
 import os
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 import psutil
 
-ERROR_FILE_NOT_FOUND = 2
-ERROR_PATH_NOT_FOUND = 3
-ERROR_ACCESS_DENIED = 5
-ERROR_SHARING_VIOLATION = 32
-ERROR_LOCK_VIOLATION = 33
-GENERIC_READ = 0x80000000
-FILE_SHARE_READ = 0x1
-FILE_SHARE_DELETE = 0x4
-OPEN_EXISTING = 3
-FILE_FLAG_SEQUENTIAL_SCAN = 0x08000000
+from .localfs import WINDOWS, FileLocked, long_path, short_path  # noqa: F401  (moved there)
+
 _WRITE_MODES = {"w", "a", "r+", "a+", "w+"}
-
-
-class FileLocked(OSError):
-    """Another process holds the file in a way that excludes our read (Windows)."""
 
 
 @dataclass
@@ -89,58 +72,3 @@ def _identity(pid: int, f: Any) -> Optional[tuple[int, int]]:
         except (OSError, ValueError):
             continue
     return None
-
-
-WINDOWS = os.name == "nt"
-_PREFIX = "\\\\?\\"
-
-
-def long_path(path: str, windows: bool = WINDOWS, always: bool = False) -> str:
-    """Windows: a path of 248+ characters (or any, with `always`) gets the \\\\?\\ prefix,
-    which lifts the 260-character limit; elsewhere the path is returned unchanged.
-
-    The prefix turns off Windows' own normalisation, so the path is made absolute and
-    normalised first (ntpath's rules: the tests pass windows=True on any OS).
-    """
-    if not windows or path.startswith(_PREFIX) or (len(path) < 248 and not always):
-        return path
-    path = ntpath.abspath(path)
-    return _PREFIX + "UNC\\" + path[2:] if path.startswith("\\\\") else _PREFIX + path
-
-
-def short_path(path: str) -> str:
-    """The path as a person wrote it: without the \\\\?\\ (or \\\\?\\UNC\\) prefix, for messages."""
-    if path.startswith(_PREFIX + "UNC\\"):
-        return "\\\\" + path[len(_PREFIX) + 4:]
-    return path[len(_PREFIX):] if path.startswith(_PREFIX) else path
-
-
-def open_shared(path: str, create_file: Callable[..., int],
-                open_osfhandle: Callable[[int, int], int]) -> IO[bytes]:
-    """Windows: open for reading with share READ|DELETE; map the OS's answers to Python's."""
-    try:
-        # Only ever called on Windows (open_for_upload), so the prefix rule applies here always.
-        handle = create_file(long_path(path, windows=True), GENERIC_READ,
-                             FILE_SHARE_READ | FILE_SHARE_DELETE, 0, OPEN_EXISTING,
-                             FILE_FLAG_SEQUENTIAL_SCAN, 0)
-    except OSError as exc:
-        code = getattr(exc, "winerror", None)
-        if code in (ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION):
-            raise FileLocked(code, "held open by another process (sharing violation)", path) from None
-        if code in (ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND):
-            raise FileNotFoundError(code, "gone", path) from None
-        if code == ERROR_ACCESS_DENIED:
-            raise PermissionError(code, "access denied", path) from None
-        raise
-    fd = open_osfhandle(handle, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    return os.fdopen(fd, "rb")
-
-
-def open_for_upload(path: str) -> IO[bytes]:
-    """The handle an upload reads from (see the module doc for why it differs on Windows)."""
-    if sys.platform == "win32":
-        import _winapi  # type: ignore[import-not-found]
-        import msvcrt
-
-        return open_shared(path, _winapi.CreateFile, msvcrt.open_osfhandle)
-    return open(path, "rb")

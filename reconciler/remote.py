@@ -20,9 +20,7 @@ from .checksums import (
     b64,
     checksum_for,
     checksum_matches,
-    composite,
     md5_etag_matches,
-    part_digests,
     parts_for,
     read_exact,
     split_count,
@@ -163,21 +161,6 @@ class Bucket:
                 return None
             raise
 
-    def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool:
-        """For objects without a stored checksum: our part size, boto3's default (8 MiB) and
-        common others are tried for multipart ETags."""
-        parts = (self.cfg.transfer.chunk_bytes, 8 * MIB, 16 * MIB, 5 * MIB, 64 * MIB)
-        return md5_etag_matches(fh, size, etag, parts)
-
-    def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]:
-        """The checksum an upload of these bytes would store now (plain or composite)."""
-        if not self.checksum:
-            return None
-        if size < self.cfg.transfer.threshold_bytes:
-            return b64(part_digests(fh, size, max(size, 1), self.checksum.new)[0])
-        return composite(self.checksum, part_digests(fh, size, self.cfg.transfer.chunk_bytes,
-                                                     self.checksum.new))
-
     def check_access(self) -> None:
         self._call("head_bucket")
 
@@ -275,7 +258,8 @@ class Bucket:
                           UploadIdMarker=page.get("NextUploadIdMarker", ""))
 
     def put_probe(self, key: str) -> None:
-        self._call("put_object", Key=key, Body=b"camup-sync check", IfNoneMatch="*")
+        """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time."""
+        self._call("put_object", Key=key, Body=b"camup-sync check")
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)

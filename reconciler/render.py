@@ -6,7 +6,8 @@ from collections import Counter
 from typing import IO
 
 from .config import Config
-from .models import ActionKind, PassReport, Plan
+from .models import ActionKind, PassReport, Plan, Reason
+from .text import printable as _p
 
 
 def human_bytes(n: float) -> str:
@@ -26,33 +27,42 @@ def human_age(seconds: float) -> str:
 
 
 def print_plan(p: Plan, cfg: Config, out: IO[str]) -> None:
-    """The --dry-run output: uploads, adoptions, skips with reasons, then a summary."""
+    """The --dry-run output: uploads, adoptions, skips with reasons, then a summary.
+
+    Every name goes through text.printable: a file name cannot add a line of its own."""
+    bucket = f"s3://{cfg.bucket}/"
     for a in p.uploads:
         assert a.file is not None
-        note = f"; keeping both, {a.detail} holds other content" if a.detail else ""
-        out.write(f"upload  {a.file.rel}  ->  s3://{cfg.bucket}/{a.key}  "
+        note = f"; keeping both, {_p(a.detail)} holds other content" if a.detail else ""
+        out.write(f"upload  {_p(a.file.rel)}  ->  {bucket}{_p(a.key)}  "
                   f"({human_bytes(a.file.size)}, {a.reason.value}{note})\n")
     for a in p.adoptions:
         assert a.file is not None
-        out.write(f"adopt   {a.file.rel}  =  s3://{cfg.bucket}/{a.key}  ({a.reason.value})\n")
+        out.write(f"adopt   {_p(a.file.rel)}  =  {bucket}{_p(a.key)}  ({a.reason.value})\n")
+    unstorable = [a for a in p.skips if a.reason is Reason.BAD_NAME]
+    for a in unstorable:  # a failure of the pass, not a wait: said first and louder
+        assert a.file is not None
+        out.write(f"FAIL    {_p(a.file.rel)}  (cannot be stored in S3: {_p(a.detail)})\n")
     for a in p.skips:
         assert a.file is not None
-        detail = f": {a.detail}" if a.detail else ""
-        out.write(f"skip    {a.file.rel}  ({a.reason.value}{detail})\n")
+        if a.reason is not Reason.BAD_NAME:
+            detail = f": {_p(a.detail)}" if a.detail else ""
+            out.write(f"skip    {_p(a.file.rel)}  ({a.reason.value}{detail})\n")
     for a in p.local_cleanups:
         assert a.file is not None
-        where = f" to {cfg.after_upload.move_to}" if a.kind is ActionKind.MOVE else ""
-        out.write(f"{a.kind.value:<7} {a.file.rel}{where}  (after_upload; only once "
-                  f"s3://{cfg.bucket}/{a.key} is verified)\n")
+        where = f" to {_p(cfg.after_upload.move_to or '')}" if a.kind is ActionKind.MOVE else ""
+        out.write(f"{a.kind.value:<7} {_p(a.file.rel)}{where}  (after_upload; only once "
+                  f"{bucket}{_p(a.key)} is verified)\n")
     for a in p.actions:
         if a.kind is ActionKind.FORGET:
-            out.write(f"forget  {a.row[1]}  ({a.reason.value})\n")
-    reasons = Counter(a.reason.value for a in p.skips)
+            out.write(f"forget  {_p(a.row[1])}  ({a.reason.value})\n")
+    reasons = Counter(a.reason.value for a in p.skips if a.reason is not Reason.BAD_NAME)
     skipped = ", ".join(f"{r}: {n}" for r, n in sorted(reasons.items()))
     total = sum(a.file.size for a in p.uploads if a.file)
+    failing = f", {len(unstorable)} cannot be stored (a failed pass)" if unstorable else ""
     out.write(f"dry run: {len(p.uploads)} to upload ({human_bytes(total)}), "
-              f"{len(p.adoptions)} already in the bucket, {len(p.skips)} skipped"
-              f"{' (' + skipped + ')' if skipped else ''}; nothing was changed.\n")
+              f"{len(p.adoptions)} already in the bucket, {len(p.skips) - len(unstorable)} skipped"
+              f"{' (' + skipped + ')' if skipped else ''}{failing}; nothing was changed.\n")
     out.flush()
 
 

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import ntpath
 import os
 import re
-import stat as stat_mod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Optional
 
 from loguru import logger
 
+from .localfs import WINDOWS, local_file, long_path, path_of, restat, short_path  # noqa: F401
 from .models import LocalFile, WatchDir
-from .probe import WINDOWS, long_path, short_path
 
 
 class WatchDirError(Exception):
@@ -59,34 +57,10 @@ def _compile_globs(patterns: tuple[str, ...]) -> Callable[[str], Optional[re.Mat
     return re.compile("|".join(f"(?:{fnmatch.translate(p.lower())})" for p in patterns)).match
 
 
-def local_file(root: str, rel: str, st: os.stat_result) -> LocalFile:
-    return LocalFile(root=root, rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns,
-                     dev=st.st_dev, ino=st.st_ino)
-
-
-def path_of(file: LocalFile, windows: bool = WINDOWS) -> str:
-    """The path to open, stat, remove or move the file by: on Windows a long one (260+
-    characters deep in camera folders) carries the \\\\?\\ prefix."""
-    if windows:
-        return long_path(ntpath.join(file.root, *file.rel.split("/")), windows=True)
-    return os.path.join(file.root, *file.rel.split("/"))
-
-
 def scan_root(path: str, windows: bool = WINDOWS) -> str:
     """Where the walk starts: on Windows always through \\\\?\\, so every folder and file
     path the walk builds below it is safe from the 260-character limit."""
     return long_path(path, windows=windows, always=True)
-
-
-def restat(file: LocalFile, windows: bool = WINDOWS) -> Optional[LocalFile]:
-    """A fresh os.stat of the file itself (directory listings lag on Windows); None if gone."""
-    try:
-        st = os.stat(path_of(file, windows))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    if not stat_mod.S_ISREG(st.st_mode):
-        return None
-    return local_file(file.root, file.rel, st)
 
 
 def check_watch_dir(watch: WatchDir) -> None:

@@ -7,8 +7,11 @@ import shutil
 from typing import IO, Any, Optional
 
 from .config import Config
+from .logs import one_line
 from .manifest import Manifest
+from .plan import CROSS_PASS_BACKOFF_CAP, due_at
 from .render import human_age, human_bytes
+from .text import printable
 
 
 def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, Any]:
@@ -37,13 +40,17 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
         "uploaded_bytes": count("uploaded", "bytes"),
         "backlog": {"files": count("pending") + count("failed"),
                     "bytes": count("pending", "bytes") + count("failed", "bytes"),
-                    "oldest_age_seconds": (now - min(oldest)) if oldest else None},
+                    # a first_seen in the future (a clock that ran fast) counts as now
+                    "oldest_age_seconds": max(0.0, now - min(oldest)) if oldest else None},
         "last_pass": last,
         "last_successful_pass": last_ok,
         "disks": disks,
         "failing": [{"path": e.rel, "watch_dir": e.root, "key": e.key, "attempts": e.attempts,
-                     "last_error": e.last_error, "next_retry_at": e.next_attempt_at}
+                     "last_error": e.last_error,
+                     # as the planner reads it: beyond the longest back-off means due now
+                     "next_retry_at": due_at(e.next_attempt_at, now, CROSS_PASS_BACKOFF_CAP)}
                     for e in failing],
+        "cannot_upload": (last or {}).get("report", {}).get("unstorable", []),
     }
 
 
@@ -64,7 +71,7 @@ def render(info: dict[str, Any], now: float, out: IO[str], as_json: bool) -> Non
     f, b = info["files"], info["backlog"]
     oldest = b["oldest_age_seconds"]
     lines = [
-        f"manifest          {info['manifest'] or 'none yet (no pass has run)'}",
+        f"manifest          {printable(info['manifest'] or 'none yet (no pass has run)')}",
         f"uploaded          {f['uploaded']} files, {human_bytes(info['uploaded_bytes'])}",
         f"waiting           {f['pending']} files (to stabilize or to upload)",
         f"failing           {f['failing']} files",
@@ -76,9 +83,11 @@ def render(info: dict[str, Any], now: float, out: IO[str], as_json: bool) -> Non
     for d in info["disks"]:
         free = (f"{human_bytes(d['free_bytes'])} free of {human_bytes(d['total_bytes'])}"
                 if "free_bytes" in d else f"unreadable: {d['error']}")
-        lines.append(f"disk              {d['path']}: {free}")
+        lines.append(f"disk              {printable(d['path'])}: {free}")
     for e in info["failing"]:
         retry = "now" if not e["next_retry_at"] else f"in {human_age(e['next_retry_at'] - now)}"
-        lines.append(f"FAILING           {e['path']}: {e['attempts']} failed pass(es), next retry "
-                     f"{retry}; last error: {e['last_error']}")
+        lines.append(f"FAILING           {printable(e['path'])}: {e['attempts']} failed pass(es), "
+                     f"next retry {retry}; last error: {printable(e['last_error'] or '')}")
+    for problem in info["cannot_upload"]:  # names already printable: the pass wrote them so
+        lines.append(f"CANNOT UPLOAD     {one_line(problem)}")
     out.write("\n".join(lines) + "\n")

@@ -38,11 +38,12 @@ def safe_url(url: str) -> str:
     whose path may itself hold a token (notification URLs), use `url_scheme_host`."""
     try:
         parts = urlsplit(url)
+        port = parts.port  # raises ValueError too, on a port that is not 0-65535
     except ValueError:
         return "<unparseable URL>"
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if port:
+        host = f"{host}:{port}"
     query = "****" if parts.query else ""
     return printable(urlunsplit((parts.scheme, host, parts.path, query, "")))
 

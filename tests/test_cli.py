@@ -147,3 +147,49 @@ def test_check_reports_a_failing_credential_process_with_exit_4(config, capsys, 
     (fail,) = [line for line in out.splitlines() if line.startswith("FAIL")]
     assert "credentials could not be obtained" in fail
     assert refused == []
+
+
+# ---- issue 8 --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("extra", ["prefix: /cams/\n", "prefix: 'cams//'\n", "prefix: ../up/\n",
+                                   "key_template: '{dir}/{name}'\n"])
+def test_check_says_fail_for_a_prefix_that_makes_bad_keys_and_exits_2(config, capsys, extra) -> None:
+    assert cli.main(["check", "--config", str(config(extra))]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith("FAIL  config valid: ") and "gives keys such as" in out
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["0.5", "0", "1e9", "nan"])
+def test_interval_option_is_checked_against_the_same_range(config, capsys, value: str) -> None:
+    assert cli.main(["--once", "--interval", value, "--config", str(config())]) == 2
+    (line,) = _error_lines(capsys.readouterr().err)
+    assert "--interval must be between 1 and 86400" in line
+
+
+def test_a_bad_endpoint_url_exits_2_with_one_sentence(config, capsys) -> None:
+    assert cli.main(["--once", "--config", str(config("remote: {endpoint_url: not a url}\n"))]) == 2
+    err = capsys.readouterr().err
+    (line,) = _error_lines(err)
+    assert "remote.endpoint_url 'not a url' is not an http or https URL" in line
+    assert "Traceback" not in err and "bug" not in err
+
+
+def test_status_caps_a_next_retry_written_by_a_clock_a_year_fast(config, capsys, tmp_path) -> None:
+    import time
+
+    from reconciler.manifest import Manifest
+    from reconciler.models import LocalFile
+
+    path = config()
+    m = Manifest.open(tmp_path / "state" / "manifest.sqlite3", "aws|my-bucket")
+    soon = LocalFile(str(tmp_path / "cams"), "soon.mp4", 1, 1)
+    stranded = LocalFile(str(tmp_path / "cams"), "stranded\nFAILING forged.mp4", 1, 1)
+    m.record_failed(soon, "soon.mp4", "S3 answered 503", time.time() + 3600)
+    m.record_failed(stranded, "k", "S3 answered 503", time.time() + 365 * 86400)
+    m.close()
+    assert cli.main(["status", "--config", str(path)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAILING")]
+    assert len(lines) == 2
+    assert lines[0].startswith("FAILING           soon.mp4: 1 failed pass(es), next retry in ")
+    assert " min; " in lines[0]  # about an hour: a recorded date within the longest back-off stays
+    assert "stranded\\x0aFAILING forged.mp4" in lines[1] and "next retry now" in lines[1]

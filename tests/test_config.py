@@ -451,7 +451,7 @@ def test_a_bad_key_template_is_a_config_error_naming_the_field(write_config, tem
 
 
 @pytest.mark.parametrize("template", ["{prefix}{camera}/{mtime:%Y/%m/%d}/{name}", "{prefix}{rel}",
-                                      "{dir}/{stem}-{mtime:%H%M%S}{ext}", "fixed/{name}"])
+                                      "{prefix}{stem}-{mtime:%H%M%S}{ext}", "fixed/{name}"])
 def test_good_key_templates_load(write_config, template: str) -> None:
     assert _load(write_config, MINIMAL + f"key_template: '{template}'\n").key_template == template
 
@@ -541,4 +541,154 @@ def test_logging_values_loguru_understands_load(write_config, tmp_path, rotation
     cfg = _load(write_config, MINIMAL + f"logging: {{rotation: '{rotation}', retention: '{retention}'}}\n")
     assert (cfg.logging.rotation, cfg.logging.retention) == (rotation, retention)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"], "the check writes nothing"
+
+
+
+# ---- issue 8: keys, ranges, URLs, overlapping folders, the default state dir ------------------------
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("prefix: /cams/\n", "start with '/'"), ("prefix: cams//\n", "empty"),
+     ("prefix: ../up/\n", "'..'"),
+     ("key_template: '{dir}/{stem}-{mtime:%H%M%S}{ext}'\n", "start with '/'"),  # top-level files
+     ("prefix: cams/\nkey_template: '{prefix}{dir}/{name}'\n", "empty"),
+     ("watch_dirs: [{path: cams, prefix: 'a//'}]\n", "watch_dirs[0].prefix"),
+     ("prefix: 'cams/_camup/'\nkey_template: '{prefix}x/{name}'\n", None)],
+)
+def test_a_prefix_or_template_that_can_make_a_bad_key_is_a_config_error(write_config, text, needle) -> None:
+    if needle is None:  # under another prefix's _camup/ is the user's business: fine
+        _load(write_config, MINIMAL + text)
+        return
+    message = _error(write_config, MINIMAL.replace("watch_dir: cams\n", "" if "watch_dirs" in text
+                                                   else "watch_dir: cams\n") + text)
+    assert needle in message and "gives keys such as" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [("transfer: {parallel_files: 1000000000000}\n", "transfer.parallel_files"),
+     ("transfer: {max_concurrency: 1000000000}\n", "transfer.max_concurrency"),
+     ("transfer: {parallel_files: 65}\n", "transfer.parallel_files"),
+     ("stability: {settle_seconds: 1.0e+12}\n", "stability.settle_seconds"),
+     ("stability: {settle_seconds: 3601}\n", "stability.settle_seconds"),
+     ("transfer: {multipart_threshold_mb: 5121}\n", "transfer.multipart_threshold_mb"),
+     ("transfer: {multipart_threshold_mb: 4}\n", "transfer.multipart_threshold_mb"),
+     ("transfer: {multipart_chunksize_mb: 6000}\n", "transfer.multipart_chunksize_mb"),
+     ("interval_seconds: 0.5\n", "interval_seconds"),
+     ("stability: {checks: 1000}\n", "stability.checks"),
+     ("retry: {max_attempts: 10000}\n", "retry.max_attempts"),
+     ("remote: {relist_hours: 100000}\n", "remote.relist_hours"),
+     ("after_upload: {min_age_hours: 1.0e+300}\n", "after_upload.min_age_hours")],
+)
+def test_every_number_has_a_range(write_config, text: str, names: str) -> None:
+    message = _error(write_config, MINIMAL + text)
+    assert message.startswith(names + " must be between"), message
+
+
+def test_the_ranges_admit_the_documented_small_values(write_config) -> None:
+    cfg = _load(write_config, MINIMAL + "interval_seconds: 1\nstability: {settle_seconds: 0, "
+                "min_age_seconds: 0}\nretry: {base_delay_seconds: 0}\n"
+                "transfer: {multipart_threshold_mb: 5, multipart_chunksize_mb: 5120}\n")
+    assert (cfg.interval_seconds, cfg.stability.settle_seconds) == (1, 0)
+
+
+def test_every_default_is_inside_its_range() -> None:
+    for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Logging, Config):
+        for f in fields(cls):
+            bounds = f.metadata.get("bounds")
+            if bounds:
+                assert bounds[0] <= f.default <= bounds[1], f"{cls.__name__}.{f.name}"
+
+
+def test_ranges_come_from_the_field_metadata_in_one_check() -> None:
+    numbers = [f for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Config)
+               for f in fields(cls) if f.type in ("int", "float")]
+    assert numbers and all(f.metadata.get("bounds") for f in numbers), \
+        [f.name for f in numbers if not f.metadata.get("bounds")]
+
+
+@pytest.mark.parametrize("url", ["not a url", "nas:9000", "ftp://nas", "http://", "http://nas:99999",
+                                 "http://[::1", "//nas:9000"])
+def test_endpoint_url_needs_a_scheme_and_a_host(write_config, url: str) -> None:
+    message = _error(write_config, MINIMAL + f"remote: {{endpoint_url: '{url}'}}\n")
+    assert message.startswith("remote.endpoint_url") and "http://nas:9000" in message
+
+
+def test_endpoint_url_error_never_shows_a_password(write_config) -> None:
+    message = _error(write_config, MINIMAL + "remote: {endpoint_url: 'ftp://me:s3cret@nas'}\n")
+    assert "s3cret" not in message
+
+
+@pytest.mark.parametrize("url", ["http://nas:9000", "https://s3.example.com/", "HTTP://NAS",
+                                 "http://[::1]:8333", "http://u:p@127.0.0.1:8333"])
+def test_good_endpoint_urls_load(write_config, url: str) -> None:
+    assert _load(write_config, MINIMAL + f"remote: {{endpoint_url: '{url}'}}\n").remote.endpoint_url == url
+
+
+@pytest.mark.parametrize(
+    ("dirs", "needle"),
+    [("[cams, cams]", "same folder"), ("[cams, ./cams/]", "same folder"),
+     ("[cams, cams/front]", "inside"), ("[cams/front, cams]", "inside"),
+     ("[cams, link]", "same folder")],
+)
+def test_overlapping_watch_dirs_are_config_errors(write_config, tmp_path, dirs: str, needle: str) -> None:
+    (tmp_path / "cams" / "front").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "cams")
+    message = _error(write_config, f"watch_dirs: {dirs}\nbucket: my-bucket\n")
+    assert needle in message and "watch_dirs[0]" in message
+
+
+def test_sibling_watch_dirs_load(write_config, tmp_path) -> None:
+    cfg = _load(write_config, "watch_dirs: [cams, cams2, other/cams]\nbucket: my-bucket\n")
+    assert len(cfg.watch_dirs) == 3
+
+
+@pytest.mark.parametrize("text", ["watch_dir: ''\n", "watch_dir: ' '\n", "watch_dirs: [{path: ''}]\n"])
+def test_an_empty_watch_dir_is_an_error_not_the_config_folder(write_config, text: str) -> None:
+    assert "is empty" in _error(write_config, text + "bucket: my-bucket\n")
+
+
+@pytest.mark.parametrize(("name", "state"), [("config.yaml", ".camup"), ("garage.yaml", ".camup-garage"),
+                                             ("Front Door.yml", ".camup-Front Door")])
+def test_the_default_state_dir_is_distinct_per_config_file(write_config, tmp_path, name, state) -> None:
+    cfg = load(write_config(MINIMAL, name), env=NO_ENV)
+    assert cfg.state_dir == str(tmp_path / state)
+    explicit = load(write_config(MINIMAL + "state_dir: shared\n", name), env=NO_ENV)
+    assert explicit.state_dir == str(tmp_path / "shared")
+
+
+# ---- move_to and the watch dirs are compared by where they really lead -----------------------------
+def test_move_to_through_a_symlink_into_the_watch_dir_is_refused(write_config, tmp_path) -> None:
+    (tmp_path / "cams" / "done").mkdir(parents=True)
+    (tmp_path / "archive").symlink_to(tmp_path / "cams" / "done", target_is_directory=True)
+
+    message = _error(write_config, MINIMAL + "after_upload: {action: move, move_to: archive}\n")
+
+    assert "inside watch dir" in message and "leads to" in message
+
+
+def test_move_to_another_spelling_of_the_watch_dir_is_refused(write_config, tmp_path) -> None:
+    (tmp_path / "cams").mkdir()
+    message = _error(write_config, MINIMAL + "after_upload: {action: move, move_to: ./x/../cams/}\n")
+    assert "inside watch dir" in message
+
+
+def test_a_watch_dir_reached_through_a_link_is_compared_by_its_real_path(write_config, tmp_path) -> None:
+    (tmp_path / "real" / "done").mkdir(parents=True)
+    (tmp_path / "cams").symlink_to(tmp_path / "real", target_is_directory=True)
+    text = MINIMAL + f"after_upload: {{action: move, move_to: '{tmp_path}/real/done'}}\n"
+    message = _error(write_config, text)
+    assert "inside watch dir" in message
+
+
+def test_a_watch_dir_inside_move_to_is_refused(write_config, tmp_path) -> None:
+    message = _error(write_config, "watch_dir: archive/new\nbucket: my-bucket\n"
+                     "after_upload: {action: move, move_to: archive}\n")
+    assert "is inside after_upload.move_to" in message
+
+
+def test_move_to_beside_the_watch_dir_is_fine(write_config, tmp_path) -> None:
+    (tmp_path / "cams").mkdir()
+    (tmp_path / "stored").symlink_to(tmp_path / "elsewhere", target_is_directory=True)  # dangling is fine
+    cfg = _load(write_config, MINIMAL + "after_upload: {action: move, move_to: stored}\n")
+    assert cfg.after_upload.move_to == str(tmp_path / "stored")
 

@@ -14,15 +14,13 @@ import pytest
 
 from reconciler.checksums import FileChanged
 from reconciler.execute import (
-    CROSS_PASS_BACKOFF_CAP,
     Executor,
     PassAborted,
     RetryPolicy,
-    cross_pass_backoff,
 )
 from reconciler.keys import keep_both_key
+from reconciler.localfs import FileLocked, open_for_upload
 from reconciler.models import Action, ActionKind, LocalFile, Reason, StoredObject, UploadResult
-from reconciler.probe import FileLocked
 from reconciler.s3errors import ErrorKind, RemoteError
 
 CONTENT = b"camera bytes " * 100
@@ -101,8 +99,8 @@ class Sleeps(list):
         self.append(seconds)
 
 
-def read_opener(path: str) -> IO[bytes]:
-    return open(path, "rb")  # the Executor closes the handle
+def read_opener(file: LocalFile) -> IO[bytes]:
+    return open_for_upload(file)  # the real one; the Executor closes the handle
 
 
 def executor(store: FakeStore, **kw) -> Executor:
@@ -399,8 +397,31 @@ def test_gone_at_open(tmp_path: Path) -> None:
     assert store.calls == []
 
 
-def _raiser(exc: BaseException) -> Callable[[str], IO[bytes]]:
-    def opener(path: str) -> IO[bytes]:
+def test_a_symlink_swapped_in_after_the_scan_is_never_followed(tmp_path: Path) -> None:
+    f = real_file(tmp_path)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(CONTENT[::-1])  # what a root-only file's bytes would be
+    os.remove(tmp_path / "a.mp4")
+    os.symlink(secret, tmp_path / "a.mp4")
+    store = FakeStore()
+    r = executor(store).upload_one(upload(f))
+    assert (r.ok, r.gone, r.error) == (False, True, None)  # the regular file the scan saw is gone
+    assert store.calls == [] and store.objects == {}
+
+
+def test_a_file_swapped_for_another_after_the_scan_is_not_uploaded_now(tmp_path: Path) -> None:
+    f = real_file(tmp_path)
+    (tmp_path / "new.mp4").write_bytes(CONTENT[::-1])
+    os.utime(tmp_path / "new.mp4", ns=(f.mtime_ns, f.mtime_ns))  # same size, same mtime
+    os.replace(tmp_path / "new.mp4", tmp_path / "a.mp4")
+    store = FakeStore()
+    r = executor(store).upload_one(upload(f))
+    assert (r.ok, r.changed, r.error) == (False, True, None)  # judged afresh on a later pass
+    assert store.calls == []
+
+
+def _raiser(exc: BaseException) -> Callable[[LocalFile], IO[bytes]]:
+    def opener(file: LocalFile) -> IO[bytes]:
         raise exc
     return opener
 
@@ -456,16 +477,6 @@ def test_run_after_stop_starts_nothing(tmp_path: Path) -> None:
 
 
 # ---- backoff arithmetic ------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("failures", "seconds"),
-    [(0, 60), (1, 60), (2, 120), (3, 240), (4, 480), (5, 960), (9, 15360), (10, 21600), (11, 21600),
-     (100, 21600), (5000, 21600)],
-)
-def test_cross_pass_backoff(failures: int, seconds: float) -> None:
-    assert cross_pass_backoff(failures) == seconds
-    assert CROSS_PASS_BACKOFF_CAP == 6 * 3600
-
-
 @pytest.mark.parametrize("policy", [RetryPolicy(5, 1.0, 60.0), RetryPolicy(10, 0.5, 7.0),
                                     RetryPolicy(3, 2.0, 1.0)])
 def test_retry_delay_bounds(policy: RetryPolicy) -> None:

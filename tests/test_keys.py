@@ -7,7 +7,17 @@ from datetime import datetime, timezone
 
 import pytest
 
-from reconciler.keys import FIELDS, MAX_KEY_BYTES, UnsafeKey, check_template, keep_both_key, key_for
+from reconciler.keys import (
+    FIELDS,
+    MAX_KEY_BYTES,
+    UnsafeKey,
+    check_layout,
+    check_template,
+    escape_name,
+    keep_both_key,
+    key_for,
+    unescape_key,
+)
 
 # 2024-01-01 12:00:00 UTC
 JAN1 = int(datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc).timestamp()) * 10**9
@@ -46,16 +56,11 @@ def test_nfd_in_template_output_is_normalised() -> None:
 @pytest.mark.parametrize(
     ("prefix", "rel", "why"),
     [
-        ("p/", "Cam1\\a.mp4", "backslash"),
         ("p/", "../a.mp4", "'..'"),
         ("p/", "cam/../../a.mp4", "'..'"),
         ("p/", "./a.mp4", "'.'"),
         ("", "/etc/a.mp4", "start with '/'"),
         ("/", "a.mp4", "start with '/'"),
-        ("p/", "a\nb.mp4", "control character"),
-        ("p/", "a\x00.mp4", "control character"),
-        ("p/", "a\x1f.mp4", "control character"),
-        ("p/", "a\x7f.mp4", "control character"),
         ("p/", "bad\udcff.mp4", "not valid Unicode"),  # undecodable bytes from os.fsdecode
         ("p/", "a" * (MAX_KEY_BYTES - 1), "1024 bytes"),
         ("", "é" * 513, "1024 bytes"),  # 513 characters, 1026 bytes
@@ -156,3 +161,63 @@ def test_empty_segments_are_rejected_because_stores_fold_them() -> None:
     with pytest.raises(UnsafeKey):
         key_for("cams/", "x.mp4", 0, "{prefix}/{name}")  # cams//x.mp4 would be stored as cams/x.mp4
     assert key_for("cams/", "x.mp4", 0, "{prefix}{name}") == "cams/x.mp4"
+
+
+# ---- names S3 can store are escaped, reversibly and injectively (issue 8 item 6) ---------------
+@pytest.mark.parametrize(
+    ("rel", "key"),
+    [
+        ("a\nINFO forged.mp4", "p/a%0AINFO forged.mp4"),
+        ("a\x00.mp4", "p/a%00.mp4"),
+        ("a\x1f\x7f\x85.mp4", "p/a%1F%7F%85.mp4"),
+        ("Cam1\\a.mp4", "p/Cam1%5Ca.mp4"),  # a backslash in a POSIX name is not a separator
+        ("a%0Ab.mp4", "p/a%250Ab.mp4"),  # a literal escape look-alike cannot collide with "a\nb"
+        ("100%.mp4", "p/100%.mp4"),  # a lone '%' keeps the key older versions gave it
+        ("50% off/x.mp4", "p/50% off/x.mp4"),
+    ],
+)
+def test_control_characters_and_backslashes_are_percent_escaped(rel: str, key: str) -> None:
+    assert key_for("p/", rel) == key
+    assert unescape_key(key[2:]) == rel
+
+
+def test_escaping_is_injective_and_reversible_on_awkward_names() -> None:
+    import random
+
+    rng = random.Random(8)
+    alphabet = ["%", "0", "a", "F", "g", "\\", "\n", "\x00", "\x7f", "\x9f", "/", "é", "2"]
+    names = {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 7))) for _ in range(20000)}
+    escaped = {escape_name(n): n for n in names}
+    assert len(escaped) == len(names), "two names, one key"
+    for e, n in escaped.items():
+        assert unescape_key(e) == n
+        assert not any(c in e for c in "\\\n\x00\x7f\x9f")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "template", "needle"),
+    [
+        ("/cams/", None, "start with '/'"),
+        ("cams//", None, "empty"),
+        ("../up/", None, "'..'"),
+        ("cams/./x/", None, "'.'"),
+        ("ca\nms/", None, "control character"),
+        ("cams\\", None, "backslash"),
+        ("x" * 600 + "/", None, "too little"),
+        ("cams/", "{prefix}{dir}/{name}", "empty"),  # top-level files: cams//a.mp4
+        ("", "{dir}/{name}", "start with '/'"),
+        ("cams/", "{prefix}{mtime:%n}{name}", "control character"),
+        ("cams/", "{prefix}_camup/{name}", "keeps for itself"),
+    ],
+)
+def test_a_layout_that_can_give_a_bad_key_is_refused(prefix: str, template, needle: str) -> None:
+    with pytest.raises(UnsafeKey) as caught:
+        check_layout(prefix, template)
+    assert needle in str(caught.value)
+
+
+@pytest.mark.parametrize(("prefix", "template"), [("", None), ("cams/", None), ("cams-", None),
+                                                  ("a/b/", "{prefix}{camera}/{mtime:%Y/%m/%d}/{name}"),
+                                                  ("cams/", "{prefix}{rel}")])
+def test_good_layouts_pass(prefix: str, template) -> None:
+    check_layout(prefix, template)

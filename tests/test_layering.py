@@ -146,3 +146,13 @@ def test_checker_finds_logger_setup_calls() -> None:
                        "    logger.remove()\n    logger.configure(patcher=None)\n")
     assert found.logger_setup_calls == ["logger.add at line 5", "logger.remove at line 6",
                                         "logger.configure at line 7"]
+
+
+# ---- the local file seam (localfs.py): links, identity, delete and move in one place -----------------
+def test_only_the_local_file_seam_talks_to_win32() -> None:
+    users = sorted(name for name, imp in MODULES.items() if imp.external & {"ctypes", "msvcrt", "_winapi"})
+    assert users == ["win32"]
+
+
+def test_the_local_file_seam_reaches_only_its_own_parts_and_models() -> None:
+    assert closure("localfs") - {"localfs"} <= {"models", "localcopy", "win32"}

@@ -160,3 +160,50 @@ def test_setup_plain_shows_debug_tracebacks_only_when_asked(capsys) -> None:
         logger.remove()
         logger.configure(patcher=lambda record: None)
         logger.add(sys.stderr)
+
+
+# ---- issue 8: one line per message, no password from a URL, private files -----------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("cannot connect to http://me:s3cret@nas:9000/b/k", "cannot connect to http://nas:9000/b/k"),
+     ("'https://u:p%40ss@h/x' and http://h2/y", "'https://h/x' and http://h2/y"),
+     ('Could not connect to the endpoint URL: "http://a:b@127.0.0.1:9/b"',
+      'Could not connect to the endpoint URL: "http://127.0.0.1:9/b"'),
+     ("no url, user@example.com", "no url, user@example.com")],
+)
+def test_strip_userinfo(text: str, expected: str) -> None:
+    assert logs.strip_userinfo(text) == expected
+
+
+def test_a_name_with_a_newline_cannot_forge_a_log_line(configured) -> None:
+    path = configured()
+    logger.info("Waiting for file to stabilize: {}", "a\nINFO forged.mp4\r\u2028x")
+    logger.remove()
+    (line,) = path.read_text(encoding="utf-8").splitlines()
+    assert line.endswith("Waiting for file to stabilize: a\\x0aINFO forged.mp4\\x0d\\u2028x")
+
+
+def test_json_lines_stay_one_valid_object_each(configured) -> None:
+    path = configured(json=True)
+    logger.info("Uploading {} from http://me:s3cret@nas/", "a\nINFO forged.mp4")
+    logger.remove()
+    (line,) = path.read_text(encoding="utf-8").splitlines()
+    record = json.loads(line)["record"]
+    assert record["message"] == "Uploading a\\x0aINFO forged.mp4 from http://nas/"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
+def test_log_files_are_0600_whatever_the_umask(configured) -> None:
+    import os
+
+    old = os.umask(0)
+    try:
+        path = configured(rotation="200 B")
+        for i in range(20):  # several rotations: each new file is private too
+            logger.info("line {} {}", i, "x" * 40)
+        logger.remove()
+    finally:
+        os.umask(old)
+    files = list(path.parent.iterdir())
+    assert len(files) > 1
+    assert {oct(f.stat().st_mode & 0o777) for f in files} == {oct(0o600)}

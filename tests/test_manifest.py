@@ -65,13 +65,15 @@ def test_empty_file_is_created_fresh(path: Path) -> None:
         m.close()
 
 
-def test_in_memory_manifest_works() -> None:
+def test_in_memory_manifest_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     m = Manifest.open(":memory:")
     try:
         m.record_uploaded([(lf(), "k", None)], NOW)
         assert list(m.entries_for(ROOT)) == [(ROOT, "a.mp4")]
     finally:
         m.close()
+    assert listing(tmp_path) == []  # no file named ":memory:"
 
 
 # ---- entries round-trip --------------------------------------------------------------------------
@@ -450,3 +452,89 @@ def test_a_full_disk_fails_the_write_with_a_sentence_and_keeps_what_was_there(m:
         m.record_uploaded(many, NOW)
 
     assert list(m.entries_for(ROOT)) == [(ROOT, "kept.mp4")]  # the failed batch left nothing half-written
+
+
+# ---- issue 8: one spelling of the target, no password stored, private files ------------------------
+@pytest.mark.parametrize(
+    ("written", "normal"),
+    [("http://127.0.0.1:9000/|cams", "http://127.0.0.1:9000|cams"),
+     ("HTTP://NAS.local:9000|cams", "http://nas.local:9000|cams"),
+     ("http://nas:80/|cams", "http://nas|cams"), ("https://s3.example.com:443|cams", "https://s3.example.com|cams"),
+     ("http://user:pa%40ss@nas:9000|cams", "http://nas:9000|cams"),
+     ("http://[::1]:8333/|cams", "http://[::1]:8333|cams"), ("aws|cams", "aws|cams")],
+)
+def test_normal_target(written: str, normal: str) -> None:
+    from reconciler.manifest import normal_target
+
+    assert normal_target(written) == normal
+
+
+@pytest.mark.parametrize("spelling", ["http://127.0.0.1:9000/", "HTTP://127.0.0.1:9000",
+                                      "http://me:secret@127.0.0.1:9000"])
+def test_the_same_store_spelled_another_way_keeps_the_manifest(path: Path, spelling: str) -> None:
+    m = Manifest.open(path, TARGET)
+    m.record_uploaded([(lf(), "k", None)], NOW)
+    m.close()
+    again = Manifest.open(path, f"{spelling}|cams")
+    try:
+        assert again.moved_aside is None and len(again.entries_for(ROOT)) == 1
+        assert again.meta("target") == TARGET
+    finally:
+        again.close()
+    readonly = Manifest.open_readonly(path, f"{spelling}|cams")
+    assert readonly is not None
+    readonly.close()
+
+
+def test_a_password_in_the_endpoint_is_never_stored(path: Path) -> None:
+    m = Manifest.open(path, "http://me:s3cret@127.0.0.1:9000|cams")
+    pass_id = m.start_pass(NOW)
+    report = PassReport(started_at=NOW, fatal="cannot connect to http://me:s3cret@127.0.0.1:9000/cams")
+    m.finish_pass(pass_id, report)
+    m.close()
+    for f in path.parent.iterdir():
+        assert b"s3cret" not in f.read_bytes(), f.name
+
+
+def test_a_target_row_an_older_version_stored_with_a_password_is_rewritten(path: Path) -> None:
+    m = Manifest.open(path, "")
+    m.set_meta("target", "http://me:s3cret@127.0.0.1:9000/|cams")  # as older versions wrote it
+    m.record_uploaded([(lf(), "k", None)], NOW)
+    m.close()
+    again = Manifest.open(path, TARGET)
+    try:
+        assert again.moved_aside is None and again.meta("target") == TARGET
+    finally:
+        again.close()
+
+
+def test_the_moved_aside_warning_never_shows_a_password(path: Path) -> None:
+    Manifest.open(path, "http://me:s3cret@old-nas:9000|cams").close()
+    again = Manifest.open(path, "http://me:s3cret@new-nas:9000|cams")
+    try:
+        assert again.moved_aside and "s3cret" not in again.moved_aside and "old-nas" in again.moved_aside
+    finally:
+        again.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_state_dir_0700_and_manifest_files_0600_whatever_the_umask(path: Path) -> None:
+    old = os.umask(0)  # the most permissive umask: modes must not depend on it
+    try:
+        m = Manifest.open(path, TARGET)
+        m.record_uploaded([(lf(), "k", None)], NOW)
+        assert oct(path.parent.stat().st_mode & 0o777) == oct(0o700)
+        names = {p.name: oct(p.stat().st_mode & 0o777) for p in path.parent.iterdir()}
+        assert {"manifest.sqlite3", "manifest.sqlite3-wal"} <= set(names)
+        assert set(names.values()) == {oct(0o600)}, names
+        m.close()
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_an_older_world_readable_manifest_is_tightened(path: Path) -> None:
+    Manifest.open(path, TARGET).close()
+    os.chmod(path, 0o644)
+    Manifest.open(path, TARGET).close()
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -11,10 +11,9 @@ import pytest
 
 from reconciler.config import load
 from reconciler.manifest import Manifest
-from reconciler.models import Action, ActionKind, LocalFile, Plan, Reason
+from reconciler.models import LocalFile, MultipartDecision, MultipartStep
 from reconciler.multipart import MultipartSettings, MultipartUpload
-from reconciler.observe import World
-from reconciler.passes import KEEP_WAITING_SECONDS, _settle_multiparts
+from reconciler.passes import _settle_multiparts
 from reconciler.remote import Bucket
 from reconciler.s3errors import ErrorKind, RemoteError, classify_error
 from reconciler.throttle import Throttle
@@ -197,11 +196,6 @@ class FakeBucket:
         return 0
 
 
-class Cfg:
-    class transfer:
-        chunk_bytes = CHUNK
-
-
 FILE = LocalFile("/w", "cam/a.mp4", 3 * CHUNK, 7 * 10**18)
 
 
@@ -212,9 +206,10 @@ def m(tmp_path: Path):
     manifest.close()
 
 
-def settle(m: Manifest, bucket: FakeBucket, actions: tuple[Action, ...] = (), now: float = NOW) -> dict:
-    world = World(clock=lambda: now, bucket=lambda cfg: bucket)  # type: ignore[arg-type,return-value]
-    return _settle_multiparts(Cfg, m, world, Plan(actions))  # type: ignore[arg-type]
+def settle(m: Manifest, bucket: FakeBucket, step: MultipartStep = MultipartStep.ABORT) -> None:
+    """Carry out one planner decision for every leftover the manifest holds."""
+    steps = tuple(MultipartDecision(step, mp) for mp in m.open_multiparts())
+    _settle_multiparts(steps, m, bucket)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("error", [s3_error("AccessDenied", 403), s3_error("ServiceUnavailable", 503)],
@@ -222,7 +217,7 @@ def settle(m: Manifest, bucket: FakeBucket, actions: tuple[Action, ...] = (), no
 def test_a_failing_abort_keeps_the_row_and_does_not_end_the_pass(m: Manifest, error: RemoteError) -> None:
     m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
     bucket = FakeBucket(error)
-    assert settle(m, bucket) == {}
+    settle(m, bucket)
     assert bucket.aborted == ["up-1"]
     assert [p.upload_id for p in m.open_multiparts()] == ["up-1"]
 
@@ -245,50 +240,23 @@ def test_an_abort_of_a_vanished_upload_drops_the_row(m: Manifest, tmp_path: Path
 
 def test_a_retryable_failure_around_an_unrecorded_create_keeps_its_row(m: Manifest) -> None:
     m.multipart_started("creating:cam/a.mp4", "cam/a.mp4", NOW)
-    settle(m, FakeBucket(s3_error("ServiceUnavailable", 503)))
+    settle(m, FakeBucket(s3_error("ServiceUnavailable", 503)), MultipartStep.FIND_UNKNOWN)
     assert [p.upload_id for p in m.open_multiparts()] == ["creating:cam/a.mp4"]
 
 
-def backoff(file: LocalFile) -> Action:
-    return Action(ActionKind.SKIP, Reason.BACKOFF, file, "cam/a.mp4")
+def test_a_denied_search_for_an_unrecorded_create_ends_its_row(m: Manifest) -> None:
+    m.multipart_started("creating:cam/a.mp4", "cam/a.mp4", NOW)
+    settle(m, FakeBucket(s3_error("AccessDenied", 403)), MultipartStep.FIND_UNKNOWN)
+    assert m.open_multiparts() == []
 
 
-def test_an_upload_whose_file_waits_is_kept(m: Manifest) -> None:
+@pytest.mark.parametrize("step", [MultipartStep.KEEP, MultipartStep.RESUME])
+def test_kept_and_resumed_uploads_are_left_alone(m: Manifest, step: MultipartStep) -> None:
     m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
     bucket = FakeBucket()
-    assert settle(m, bucket, (backoff(FILE),), now=NOW + 3600) == {}
+    settle(m, bucket, step)
     assert bucket.aborted == []
     assert [p.upload_id for p in m.open_multiparts()] == ["up-1"]
-
-
-@pytest.mark.parametrize(("file", "now"), [
-    (FILE, NOW + KEEP_WAITING_SECONDS + 1),  # waited too long
-    (LocalFile("/w", "cam/a.mp4", 3 * CHUNK + 1, 7 * 10**18), NOW + 60),  # changed
-], ids=["old", "changed"])
-def test_an_upload_whose_file_changed_or_waited_too_long_is_aborted(m: Manifest, file: LocalFile,
-                                                                   now: float) -> None:
-    m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
-    bucket = FakeBucket()
-    settle(m, bucket, (backoff(file),), now=now)
-    assert bucket.aborted == ["up-1"]
-    assert m.open_multiparts() == []
-
-
-def test_an_upload_whose_file_is_gone_or_uploaded_is_aborted(m: Manifest) -> None:
-    m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
-    m.multipart_started("up-2", "cam/b.mp4", NOW, LocalFile("/w", "cam/b.mp4", 3 * CHUNK, 1), CHUNK)
-    bucket = FakeBucket()
-    settle(m, bucket, (Action(ActionKind.SKIP, Reason.UPLOADED, FILE, "cam/a.mp4"),), now=NOW + 60)
-    assert sorted(bucket.aborted) == ["up-1", "up-2"]
-    assert m.open_multiparts() == []
-
-
-def test_an_upload_whose_file_is_planned_unchanged_is_resumed(m: Manifest) -> None:
-    m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
-    bucket = FakeBucket()
-    planned = Action(ActionKind.UPLOAD, Reason.RETRY, FILE, "cam/a.mp4")
-    assert settle(m, bucket, (planned,), now=NOW + 60) == {("/w", "cam/a.mp4"): "up-1"}
-    assert bucket.aborted == []
 
 
 # ---- a create whose answer may hide another upload --------------------------------------------

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from pathlib import Path
 
+import reconciler.observe as observe
 from reconciler.config import from_mapping
 from reconciler.models import ActionKind, EntryState, LocalFile, ManifestEntry, Reason
-from reconciler.observe import World, _listing_due, _recheck, policy_of
+from reconciler.observe import World, _listing_due, _second_look, policy_of
+from reconciler.passes import run_pass
 from reconciler.plan import Snapshot, plan
 from reconciler.scan import restat
 
@@ -28,7 +31,7 @@ def _file(root: Path, rel: str, age: float) -> LocalFile:
     return found
 
 
-def test_recheck_decides_only_the_rechecked_files_and_forgets_no_other_row(tmp_path: Path) -> None:
+def test_second_look_restats_only_new_candidates_and_keeps_every_other_row(tmp_path: Path) -> None:
     cfg = from_mapping({"watch_dir": str(tmp_path), "bucket": "b-b-b"}, tmp_path, env={})
     new = _file(tmp_path, "new.mp4", age=600)
     failing = _file(tmp_path, "poison.mp4", age=600)
@@ -36,18 +39,59 @@ def test_recheck_decides_only_the_rechecked_files_and_forgets_no_other_row(tmp_p
                             next_attempt_at=time.time() + 3600, last_error="denied")
     gone_pending = ManifestEntry(str(tmp_path), "moved-away.mp4", "moved-away.mp4", EntryState.PENDING)
     entries = {(e.root, e.rel): e for e in (backoff, gone_pending)}
-    snap = Snapshot([new, failing], entries)
     policy = policy_of(cfg)
-    first = plan(snap, time.time(), policy)
-    assert [f.rel for f in first.rechecks] == ["new.mp4"]
 
-    again = _recheck(first, snap, cfg, NoWait(), policy)
+    snap = _second_look(Snapshot([new, failing], entries), cfg, NoWait(), policy)
 
-    forgotten = [a.detail for a in again.actions if a.kind is ActionKind.FORGET]
+    assert list(snap.prior) == [new.id]  # only the new candidate got a second look
+    p = plan(snap, time.time(), policy)
+    forgotten = [a.detail for a in p.actions if a.kind is ActionKind.FORGET]
     assert forgotten == [f"{tmp_path}|moved-away.mp4"]  # the real orphan, once; not poison.mp4
-    by_rel = {a.file.rel: a for a in again.actions if a.file is not None}
+    by_rel = {a.file.rel: a for a in p.actions if a.file is not None}
     assert by_rel["new.mp4"].kind is ActionKind.UPLOAD
     assert by_rel["poison.mp4"].reason is Reason.BACKOFF
+
+
+def test_a_file_gone_during_the_settle_wait_is_not_planned(tmp_path: Path) -> None:
+    cfg = from_mapping({"watch_dir": str(tmp_path), "bucket": "b-b-b"}, tmp_path, env={})
+    new = _file(tmp_path, "moved.mp4", age=600)
+
+    class MovesItAway(NoWait):
+        def sleep(self, seconds: float) -> None:
+            os.remove(tmp_path / "moved.mp4")  # the recorder moves New -> Stored meanwhile
+
+    snap = _second_look(Snapshot([new], {}), cfg, MovesItAway(), policy_of(cfg))
+    assert snap.local == [] and snap.prior == {}
+
+
+def test_plan_is_called_once_per_pass(tmp_path: Path, monkeypatch) -> None:
+    """Observation is complete before the planner runs: the second look and the open-file
+    probe are inputs, never patches applied to a plan afterwards."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    for rel in ("old.mp4", "young.mp4"):
+        _file(watch, rel, age=600 if rel == "old.mp4" else 1)
+    cfg = from_mapping({"watch_dir": str(watch), "bucket": "b-b-b", "remote": {"listing": "never"},
+                        "stability": {"settle_seconds": 0.01}}, tmp_path, env={})
+    calls = []
+    real_plan = observe.plan
+
+    def counting_plan(*args, **kwargs):
+        calls.append(args)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(observe, "plan", counting_plan)
+    probed = []
+
+    def probe(candidates):
+        probed.append(sorted(candidates.values()))
+        return observe.SweepResult()
+
+    run_pass(cfg, World(probe=probe), dry_run=True, out=io.StringIO())
+    assert len(calls) == 1
+    assert probed == [[(str(watch), "old.mp4")]]  # one sweep, for the file that can go
+    (snap, _now, _policy) = calls[0]
+    assert snap.prior and list(snap.prior) == [(str(watch), "old.mp4")]
 
 
 def test_listing_schedule(tmp_path: Path) -> None:

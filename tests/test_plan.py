@@ -17,17 +17,25 @@ import pytest
 
 from reconciler.keys import keep_both_key
 from reconciler.models import (
-    Action,
     ActionKind,
     EntryState,
     LocalFile,
     ManifestEntry,
+    MultipartStep,
     Observation,
-    Plan,
+    PendingMultipart,
     Reason,
     RemoteObject,
 )
-from reconciler.plan import Policy, Snapshot, apply_open_files, merge, plan, reorder
+from reconciler.plan import (
+    CROSS_PASS_BACKOFF_CAP,
+    Policy,
+    Snapshot,
+    cross_pass_backoff,
+    plan,
+    ready_by_stability,
+    second_look,
+)
 from reconciler.stability import StabilityPolicy
 
 NOW = 1_700_000_000.0
@@ -66,7 +74,7 @@ def policy(**kw) -> Policy:
     return Policy(stability=stab, prefixes=PREFIXES, **kw)
 
 
-def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=None) -> Snapshot:
+def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=None, open_by=None) -> Snapshot:
     return Snapshot(
         local=list(files),
         entries={(e.root, e.rel): e for e in entries},
@@ -74,6 +82,7 @@ def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=Non
         remote=None if remote is None else {o.key: o for o in remote},
         excluded=list(excluded),
         prior=prior or {},
+        open_by=open_by or {},
     )
 
 
@@ -102,9 +111,20 @@ MOVED_C = lf(root=C, ino=77)  # same file id, but its prefix gives another key
 ALT = keep_both_key("cam/x.mp4", F.size, F.mtime_ns)
 
 CASES = [
-    Case("backslash name", lf("a\\b.mp4"), ActionKind.SKIP, Reason.BAD_NAME, key=""),
-    Case("control char name", lf("a\x01b.mp4"), ActionKind.SKIP, Reason.BAD_NAME, key=""),
+    Case("backslash name: escaped", lf("a\\b.mp4"), ActionKind.SKIP, Reason.SETTLING,
+         key="cam/a%5Cb.mp4"),
+    Case("control char name: escaped", lf("a\x01b.mp4"), ActionKind.UPLOAD, Reason.NEW,
+         key="cam/a%01b.mp4", prior=seen(lf("a\x01b.mp4"))),
+    Case("name that is not UTF-8: cannot be stored", lf("bad\udcff.mp4"), ActionKind.SKIP,
+         Reason.BAD_NAME, key=""),
+    Case("key over 1,024 bytes: cannot be stored", lf("d/" + "a" * 1030), ActionKind.SKIP,
+         Reason.BAD_NAME, key=""),
     Case("dot-dot name", lf("../x.mp4"), ActionKind.SKIP, Reason.BAD_NAME, key=""),
+    Case("maps under the prefix's _camup/: reserved", lf("_camup/live/x.mp4"), ActionKind.SKIP,
+         Reason.RESERVED, key="cam/_camup/live/x.mp4", prior=seen(lf("_camup/live/x.mp4"))),
+    Case("_camup elsewhere in the path is an ordinary name", lf("cam1/_camup/x.mp4"),
+         ActionKind.UPLOAD, Reason.NEW, key="cam/cam1/_camup/x.mp4",
+         prior=seen(lf("cam1/_camup/x.mp4"))),
     Case("uploaded and unchanged", F, ActionKind.SKIP, Reason.UPLOADED, key="cam/x.mp4",
          entry=entry(F, EntryState.UPLOADED)),
     Case("uploaded unchanged wins over a remote of other size", F, ActionKind.SKIP,
@@ -165,6 +185,21 @@ CASES = [
          key="cam/x.mp4", detail="S3 answered 503",
          entry=entry(F, EntryState.FAILED, observation=seen(F), attempts=2,
                      next_attempt_at=NOW + 1, last_error="S3 answered 503")),
+    Case("failed, next attempt exactly at the longest back-off", F, ActionKind.SKIP,
+         Reason.BACKOFF, entry=entry(F, EntryState.FAILED, observation=seen(F),
+                                     next_attempt_at=NOW + 6 * 3600)),
+    Case("failed, next attempt beyond the longest back-off (the clock ran fast): due", F,
+         ActionKind.UPLOAD, Reason.RETRY, entry=entry(F, EntryState.FAILED, observation=seen(F),
+                                                      next_attempt_at=NOW + 365 * 86400)),
+    Case("a shorter back-off cap applies as configured", F, ActionKind.UPLOAD, Reason.RETRY,
+         entry=entry(F, EntryState.FAILED, observation=seen(F), next_attempt_at=NOW + 61),
+         policy={"backoff_cap": 60}),
+    Case("observation first seen in the future counts from now", lf(age=-86400 * 365),
+         ActionKind.UPLOAD, Reason.NEW, policy={"min_age": 0},
+         prior=seen(lf(age=-86400 * 365), first_seen=NOW + 365 * 86400)),
+    Case("future mtime, history dated in the future: waits min_age from now", lf(age=-86400),
+         ActionKind.SKIP, Reason.TOO_YOUNG,
+         prior=seen(lf(age=-86400), first_seen=NOW + 86400)),
     Case("failed, next attempt passed", F, ActionKind.UPLOAD, Reason.RETRY, key="cam/x.mp4",
          entry=entry(F, EntryState.FAILED, observation=seen(F), attempts=2,
                      next_attempt_at=NOW - 1, last_error="boom")),
@@ -246,8 +281,10 @@ def test_decide(case: Case) -> None:
 
 
 def test_bad_name_detail_says_why() -> None:
-    (action,) = plan(snapshot([lf("a\\b.mp4")]), NOW, policy()).actions
-    assert "backslash" in action.detail
+    (action,) = plan(snapshot([lf("bad\udcff.mp4")]), NOW, policy()).actions
+    assert "not UTF-8" in action.detail
+    (action,) = plan(snapshot([lf("a" * 1100)]), NOW, policy()).actions
+    assert "1024 bytes" in action.detail
 
 
 def test_skips_carry_the_observation_to_persist() -> None:
@@ -257,34 +294,43 @@ def test_skips_carry_the_observation_to_persist() -> None:
     assert first.observation == Observation(F.size, F.mtime_ns, 1, NOW)
 
 
-# ---- the in-pass recheck list ----------------------------------------------------------------
+# ---- the in-pass second look (observation asks the planner's pure rules) ----------------------
 @pytest.mark.parametrize(
-    ("name", "file", "prior_count", "pol", "allow", "expected"),
+    ("name", "file", "prior_count", "pol", "expected"),
     [
-        ("old file first seen", F, None, {}, True, True),
-        ("young file first seen", lf(age=10), None, {}, True, False),
-        ("first seen, ready after the settle wait", lf(age=59), None, {}, True, True),
-        ("first seen, still young after the settle wait", lf(age=57), None, {}, True, False),
-        ("checks 3: one re-check cannot make it ready", F, None, {"checks": 3}, True, False),
-        ("checks 3, seen once before", F, 1, {"checks": 3}, True, True),
-        ("stable for passes, ready after the settle wait", lf(age=59), 4, {}, True, True),
-        ("stable for passes, still young after the wait", lf(age=30), 4, {}, True, False),
-        ("empty file", lf(size=0), None, {}, True, False),
-        ("re-decide pass: no further re-check", F, None, {}, False, False),
+        ("old file first seen", F, None, {}, True),
+        ("young file first seen", lf(age=10), None, {}, False),
+        ("first seen, ready after the settle wait", lf(age=59), None, {}, True),
+        ("first seen, still young after the settle wait", lf(age=57), None, {}, False),
+        ("checks 3: one re-check cannot make it ready", F, None, {"checks": 3}, False),
+        ("checks 3, seen once before", F, 1, {"checks": 3}, True),
+        ("stable for passes, ready after the settle wait", lf(age=59), 4, {}, True),
+        ("stable for passes, still young after the wait", lf(age=30), 4, {}, False),
+        ("empty file", lf(size=0), None, {}, False),
+        ("already ready: nothing to wait for", F, 2, {}, False),
     ],
 )
-def test_rechecks(name, file, prior_count, pol, allow, expected) -> None:
+def test_second_look(name, file, prior_count, pol, expected) -> None:
     entries = [entry(file, EntryState.PENDING, observation=seen(file, prior_count))] if prior_count else []
-    p = plan(snapshot([file], entries), NOW, policy(settle_seconds=2.0, **pol), allow_recheck=allow)
-    assert (file in p.rechecks) is expected, name
+    looks = second_look(snapshot([file], entries), NOW, policy(settle_seconds=2.0, **pol))
+    assert (file in [f for f, _ in looks]) is expected, name
 
 
-def test_recheck_of_settling_file_makes_it_ready() -> None:
-    """What observe._recheck does: re-plan the fresh stat with this pass's observation."""
-    first = plan(snapshot([F]), NOW, policy())
-    assert first.rechecks == (F,)
-    prior = {(F.root, F.rel): first.actions[0].observation}
-    again = plan(snapshot([F], prior=prior), NOW + 2, policy(), allow_recheck=False)
+def test_no_second_look_for_files_decided_before_stability() -> None:
+    uploaded = entry(F, EntryState.UPLOADED)
+    backing_off = lf("poison.mp4")
+    failed = entry(backing_off, EntryState.FAILED, next_attempt_at=NOW + 600, attempts=2)
+    unstorable, reserved = lf("bad\udcff.mp4"), lf("_camup/x.mp4")
+    snap = snapshot([F, backing_off, unstorable, reserved], [uploaded, failed])
+    assert second_look(snap, NOW, policy()) == []
+    assert ready_by_stability(snap, NOW, policy()) == []
+
+
+def test_second_look_of_settling_file_makes_it_ready() -> None:
+    """What observe does: the first look becomes `prior`, the fresh stat is planned once."""
+    ((looked_at, first_look),) = second_look(snapshot([F]), NOW, policy())
+    assert looked_at == F and first_look == Observation(F.size, F.mtime_ns, 1, NOW)
+    again = plan(snapshot([F], prior={F.id: first_look}), NOW + 2, policy())
     assert [(a.kind, a.reason) for a in again.actions] == [(ActionKind.UPLOAD, Reason.NEW)]
 
 
@@ -305,20 +351,27 @@ def test_orphan_rows(state, expected) -> None:
         assert a.detail == f"{A}|gone.mp4"
 
 
-def test_uploaded_rows_of_gone_files_are_pruned_only_on_listing_passes() -> None:
-    gone = entry(lf("gone.mp4"), EntryState.UPLOADED)
+@pytest.mark.parametrize("listed", [False, True], ids=["no listing (listing: never)", "listing pass"])
+def test_uploaded_rows_of_gone_files_are_pruned_in_any_listing_mode(listed: bool) -> None:
+    gone = entry(lf("gone.mp4"), EntryState.UPLOADED, uploaded_at=NOW - 86400)
+    recent = entry(lf("recent.mp4"), EntryState.UPLOADED, uploaded_at=NOW - 3600)
     here = lf("here.mp4")
     kept_row = entry(here, EntryState.UPLOADED)
-    listing = (RemoteObject("cam/gone.mp4", 100), RemoteObject("cam/here.mp4", 100))
+    listing = (RemoteObject("cam/gone.mp4", 100), RemoteObject("cam/here.mp4", 100)) if listed else None
 
-    idle = plan(snapshot([here], [gone, kept_row]), NOW, policy())
-    listed = plan(snapshot([here], [gone, kept_row], remote=listing), NOW, policy())
+    p = plan(snapshot([here], [gone, recent, kept_row], remote=listing), NOW, policy())
     empty_dir = plan(snapshot([], [gone, kept_row], remote=listing), NOW, policy())
 
-    assert [a.kind for a in idle.actions] == [ActionKind.SKIP]
-    assert [(a.kind, a.reason, a.detail) for a in listed.actions if a.file is None] == [
+    # gone a day after its upload: pruned; uploaded an hour ago: kept for the grace period
+    assert [(a.kind, a.reason, a.detail) for a in p.actions if a.file is None] == [
         (ActionKind.FORGET, Reason.PRUNED, f"{A}|gone.mp4")]
     assert empty_dir.actions == ()  # a watch dir that looks empty may be a half-mounted share
+
+
+def test_prune_grace_is_a_policy() -> None:
+    recent = entry(lf("recent.mp4"), EntryState.UPLOADED, uploaded_at=NOW - 60)
+    p = plan(snapshot([lf("here.mp4")], [recent]), NOW, policy(prune_after=60))
+    assert [a.reason for a in p.actions if a.file is None] == [Reason.PRUNED]
 
 
 def test_remote_only_keys_get_no_action() -> None:
@@ -372,61 +425,93 @@ def test_order_of_uploads(order: str) -> None:
             assert a.key < b.key
 
 
-def test_reorder_switches_order() -> None:
-    files, entries, remote = _mixed_inputs()
-    newest = plan(snapshot(files, entries, remote=remote), NOW, policy(order="newest_first"))
-    oldest = plan(snapshot(files, entries, remote=remote), NOW, policy(order="oldest_first"))
-    assert reorder(newest, "oldest_first") == oldest
-    assert reorder(oldest, "newest_first") == newest
-
-
-# ---- merge() and apply_open_files() ------------------------------------------------------------
-def _act(f: Optional[LocalFile], kind=ActionKind.SKIP, reason=Reason.SETTLING, key="k") -> Action:
-    return Action(kind, reason, f, key)
-
-
-def test_merge_replaces_redone_files_and_keeps_the_rest() -> None:
-    a, b, c = lf("a.mp4"), lf("b.mp4"), lf("c.mp4", root=B)
-    forget = _act(None, ActionKind.FORGET, Reason.GONE)
-    base = Plan((_act(a), _act(b, ActionKind.UPLOAD, Reason.NEW), _act(c), forget), rechecks=(a, c))
-    update = Plan((_act(a, ActionKind.UPLOAD, Reason.NEW, "new-a"), _act(c, reason=Reason.GROWING)))
-    merged = merge(base, update)
-    assert merged.rechecks == ()
-    assert sorted(merged.actions, key=repr) == sorted(
-        [update.actions[0], update.actions[1], base.actions[1], forget], key=repr)
-    assert len(merged.actions) == 4
-
-
-def test_merge_matches_on_root_and_rel() -> None:
-    a_in_a, a_in_b = lf("a.mp4"), lf("a.mp4", root=B)
-    merged = merge(Plan((_act(a_in_a), _act(a_in_b))), Plan((_act(a_in_b, reason=Reason.GROWING),)))
-    assert sorted((x.file.root, x.reason) for x in merged.actions) == [
-        (A, Reason.SETTLING), (B, Reason.GROWING)]
-
-
-def test_apply_open_files() -> None:
-    up, other, skip = lf("up.mp4"), lf("other.mp4"), lf("skip.mp4")
-    p = Plan((_act(up, ActionKind.UPLOAD, Reason.NEW), _act(other, ActionKind.UPLOAD, Reason.NEW),
-              _act(skip, ActionKind.SKIP, Reason.SETTLING)), rechecks=(skip,))
-    out = apply_open_files(p, {(A, "up.mp4"): "recorder (pid 9)", (A, "skip.mp4"): "x (pid 1)"})
-    assert [(a.file.rel, a.kind, a.reason, a.detail) for a in out.actions] == [
-        ("up.mp4", ActionKind.SKIP, Reason.OPEN, "recorder (pid 9)"),
+# ---- the open-file probe is an input -------------------------------------------------------------
+def test_a_ready_file_held_open_waits_with_its_holder() -> None:
+    up, other, settling = lf("up.mp4"), lf("other.mp4"), lf("settling.mp4")
+    entries = [entry(f, EntryState.PENDING, observation=seen(f)) for f in (up, other)]
+    holders = {up.id: "recorder (pid 9)", settling.id: "x (pid 1)"}
+    p = plan(snapshot([up, other, settling], entries, open_by=holders), NOW, policy())
+    assert [(a.file.rel, a.kind, a.reason, a.detail) for a in p.actions] == [
         ("other.mp4", ActionKind.UPLOAD, Reason.NEW, ""),
-        ("skip.mp4", ActionKind.SKIP, Reason.SETTLING, ""),
+        ("settling.mp4", ActionKind.SKIP, Reason.SETTLING, ""),  # not ready anyway: its own reason
+        ("up.mp4", ActionKind.SKIP, Reason.OPEN, "recorder (pid 9)"),
     ]
-    assert out.rechecks == (skip,)
-    assert out.uploads == [p.actions[1]]
-    assert apply_open_files(p, {}) == p
+    held = next(a for a in p.actions if a.reason is Reason.OPEN)
+    assert held.observation == Observation(up.size, up.mtime_ns, 2, NOW - 120)  # history kept
 
 
 def test_a_listed_twin_held_open_waits_like_an_upload() -> None:
-    listed, moved = lf("listed.mp4"), lf("moved.mp4")
-    p = Plan((_act(listed, ActionKind.ADOPT, Reason.ADOPT_REMOTE),
-              _act(moved, ActionKind.ADOPT, Reason.ADOPT_MOVED)))
-    out = apply_open_files(p, {(A, "listed.mp4"): "recorder (pid 9)", (A, "moved.mp4"): "x (pid 1)"})
-    assert [(a.kind, a.reason) for a in out.actions] == [
-        (ActionKind.SKIP, Reason.OPEN), (ActionKind.ADOPT, Reason.ADOPT_MOVED)]
-    assert apply_open_files(p, {(B, "up.mp4"): "elsewhere"}) == p
+    listed = lf("listed.mp4")
+    remote = [RemoteObject("cam/listed.mp4", listed.size)]
+    entries = [entry(listed, EntryState.PENDING, observation=seen(listed))]
+    held = plan(snapshot([listed], entries, remote=remote, open_by={listed.id: "rec (pid 9)"}), NOW, policy())
+    assert [(a.kind, a.reason) for a in held.actions] == [(ActionKind.SKIP, Reason.OPEN)]
+    free = plan(snapshot([listed], entries, remote=remote), NOW, policy())
+    assert [(a.kind, a.reason) for a in free.actions] == [(ActionKind.ADOPT, Reason.ADOPT_REMOTE)]
+
+
+def test_the_probe_looks_only_at_files_ready_by_stability() -> None:
+    ready, young = lf("ready.mp4"), lf("young.mp4", age=5)
+    entries = [entry(ready, EntryState.PENDING, observation=seen(ready))]
+    assert ready_by_stability(snapshot([ready, young], entries), NOW, policy()) == [ready]
+
+
+# ---- leftover multipart uploads -------------------------------------------------------------------
+PART = 16 * 2**20
+BIG = lf("big.mp4", size=3 * PART)
+
+
+def leftover(file: LocalFile = BIG, upload_id: str = "up-1", started_at: float = NOW - 3600,
+             key: str = "cam/big.mp4", part_size: int = PART) -> PendingMultipart:
+    return PendingMultipart(upload_id, key, started_at, file.root, file.rel, file.size, file.mtime_ns,
+                            part_size)
+
+
+WAITING_BIG = entry(BIG, EntryState.FAILED, next_attempt_at=NOW + 600, attempts=1)  # backing off
+READY_BIG = entry(BIG, EntryState.FAILED, next_attempt_at=NOW - 1, attempts=1,
+                  observation=seen(BIG))
+
+
+@pytest.mark.parametrize(
+    ("name", "files", "entries", "pending", "expected"),
+    [
+        ("its file is uploaded again, unchanged", [BIG], [READY_BIG], [leftover()], MultipartStep.RESUME),
+        ("its file is uploaded with another part size", [BIG], [READY_BIG], [leftover(part_size=8 * 2**20)],
+         MultipartStep.ABORT),
+        ("its file changed since", [replace(BIG, size=BIG.size + 1)], [], [leftover()], MultipartStep.ABORT),
+        ("its file only waits this pass", [BIG], [WAITING_BIG], [leftover()], MultipartStep.KEEP),
+        ("its file waited more than 7 days", [BIG], [WAITING_BIG], [leftover(started_at=NOW - 8 * 86400)],
+         MultipartStep.ABORT),
+        ("its file is gone", [], [], [leftover()], MultipartStep.ABORT),
+        ("its file is uploaded already", [BIG], [entry(BIG, EntryState.UPLOADED)], [leftover()],
+         MultipartStep.ABORT),
+        ("recorded before the create answered", [], [], [leftover(upload_id="creating:cam/big.mp4")],
+         MultipartStep.FIND_UNKNOWN),
+    ],
+)
+def test_leftover_multipart_uploads(name, files, entries, pending, expected) -> None:
+    p = plan(replace(snapshot(files, entries), multiparts=pending), NOW, policy(part_size=PART))
+    assert [d.step for d in p.multiparts] == [expected], name
+    resumed = [a.resume_id for a in p.uploads]
+    assert resumed == (["up-1"] if expected is MultipartStep.RESUME else [None] * len(p.uploads)), name
+
+
+def test_two_leftovers_of_one_file_resume_only_one() -> None:
+    pending = [leftover(upload_id="up-1"), leftover(upload_id="up-2")]
+    p = plan(replace(snapshot([BIG], [READY_BIG]), multiparts=pending), NOW, policy(part_size=PART))
+    assert [d.step for d in p.multiparts] == [MultipartStep.RESUME, MultipartStep.ABORT]
+    assert [a.resume_id for a in p.uploads] == ["up-1"]
+
+
+# ---- the back-off across passes --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("failures", "seconds"),
+    [(0, 60), (1, 60), (2, 120), (3, 240), (4, 480), (5, 960), (9, 15360), (10, 21600), (11, 21600),
+     (100, 21600), (5000, 21600)],
+)
+def test_cross_pass_backoff(failures: int, seconds: float) -> None:
+    assert cross_pass_backoff(failures) == seconds
+    assert CROSS_PASS_BACKOFF_CAP == 6 * 3600
 
 
 # ---- purity ------------------------------------------------------------------------------------
@@ -462,7 +547,7 @@ def test_importing_the_planner_loads_no_io_library() -> None:
 
 def test_rows_under_a_folder_the_scan_could_not_read_are_neither_forgotten_nor_pruned() -> None:
     failing = entry(lf("cam1/poison.mp4"), EntryState.FAILED)
-    uploaded = entry(lf("cam1/old.mp4"), EntryState.UPLOADED)
+    uploaded = entry(lf("cam1/old.mp4"), EntryState.UPLOADED, uploaded_at=NOW - 2 * 86400)
     elsewhere = entry(lf("cam2/gone.mp4"), EntryState.PENDING)
     listing = (RemoteObject("cam/cam1/old.mp4", 100),)
     snap = replace(snapshot([lf("cam2/here.mp4")], [failing, uploaded, elsewhere], remote=listing),

@@ -122,76 +122,14 @@ def test_empty_watch_dir_is_not_an_error(tmp_path: Path) -> None:
     assert (result.files, result.excluded, result.warnings) == ([], [], [])
 
 
-def test_restat_sees_fresh_values_and_none_when_gone(tmp_path: Path) -> None:
-    make(tmp_path, "a.mp4", data=b"12345")
-    (f,) = scan(WatchDir(str(tmp_path), ""), FILTERS).files
-    with open(tmp_path / "a.mp4", "ab") as fh:
-        fh.write(b"678")
-    os.utime(tmp_path / "a.mp4", ns=(f.mtime_ns + 5 * 10**9, f.mtime_ns + 5 * 10**9))
-    fresh = restat(f)
-    assert fresh is not None
-    assert (fresh.size, fresh.mtime_ns) == (8, f.mtime_ns + 5 * 10**9)
-    os.remove(tmp_path / "a.mp4")
-    assert restat(f) is None
-
-
-def test_restat_of_a_path_that_became_a_folder_is_none(tmp_path: Path) -> None:
-    make(tmp_path, "a.mp4")
-    (f,) = scan(WatchDir(str(tmp_path), ""), FILTERS).files
-    os.remove(tmp_path / "a.mp4")
-    (tmp_path / "a.mp4").mkdir()
-    assert restat(f) is None
-
-
-def test_restat_when_a_parent_became_a_file_is_none(tmp_path: Path) -> None:
-    make(tmp_path, "Cam1/a.mp4")
-    (f,) = scan(WatchDir(str(tmp_path), ""), FILTERS).files
-    (tmp_path / "Cam1" / "a.mp4").unlink()
-    (tmp_path / "Cam1").rmdir()
-    (tmp_path / "Cam1").write_bytes(b"now a file")
-    assert restat(f) is None
-
-
 # ---- Windows long paths (the string logic, with windows=True on any OS) ---------------------------
 DEEP_REL = "/".join(["camera-folder-name"] * 14) + "/clip.mp4"
-
-
-def test_path_of_on_windows_prefixes_long_paths_only() -> None:
-    short = LocalFile(r"C:\BlueIris\New", "Cam1/a.mp4", 1, 0)
-    assert path_of(short, windows=True) == r"C:\BlueIris\New\Cam1\a.mp4"
-    deep = LocalFile(r"C:\BlueIris\New", DEEP_REL, 1, 0)
-    expected = "\\\\?\\C:\\BlueIris\\New\\" + DEEP_REL.replace("/", "\\")
-    assert len(expected) > 260
-    assert path_of(deep, windows=True) == expected
-    unc = LocalFile(r"\\nas\cams", DEEP_REL, 1, 0)
-    assert path_of(unc, windows=True) == "\\\\?\\UNC\\nas\\cams\\" + DEEP_REL.replace("/", "\\")
-
-
-def test_path_of_off_windows_never_prefixes(tmp_path: Path) -> None:
-    deep = LocalFile(str(tmp_path), DEEP_REL, 1, 0)
-    assert path_of(deep, windows=False) == os.path.join(str(tmp_path), *DEEP_REL.split("/"))
-    assert path_of(deep) == path_of(deep, windows=os.name == "nt")
 
 
 def test_scan_root_on_windows_always_carries_the_prefix() -> None:
     assert scan_root(r"C:\BlueIris\New", windows=True) == "\\\\?\\C:\\BlueIris\\New"
     assert scan_root(r"\\nas\cams", windows=True) == "\\\\?\\UNC\\nas\\cams"
     assert scan_root("/srv/cams", windows=False) == "/srv/cams"
-
-
-def test_restat_stats_the_long_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    make(tmp_path, "a.mp4")
-    real = os.stat(tmp_path / "a.mp4")
-    asked = []
-
-    def fake_stat(path, *args, **kwargs):
-        asked.append(path)
-        return real
-
-    monkeypatch.setattr(os, "stat", fake_stat)
-    fresh = restat(LocalFile(r"C:\BlueIris\New", DEEP_REL, 0, 0), windows=True)
-    assert asked == ["\\\\?\\C:\\BlueIris\\New\\" + DEEP_REL.replace("/", "\\")]
-    assert fresh is not None and fresh.root == r"C:\BlueIris\New" and fresh.rel == DEEP_REL
 
 
 def test_deep_folders_scan_on_linux_without_any_prefix(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,11 @@ class Camp:
         self.config_path.write_text(text, encoding="utf-8")
         return self.config_path
 
+    def edit_config(self, old: str, new: str) -> None:
+        text = self.config_path.read_text(encoding="utf-8")
+        assert old in text, f"{old!r} is not in the config"
+        self.config_path.write_text(text.replace(old, new), encoding="utf-8")
+
     def file(self, rel: str, size: int = 1000, age: float = 120.0, data: Optional[bytes] = None) -> Path:
         """A finished file, with its mtime `age` seconds in the past."""
         path = self.watch / rel
@@ -115,3 +121,30 @@ def assert_clean_stderr(result: subprocess.CompletedProcess) -> None:
     assert "Traceback" not in result.stderr, result.stderr
 
 
+class Watcher:
+    """Collects a running process's stderr lines so a test can wait for one."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not seen; stderr so far:\n{''.join(self.lines)}")
+
+    def text(self) -> str:
+        self._thread.join(timeout=5)
+        return "".join(self.lines)

@@ -12,7 +12,6 @@ import json
 import random
 import signal
 import sqlite3
-import threading
 import time
 from collections.abc import Sequence
 
@@ -21,7 +20,7 @@ import pytest
 from reconciler.keys import keep_both_key
 
 from .faultproxy import FaultProxy
-from .harness import Camp, assert_clean_stderr
+from .harness import Camp, Watcher, assert_clean_stderr
 
 MULTIPART = "transfer:\n  multipart_threshold_mb: 5\n  multipart_chunksize_mb: 5\n"
 MiB = 1024 * 1024
@@ -274,17 +273,16 @@ def test_kill_9_at_random_instants_loses_nothing_and_leaves_no_multipart_behind(
         camp.file(f"big/new{round_:02}.mp4", rng.randrange(5 * MiB, 10 * MiB))
         camp.file(f"alerts/new{round_:02}.jpg", rng.randrange(1_000, 300_000))
         proc = camp.start("--once")
-        lines = _collect(proc.stderr)
+        watch = Watcher(proc)
         if round_ % 2:  # at a random instant of the uploads, however slowly the run started
-            lines.wait_for("Uploading", proc)
+            watch.wait_for("Uploading", timeout=60)  # each round brings new work to upload
             time.sleep(rng.uniform(0.0, 1.0))
         else:  # at any instant from the start: start-up, listing, manifest writes, uploads
             time.sleep(rng.uniform(0.3, 1.8))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-        lines.join()
+        stderr = watch.text()
         proc.stdout.close()
-        stderr = "".join(lines)
         assert "Traceback" not in stderr, stderr
         if proc.returncode == -signal.SIGKILL:
             kills += 1
@@ -301,32 +299,6 @@ def test_kill_9_at_random_instants_loses_nothing_and_leaves_no_multipart_behind(
     assert idle.returncode == 0, idle.stderr
     assert "Uploading" not in idle.stderr  # the manifest holds no wrong record
     assert status(camp)["files"]["uploaded"] == len(camp.expected())
-
-
-class _collect(list):
-    """The lines of a pipe as they arrive, read by a thread (a wait can then look at them)."""
-
-    def __init__(self, pipe) -> None:
-        super().__init__()
-        self._pipe = pipe
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        for line in iter(self._pipe.readline, ""):
-            self.append(line)
-
-    def wait_for(self, text: str, proc, timeout: float = 60.0) -> None:
-        """Until a line holds `text` or the process ended."""
-        deadline = time.monotonic() + timeout
-        while not any(text in line for line in self) and proc.poll() is None:
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.02)
-
-    def join(self) -> None:
-        self._thread.join(timeout=30)
-        self._pipe.close()
 
 
 def test_kill_between_creating_a_multipart_upload_and_recording_it_leaves_none_behind(

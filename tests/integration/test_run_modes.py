@@ -7,40 +7,10 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 from typing import Callable
 
-from .harness import Camp, assert_clean_stderr
-
-
-class Watcher:
-    """Collects a running process's stderr lines so a test can wait for one."""
-
-    def __init__(self, proc: subprocess.Popen):
-        self.proc = proc
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
-    def wait_for(self, text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(text in line for line in self.lines):
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} not seen; stderr so far:\n{''.join(self.lines)}")
-
-    def text(self) -> str:
-        self._thread.join(timeout=5)
-        return "".join(self.lines)
+from .harness import Camp, Watcher, assert_clean_stderr
 
 
 def _until(check: Callable[[], bool], timeout: float) -> bool:
@@ -167,6 +137,8 @@ def test_status_json_reflects_what_happened(camp: Camp) -> None:
     camp.file("cam/a.mp4", 3000)
     camp.file("cam/b.jpg", 1000)
     camp.file("cam/young.jpg", 10, age=0)
+    # Young by a margin no loaded machine's start-up time can eat (1 s could be, before the scan).
+    camp.edit_config("min_age_seconds: 1", "min_age_seconds: 30")
     assert camp.run("--once").returncode == 0
 
     result = camp.run("status", "--json")
