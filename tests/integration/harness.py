@@ -46,9 +46,6 @@ class Camp:
     extra_config: str = ""
     current_endpoint: str = ""  # also exported as CAMUP_ENDPOINT_URL: never a non-loopback default
     env_extra: dict[str, str] = field(default_factory=dict)
-    # A file written just now stays "too young" for this long: raise it where a test needs a
-    # young file to stay young however long a loaded machine takes to start camup-sync.
-    min_age: float = 1.0
 
     @property
     def watch(self) -> Path:
@@ -66,7 +63,7 @@ class Camp:
         self.current_endpoint = endpoint or self.endpoint
         text = (f"watch_dir: watch\nbucket: {self.bucket}\nprefix: {self.prefix}\n"
                 f"remote:\n  endpoint_url: {self.current_endpoint}\n"
-                f"stability:\n  settle_seconds: 0.3\n  min_age_seconds: {self.min_age}\n"
+                "stability:\n  settle_seconds: 0.3\n  min_age_seconds: 1\n"
                 "retry:\n  base_delay_seconds: 0.05\n  max_delay_seconds: 0.2\n")
         text += extra if extra is not None else self.extra_config
         self.config_path.write_text(text, encoding="utf-8")

@@ -132,8 +132,6 @@ def test_a_lock_left_by_a_killed_process_does_not_block(camp: Camp) -> None:
 
 
 def test_status_json_reflects_what_happened(camp: Camp) -> None:
-    camp.min_age = 60  # young.jpg stays young however slowly the run starts
-    camp.write_config()
     camp.file("cam/a.mp4", 3000)
     camp.file("cam/b.jpg", 1000)
     camp.file("cam/young.jpg", 10, age=0)
