@@ -18,7 +18,7 @@ from loguru import logger
 
 from . import localfs
 from .models import Action, ActionKind, LocalFile, StoredObject
-from .s3errors import RemoteError
+from .s3errors import RemoteError, is_denied
 from .text import printable
 
 Found = StoredObject  # what head() says: size, stored checksum, ETag, part count
@@ -57,7 +57,16 @@ def clean_up(store: Verifier, actions: list[Action], move_to: Optional[str],
         except (localfs.LinkRefused, localfs.NotTheScannedFile) as exc:
             logger.warning("Keeping {}: {}; the next pass looks at it again", printable(file.rel),
                            exc.strerror)
-        except (RemoteError, OSError) as exc:
+        except RemoteError as exc:
+            if not is_denied(exc):
+                logger.warning("Could not {} {}: {}; it stays where it is, and the next pass "
+                               "tries again", action.kind.value, printable(file.rel), exc)
+                continue
+            # Write-only credentials: nothing can be verified, so nothing is deleted or moved.
+            logger.warning("Keeping {}: it cannot be verified in the bucket (reading it is denied: "
+                           "write-only credentials); after_upload never deletes or moves what it "
+                           "cannot verify", printable(file.rel))
+        except OSError as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             logger.warning("Could not {} {}: {}; it stays where it is, and the next pass tries "
                            "again", action.kind.value, printable(file.rel), reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import socket
@@ -9,11 +10,15 @@ from typing import IO, Callable, Optional
 
 from .config import Config
 from .keys import RESERVED
+from .ledger import host_part
 from .logs import strip_userinfo
 from .remote import Bucket
-from .s3errors import ErrorKind, RemoteError
+from .s3errors import ErrorKind, RemoteError, is_denied
 from .scan import WatchDirError, check_watch_dir
 from .text import printable
+
+LOCK = "object lock enforced"
+PROBE_MODE, PROBE_DAYS = "GOVERNANCE", 1  # the shortest retention every lock store accepts
 
 EXIT_OK, EXIT_CONFIG, EXIT_REMOTE = 0, 2, 4
 
@@ -52,7 +57,59 @@ class Preflight:
             if self.cfg.remote.listing != "never":
                 prefix = self.cfg.watch_dirs[0].prefix
                 self._remote("can list", lambda: bucket.check_list(prefix))
+            else:
+                self.skipped("can read and list", "not tested: remote.listing is never (write-only "
+                             "credentials); uploads cannot be confirmed by HEAD, so after_upload "
+                             "and the disk guard keep every file, and interrupted multipart "
+                             "uploads are restarted, not resumed")
+            if self.cfg.remote.object_lock is not None:
+                self._lock_line(bucket)
         return self.code
+
+    def skipped(self, what: str, detail: str) -> None:
+        self.out.write(f"SKIP  {what}: {detail}\n")
+        self.out.flush()
+
+    def _lock_line(self, bucket: Bucket) -> None:
+        """PASS only when the store refuses to delete a locked probe version (no bypass)."""
+        try:
+            enabled: Optional[bool] = bucket.lock_configuration() is not None
+        except RemoteError as exc:
+            if not is_denied(exc):
+                self.line(False, LOCK, f"cannot read the bucket's Object Lock configuration: {exc}")
+                return
+            enabled = None  # write-only credentials: the probe still tells
+        if enabled is False:
+            self.line(False, LOCK, "the bucket does not have Object Lock enabled: create the bucket "
+                      "with Object Lock (most stores allow it only at creation), or set "
+                      "remote.object_lock: null")
+            return
+        key = lock_probe_key(self.cfg.watch_dirs[0].prefix, socket.gethostname())
+        try:
+            version = _probe_version(bucket, key)
+        except RemoteError as exc:
+            self.line(False, LOCK, f"a probe with a {PROBE_DAYS}-day {PROBE_MODE} retention could "
+                      f"not be written to {key}: {exc}")
+            return
+        if version is None:
+            self.line(False, LOCK, "the store gave the locked probe no version id: Object Lock "
+                      "needs a versioned, lock-enabled bucket")
+            return
+        try:
+            bucket.delete_version(key, version)
+        except RemoteError as exc:
+            if exc.kind is ErrorKind.FATAL:
+                self.line(False, LOCK, str(exc))
+                return
+            detail = (f"deleting the locked probe version was refused; the probe {key} stays "
+                      f"until its {PROBE_DAYS}-day retention ends (one per host and day at most)")
+            if enabled is None:
+                detail += ("; these credentials may not read the lock setting, so the refusal may "
+                           "be theirs rather than the lock's: run check once with full credentials")
+            self.line(True, LOCK, detail)
+            return
+        self.line(False, LOCK, "the store accepts lock headers but deletes anyway: it deleted the "
+                  "locked probe version without a bypass; Object Lock is not enforced by this store")
 
     def _reach(self, bucket: Bucket) -> Optional[str]:
         try:
@@ -85,6 +142,26 @@ class Preflight:
 def probe_key(prefix: str, host: str) -> str:
     """One fixed key per host in the tool's own space: checks overwrite it, never pile up."""
     return f"{prefix}{RESERVED}check/{re.sub(r'[^A-Za-z0-9._-]', '_', host) or 'host'}"
+
+
+def lock_probe_key(prefix: str, host: str) -> str:
+    """One fixed key per host: a still-locked probe is reused, so they never pile up."""
+    return f"{prefix}{RESERVED}lock-probe/{host_part(host)}"  # beside check/{host}, not under it
+
+
+def _probe_version(bucket: Bucket, key: str) -> Optional[str]:
+    """The version id of a locked probe: the one still under retention, else a new one."""
+    try:
+        found = bucket.head_lock(key)
+    except RemoteError as exc:
+        if not is_denied(exc):
+            raise
+        found = None  # write-only credentials: write a new probe
+    if found is not None:
+        mode, until, version = found
+        if mode and until is not None and version and until > dt.datetime.now(dt.timezone.utc):
+            return version
+    return bucket.put_locked_probe(key, PROBE_MODE, PROBE_DAYS)
 
 
 def _dir_writable(path: str) -> Optional[str]:

@@ -56,6 +56,18 @@ class Stability:
     skip_empty: bool = _doc(True, "zero-byte files are not uploaded")
 
 
+LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+MAX_LOCK_DAYS = 36500
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    """remote.object_lock: the retention every object is written with."""
+
+    mode: str  # GOVERNANCE | COMPLIANCE
+    days: int
+
+
 @dataclass(frozen=True)
 class Remote:
     endpoint_url: Optional[str] = _opt(None, (str,), "S3-compatible endpoint, e.g. http://nas:9000")
@@ -74,6 +86,8 @@ class Remote:
     addressing_style: str = _doc(
         "auto", "auto: path style with endpoint_url, else virtual", ("auto", "path", "virtual")
     )
+    object_lock: Optional[ObjectLock] = _opt(  # noqa: RUF009 - a field spec, as above
+        None, (dict,), "e.g. {mode: GOVERNANCE, days: 30}: every object written with a retention")
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,52 @@ class AfterUpload:
     move_to: Optional[str] = _opt(None, (str,), "folder for action: move")
     min_age_hours: float = _doc(0.0, "only act on files uploaded at least this long ago",
                                 bounds=(0, 10 * YEAR_HOURS))
+    keep_free: Optional[str] = _opt(None, (str, int, float),
+                                    'e.g. "50GB" or "10%": free space kept on each watch dir\'s volume')
+
+    @property
+    def keep_free_parsed(self) -> Optional[tuple[str, float]]:
+        """("bytes", n) or ("percent", p); None when the disk guard is off."""
+        if self.keep_free is None:
+            return None
+        try:
+            return units.parse_size_or_percent(self.keep_free)
+        except ValueError as exc:
+            raise ConfigError(f"after_upload.keep_free: {exc}.") from None
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Alerts through Apprise and a heartbeat (a dead man's switch)."""
+
+    urls: tuple[str, ...] = _doc((), "Apprise URLs: ntfy://, tgram://, mailtos://, json:// ...")
+    heartbeat_url: Optional[str] = _opt(None, (str,), "POST the pass summary here after every pass")
+    heartbeat_fail_url: Optional[str] = _opt(None, (str,), 'default: heartbeat_url + "/fail"')
+    backlog_alert_minutes: float = _doc(60.0, "a file ready but not uploaded this long: alert",
+                                        bounds=(0.01, YEAR_HOURS * 60))
+    failing_passes: int = _doc(3, "a file, or the bucket, failing this many passes in a row: alert",
+                               bounds=(1, 1000))
+    repeat_hours: float = _doc(12.0, "the same open alert again at most this often",
+                               bounds=(0.01, YEAR_HOURS))
+
+
+@dataclass(frozen=True)
+class Live:
+    enabled: bool = _doc(False, "upload recordings still being written, in segments")
+    after_seconds: float = _doc(60.0, "growing or held open this long -> live", bounds=(0, DAY))
+    interval_seconds: float = _doc(60.0, "at most one segment per file per interval",
+                                   bounds=(0.1, DAY))
+    min_segment_mb: float = _doc(1.0, "smaller growth waits for the next interval (MiB; fractions "
+                                 "allowed)", bounds=(0.01, 5120))
+
+    @property
+    def min_segment_bytes(self) -> int:
+        return max(1, int(self.min_segment_mb * MIB))
+
+
+@dataclass(frozen=True)
+class Ledger:
+    enabled: bool = _doc(False, "record each upload in hash-chained ledger objects in the bucket")
 
 
 @dataclass(frozen=True)
@@ -145,8 +205,11 @@ class Config:
     transfer: Transfer = field(default_factory=Transfer)
     retry: Retry = field(default_factory=Retry)
     after_upload: AfterUpload = field(default_factory=AfterUpload)
+    notify: Notify = field(default_factory=Notify)
     state_dir: str = _doc(".camup", "manifest (SQLite) and lock; relative to the config file")
     logging: Logging = field(default_factory=Logging)
+    live: Live = field(default_factory=Live)
+    ledger: Ledger = field(default_factory=Ledger)
     source: str = ""  # the config file this came from, for messages
 
     @property
@@ -155,7 +218,8 @@ class Config:
 
 
 _SECTIONS = {"stability": Stability, "remote": Remote, "transfer": Transfer, "retry": Retry,
-             "after_upload": AfterUpload, "logging": Logging}
+             "after_upload": AfterUpload, "logging": Logging, "live": Live, "ledger": Ledger,
+             "notify": Notify}
 _TOP_KEYS = ("watch_dir", "watch_dirs", "bucket", "prefix", "key_template", "extensions",
              "exclude", "recursive", "interval_seconds", "order", "state_dir", *_SECTIONS)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
@@ -169,6 +233,20 @@ def parse_rate(value: Any) -> int:
         raise ConfigError(f"transfer.max_bandwidth: {exc}.") from None
 
 
+def object_lock_of(raw: dict[str, Any]) -> ObjectLock:
+    """remote.object_lock as read from YAML -> ObjectLock, or a ConfigError naming the key."""
+    for key in raw:
+        if key not in ("mode", "days"):
+            raise _unknown(str(key), "remote.object_lock.", ("mode", "days"))
+    mode, days = raw.get("mode"), raw.get("days")
+    if not isinstance(mode, str) or mode.upper() not in LOCK_MODES:
+        raise ConfigError(f"remote.object_lock.mode must be GOVERNANCE or COMPLIANCE, got {mode!r}.")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_LOCK_DAYS:
+        raise ConfigError(f"remote.object_lock.days must be a whole number of days from 1 to "
+                          f"{MAX_LOCK_DAYS}, got {days!r}.")
+    return ObjectLock(mode.upper(), days)
+
+
 def _unknown(key: str, where: str, valid: Any) -> ConfigError:
     near = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
     hint = f'; did you mean "{near[0]}"?' if near else f"; valid keys are: {', '.join(valid)}."
@@ -177,7 +255,7 @@ def _unknown(key: str, where: str, valid: Any) -> ConfigError:
 
 def _type_name(types: tuple[type, ...]) -> str:
     names = {bool: "true or false", int: "a whole number", float: "a number", str: "text",
-             list: "a list"}
+             list: "a list", dict: "a mapping such as {mode: GOVERNANCE, days: 30}"}
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
@@ -343,9 +421,23 @@ def _validate(cfg: Config) -> None:
                          "prefix" if w.prefix == cfg.prefix else f"watch_dirs[{i}].prefix")
         except UnsafeKey as exc:
             raise ConfigError(str(exc)) from None
+    _validate_notify(cfg.notify)
+    cfg.after_upload.keep_free_parsed  # noqa: B018 - parses, raising ConfigError on a bad size
     problem = logs.file_options_problem(cfg.logging.rotation, cfg.logging.retention)
     if problem:
         raise ConfigError(problem)
+
+
+def _validate_notify(n: Notify) -> None:
+    """URLs that at least look like URLs (never echoed: they hold tokens)."""
+    for i, url in enumerate(n.urls):
+        if "://" not in url:
+            raise ConfigError(f"notify.urls[{i}] is not an Apprise URL (scheme://...), e.g. "
+                              '"ntfy://my-topic" or "json://host/path".')
+    for name, url in (("notify.heartbeat_url", n.heartbeat_url),
+                      ("notify.heartbeat_fail_url", n.heartbeat_fail_url)):
+        if url is not None and not url.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"{name} must be an http:// or https:// URL.")
 
 
 def _check_endpoint(url: str) -> None:
@@ -385,6 +477,9 @@ def from_mapping(raw: Any, base: Path, source: str = "", env: Optional[dict[str,
             raw.pop("watch_dirs", None) if key == "watch_dir" else None
             raw[key] = env[var]
     sections = {name: _build_section(cls, raw.get(name), name + ".") for name, cls in _SECTIONS.items()}
+    lock = sections["remote"].object_lock
+    if lock is not None:
+        sections["remote"] = replace(sections["remote"], object_lock=object_lock_of(lock))
     if env.get("CAMUP_ENDPOINT_URL"):
         sections["remote"] = replace(sections["remote"], endpoint_url=env["CAMUP_ENDPOINT_URL"])
     bucket = raw.get("bucket")

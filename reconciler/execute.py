@@ -19,8 +19,9 @@ from loguru import logger
 from .checksums import FileChanged
 from .keys import keep_both_key
 from .localfs import FileLocked, LinkRefused, NotTheScannedFile, open_for_upload
-from .models import CREATING, Action, ActionKind, LocalFile, Reason, StoredObject, UploadResult
-from .s3errors import ErrorKind, RemoteError
+from .models import CREATING, Action, ActionKind, LocalFile, Reason, Stored, StoredObject, UploadResult
+from .plan import Found, Taken, when_taken
+from .s3errors import ErrorKind, RemoteError, is_denied
 from .text import printable
 
 
@@ -28,7 +29,7 @@ class Store(Protocol):
     def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
                progress: Callable[[int], None], on_multipart: Callable[[str, bool], None],
                resume_id: Optional[str] = None,
-               unchanged: Callable[[], None] = lambda: None) -> Optional[str]: ...
+               unchanged: Callable[[], None] = lambda: None) -> Stored | Optional[str]: ...
 
     def head(self, key: str) -> Optional[StoredObject]: ...
 
@@ -187,10 +188,13 @@ class Executor:
             logger.info("Uploading {} -> {} attempt {}", printable(file.rel), printable(key), attempt)
             fh.seek(0)
             try:
-                checksum = self.store.upload(fh, key, file.size, overwrite, self._checked_progress,
-                                             remember, upload_id if key == action.key else None,
-                                             lambda: _same_as_planned(fh, file))
-                return UploadResult(action, ok=True, key=key, checksum=checksum, attempts=attempt)
+                sent = self.store.upload(fh, key, file.size, overwrite, self._checked_progress,
+                                         remember, upload_id if key == action.key else None,
+                                         lambda: _same_as_planned(fh, file))
+                stored = sent if isinstance(sent, Stored) else Stored(sent)  # or just a checksum
+                return UploadResult(action, ok=True, key=key, checksum=stored.checksum,
+                                    attempts=attempt, version_id=stored.version_id,
+                                    sha256=stored.sha256)
             except Abandoned:
                 return UploadResult(action, key=key, attempts=attempt, error="stopped")
             except FileChanged:  # caught before publishing: the key holds nothing of this
@@ -229,25 +233,45 @@ class Executor:
         return UploadResult(action, key=key, attempts=attempt, error=last)
 
     def _resolve_existing(self, fh: IO[bytes], action: Action, key: str) -> UploadResult | tuple[str, bool]:
-        """A conditional write found the key taken: these very bytes already, or other content.
-
-        Trusted only when the store's own comparison says these bytes are its content (size,
-        then its checksum or ETag, whatever part size it was sent with).
-        """
+        """A conditional write found the key taken: planner's `when_taken` says what to do
+        given what a HEAD of the key shows."""
         file = action.file
         assert file is not None
-        found = self.store.head(key)
-        if found is None:
+        found, stored = self._look(fh, file, key)
+        verdict = when_taken(found, self.on_conflict,
+                             action.reason is Reason.CONFLICT_KEEP_BOTH or key != action.key)
+        if verdict is Taken.AGAIN:
             return key, False  # vacant after all (deleted meanwhile): a conditional write again
-        if self.store.same_content(fh, file.size, found):  # sizes first, then content
-            return UploadResult(action, ok=True, adopted=True, key=key, checksum=found.checksum)
-        if self.on_conflict == "skip":
+        if verdict is Taken.ADOPT:
+            return UploadResult(action, ok=True, adopted=True, key=key, checksum=stored)
+        if verdict is Taken.UNVERIFIED:
+            logger.warning("{} is taken and these credentials may not read it (HEAD denied): most "
+                           "likely our own earlier PUT whose answer was lost. Recorded as uploaded "
+                           "(unverified); {} is kept locally and not sent again", printable(key),
+                           printable(file.rel))
+            return UploadResult(action, ok=True, unverified=True, key=key)
+        if verdict is Taken.SKIP:
             return UploadResult(action, key=key, skipped_conflict=True)
-        if self.on_conflict == "overwrite":
+        if verdict is Taken.OVERWRITE:
             return key, True
-        if action.reason is Reason.CONFLICT_KEEP_BOTH or key != action.key:
+        if verdict is Taken.FAIL:
             return UploadResult(action, key=key, error=f"both {action.key} and {key} hold other content")
         alt = keep_both_key(key, file.size, file.mtime_ns)
         logger.warning("{} already holds other content in the bucket; keeping both: uploading "
                        "{} as {}", printable(key), printable(file.rel), printable(alt))
         return alt, False
+
+    def _look(self, fh: IO[bytes], file: LocalFile, key: str) -> tuple[Found, Optional[str]]:
+        """HEAD the key: ours only when the size matches and the store's checksum (or ETag) is
+        that of our bytes."""
+        try:
+            found = self.store.head(key)
+        except RemoteError as exc:
+            if is_denied(exc):
+                return Found.DENIED, None
+            raise
+        if found is None:
+            return Found.NOTHING, None
+        if self.store.same_content(fh, file.size, found):  # size, then content, any part size
+            return Found.SAME, found.checksum
+        return Found.OTHER, found.checksum

@@ -20,6 +20,7 @@ from __future__ import annotations
 import posixpath
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
@@ -147,3 +148,13 @@ def keep_both_key(key: str, size: int, mtime_ns: int) -> str:
     stamp = _utc(mtime_ns).strftime("%Y%m%dT%H%M%SZ")
     alt = f"{stem}.camup-{stamp}-{size}{ext}"
     return f"{folder}/{alt}" if folder else alt
+
+
+def live_base(prefix: str, key: str) -> str:
+    """Where the live segments of `key` go: {prefix}_camup/live/{key}/ (+ f"{seq:06d}")."""
+    return f"{prefix}{RESERVED}live/{key}/"
+
+
+def is_reserved(key: str, prefixes: Iterable[str]) -> bool:
+    """Is `key` one of camup-sync's own objects under some watch dir's {prefix}_camup/?"""
+    return any(reserved(p, key) for p in prefixes)

@@ -151,7 +151,8 @@ class Held:
         return (st.st_size, st.st_mtime_ns) == (self.file.size, self.file.mtime_ns)
 
 
-def open_held(file: LocalFile, delete: bool = False, win: Optional[WinApi] = None) -> Held:
+def open_held(file: LocalFile, delete: bool = False, win: Optional[WinApi] = None,
+              share_write: bool = False) -> Held:
     """Open the scanned file without following links and check it is that file.
 
     delete=True (Windows) also asks for DELETE access, for `remove`/`move` through it.
@@ -161,13 +162,24 @@ def open_held(file: LocalFile, delete: bool = False, win: Optional[WinApi] = Non
     if win is not None or WINDOWS:
         from . import win32
 
-        return win32.open_held(file, delete, win or win32.api())
+        return win32.open_held(file, delete, win or win32.api(), share_write)
     return _open_posix(file)
 
 
 def open_for_upload(file: LocalFile) -> IO[bytes]:
     """The handle an upload reads from (no link followed, identity checked)."""
     held = open_held(file)
+    if held.dir_fd is not None:
+        os.close(held.dir_fd)
+        held.dir_fd = None
+    return held.fh
+
+
+def open_live(file: LocalFile, win: Optional[WinApi] = None) -> IO[bytes]:
+    """The handle a live segment reads from, while the recorder still writes the file: as
+    open_for_upload (no link followed, identity checked), but on Windows it also shares
+    WRITE, so the recorder is never refused or blocked. (POSIX has no share modes.)"""
+    held = open_held(file, win=win, share_write=True)
     if held.dir_fd is not None:
         os.close(held.dir_fd)
         held.dir_fd = None

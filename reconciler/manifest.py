@@ -21,9 +21,18 @@ from urllib.parse import urlsplit
 
 from .lock import make_private_dir
 from .logs import private_opener, strip_userinfo
-from .models import EntryState, LocalFile, ManifestEntry, Observation, PassReport, PendingMultipart
+from .models import (
+    AlertState,
+    EntryState,
+    LiveState,
+    LocalFile,
+    ManifestEntry,
+    Observation,
+    PassReport,
+    PendingMultipart,
+)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 6
 TARGET = "target"  # meta row: the bucket the rows describe
 
 
@@ -83,10 +92,52 @@ def _v2_resumable_multipart(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE multipart ADD COLUMN {column}")
 
 
+def _v3_live_segments(db: sqlite3.Connection) -> None:
+    """Live upload: each file's segments sent so far, and when it was first seen unfinished."""
+    db.execute("ALTER TABLE files ADD COLUMN obs_since REAL")
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS live (
+            root TEXT NOT NULL, rel TEXT NOT NULL, base TEXT NOT NULL,
+            segments INTEGER NOT NULL, sent INTEGER NOT NULL, last_at REAL,
+            head_sha TEXT NOT NULL DEFAULT '', head_len INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (root, rel)
+        ) WITHOUT ROWID""")
+def _v4_unverified_uploads(db: sqlite3.Connection) -> None:
+    """An uploaded row the store refused us the read to confirm (write-only credentials)."""
+    db.execute("ALTER TABLE files ADD COLUMN unverified INTEGER NOT NULL DEFAULT 0")
+
+
+def _v5_ledger(db: sqlite3.Connection) -> None:
+    """The hash-chained ledger: each object written (or still to write) and its lines."""
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS ledger_objects (
+            seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, sha256 TEXT NOT NULL,
+            created_at REAL NOT NULL, written INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE IF NOT EXISTS ledger_lines (
+            id INTEGER PRIMARY KEY, object_seq INTEGER NOT NULL, line TEXT NOT NULL
+        );
+        """
+    )
+
+
+def _v6_alerts(db: sqlite3.Connection) -> None:
+    """Open alerts (so a --once run every 5 minutes does not resend them) and when each file
+    waiting to upload was first seen ready (the backlog alert)."""
+    db.execute("CREATE TABLE IF NOT EXISTS alerts (name TEXT PRIMARY KEY, opened_at REAL NOT NULL, "
+               "sent_at REAL, detail TEXT NOT NULL DEFAULT '')")
+    db.execute("CREATE TABLE IF NOT EXISTS ready_since (root TEXT NOT NULL, rel TEXT NOT NULL, "
+               "since REAL NOT NULL, PRIMARY KEY (root, rel)) WITHOUT ROWID")
+
+
 # Named migrations, applied in order, each in the transaction that records it.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2_resumable_multipart]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2_resumable_multipart,
+                                                          _v3_live_segments, _v4_unverified_uploads,
+                                                          _v5_ledger, _v6_alerts]
 _COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns, "
-            "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at")
+            "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at, obs_since, "
+            "unverified")
 
 
 _STATES = {s.value: s for s in EntryState}
@@ -94,11 +145,11 @@ _STATES = {s.value: s for s in EntryState}
 
 def _entry(row: tuple) -> ManifestEntry:
     (root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns,
-     obs_count, obs_first, attempts, next_at, last_error, uploaded_at) = row
-    obs = (Observation(obs_size, obs_mtime_ns, obs_count, obs_first)
+     obs_count, obs_first, attempts, next_at, last_error, uploaded_at, obs_since, unverified) = row
+    obs = (Observation(obs_size, obs_mtime_ns, obs_count, obs_first, obs_since)
            if obs_count is not None else None)
     return ManifestEntry(root, rel, key, _STATES[state], size, mtime_ns, dev, ino, checksum,
-                         obs, attempts, next_at, last_error, uploaded_at)
+                         obs, attempts, next_at, last_error, uploaded_at, bool(unverified))
 
 
 class Manifest:
@@ -231,6 +282,52 @@ class Manifest:
         return {state: {"files": n, "bytes": b, "oldest_first_seen": oldest}
                 for state, n, b, oldest in rows}
 
+    def unverified(self) -> list[ManifestEntry]:
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM files WHERE state = 'uploaded' AND unverified = 1 ORDER BY rel")
+        return [_entry(r) for r in rows]
+
+    def uploaded_since(self, since: float = 0.0) -> list[ManifestEntry]:
+        """Uploaded rows (uploaded_at >= since), oldest upload first: what `verify` audits."""
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM files WHERE state = 'uploaded' AND "
+                               "coalesce(uploaded_at, 0) >= ? ORDER BY uploaded_at, root, rel", (since,))
+        return [_entry(r) for r in rows]
+
+    # ---- the ledger ----------------------------------------------------------------
+    def ledger_last_line(self) -> Optional[str]:
+        row = self.db.execute("SELECT line FROM ledger_lines ORDER BY id DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def ledger_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM ledger_objects").fetchone()[0])
+
+    def ledger_objects(self, unwritten_only: bool = False) -> list[tuple[str, str, bool, list[str]]]:
+        """(object key, sha256 hex, written, its lines) in chain order."""
+        where = " WHERE written = 0" if unwritten_only else ""
+        objects = self.db.execute(f"SELECT seq, key, sha256, written FROM ledger_objects{where} "
+                                  "ORDER BY seq").fetchall()
+        out = []
+        for seq, key, sha, written in objects:
+            lines = [r[0] for r in self.db.execute(
+                "SELECT line FROM ledger_lines WHERE object_seq = ? ORDER BY id", (seq,))]
+            out.append((key, sha, bool(written), lines))
+        return out
+
+    def ledger_add(self, key: str, sha256: str, lines: list[str], now: float) -> None:
+        """Remember a ledger object before it is written: a crash leaves it to write again."""
+        try:
+            with self._lock, self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                cur = self.db.execute("INSERT INTO ledger_objects (key, sha256, created_at) "
+                                      "VALUES (?, ?, ?)", (key, sha256, now))
+                self.db.executemany("INSERT INTO ledger_lines (object_seq, line) VALUES (?, ?)",
+                                    [(cur.lastrowid, line) for line in lines])
+        except sqlite3.OperationalError as exc:
+            raise _write_error(exc, self.path) from None
+
+    def ledger_written(self, key: str) -> None:
+        self._write("UPDATE ledger_objects SET written = 1 WHERE key = ?", [(key,)])
+
     def failing(self) -> list[ManifestEntry]:
         rows = self.db.execute(
             f"SELECT {_COLUMNS} FROM files WHERE state = 'failed' ORDER BY next_attempt_at")
@@ -240,6 +337,19 @@ class Manifest:
         rows = self.db.execute("SELECT upload_id, key, started_at, root, rel, size, mtime_ns, "
                                "part_size FROM multipart ORDER BY started_at, upload_id")
         return [PendingMultipart(*r) for r in rows]
+
+    def exit_codes(self, limit: int) -> list[Optional[int]]:
+        """The exit codes of the last `limit` passes, newest first."""
+        rows = self.db.execute("SELECT exit_code FROM passes ORDER BY id DESC LIMIT ?", (limit,))
+        return [r[0] for r in rows]
+
+    def alerts(self) -> dict[str, AlertState]:
+        rows = self.db.execute("SELECT name, opened_at, sent_at, detail FROM alerts ORDER BY name")
+        return {r[0]: AlertState(*r) for r in rows}
+
+    def oldest_ready_since(self) -> Optional[float]:
+        """When the longest-waiting ready file was first seen ready; None: no backlog."""
+        return self.db.execute("SELECT min(since) FROM ready_since").fetchone()[0]
 
     # ---- writing (each a small transaction) ----------------------------------------
     def _write(self, sql: str, rows: Iterable[tuple]) -> None:
@@ -253,12 +363,14 @@ class Manifest:
     def set_meta(self, name: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", [(name, value)])
 
-    def record_uploaded(self, rows: list[tuple[LocalFile, str, Optional[str]]], now: float) -> None:
-        """(file, key, checksum) rows the bucket now holds; one transaction for the batch."""
+    def record_uploaded(self, rows: list[tuple[LocalFile, str, Optional[str]]], now: float,
+                        unverified: bool = False) -> None:
+        """(file, key, checksum) rows the bucket now holds; one transaction for the batch.
+        `unverified`: sent, but the store would not let us confirm it (write-only keys)."""
         self._write(
             f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES "
-            "(?, ?, ?, 'uploaded', ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0, NULL, NULL, ?)",
-            [(f.root, f.rel, key, f.size, f.mtime_ns, f.dev, f.ino, checksum, now)
+            "(?, ?, ?, 'uploaded', ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0, NULL, NULL, ?, NULL, ?)",
+            [(f.root, f.rel, key, f.size, f.mtime_ns, f.dev, f.ino, checksum, now, int(unverified))
              for f, key, checksum in rows])
 
     def record_overwritten(self, file: LocalFile, key: str, now: float) -> None:
@@ -285,16 +397,42 @@ class Manifest:
             return
         self._write(
             "INSERT INTO files (root, rel, key, state, obs_size, obs_mtime_ns, obs_count, "
-            "obs_first) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT (root, rel) DO "
-            "UPDATE SET obs_size = excluded.obs_size, obs_mtime_ns = excluded.obs_mtime_ns, "
-            "obs_count = excluded.obs_count, obs_first = excluded.obs_first",
-            [(f.root, f.rel, key, o.size, o.mtime_ns, o.count, o.first_seen) for f, key, o in rows])
+            "obs_first, obs_since) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT (root, rel) "
+            "DO UPDATE SET obs_size = excluded.obs_size, obs_mtime_ns = excluded.obs_mtime_ns, "
+            "obs_count = excluded.obs_count, obs_first = excluded.obs_first, "
+            "obs_since = excluded.obs_since",
+            [(f.root, f.rel, key, o.size, o.mtime_ns, o.count, o.first_seen, o.since)
+             for f, key, o in rows])
 
     def forget(self, ids: list[tuple[str, str]], uploaded_too: bool = False) -> None:
         """Drop rows of files that are gone; uploaded rows only when asked (pruning)."""
         if ids:
             keep = "" if uploaded_too else " AND state != 'uploaded'"
             self._write(f"DELETE FROM files WHERE root = ? AND rel = ?{keep}", ids)
+            if not uploaded_too:  # gone before its whole upload: its segments stay in the bucket
+                self.forget_live(ids)
+
+    # ---- live segments --------------------------------------------------------------
+    def live_states(self) -> dict[tuple[str, str], LiveState]:
+        rows = self.db.execute("SELECT root, rel, base, segments, sent, last_at, head_sha, "
+                               "head_len FROM live")
+        return {(r[0], r[1]): LiveState(*r) for r in rows}
+
+    def record_segment(self, file: LocalFile, base: str, seq: int, end: int, now: float,
+                       head: tuple[str, int] = ("", 0)) -> None:
+        """Segment `seq` of `file` is in the bucket; its bytes end at `end`. Segment 0
+        starts the row afresh (a restart too) with the hash of the file's first bytes."""
+        if seq == 0:
+            self._write("INSERT OR REPLACE INTO live (root, rel, base, segments, sent, last_at, "
+                        "head_sha, head_len) VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
+                        [(file.root, file.rel, base, end, now, head[0], head[1])])
+        else:
+            self._write("UPDATE live SET segments = ?, sent = ?, last_at = ? WHERE root = ? AND "
+                        "rel = ? AND segments = ?", [(seq + 1, end, now, file.root, file.rel, seq)])
+
+    def forget_live(self, ids: list[tuple[str, str]]) -> None:
+        if ids:
+            self._write("DELETE FROM live WHERE root = ? AND rel = ?", ids)
 
     def reset_observation(self, file: LocalFile) -> None:
         self._write("UPDATE files SET obs_count = NULL WHERE root = ? AND rel = ?",
@@ -313,6 +451,40 @@ class Manifest:
         body = strip_userinfo(json.dumps({k: v for k, v in vars(report).items()}))
         self._write("UPDATE passes SET finished_at = ?, exit_code = ?, report = ? WHERE id = ?",
                     [(report.finished_at, report.exit_code, body, pass_id)])
+
+    def save_alerts(self, alerts: dict[str, AlertState]) -> None:
+        """Replace the open alerts; no write when nothing changed (idle passes stay read-only)."""
+        if alerts == self.alerts():
+            return
+        try:
+            with self._lock, self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute("DELETE FROM alerts")
+                self.db.executemany("INSERT INTO alerts (name, opened_at, sent_at, detail) "
+                                    "VALUES (?, ?, ?, ?)",
+                                    [(a.name, a.opened_at, a.sent_at, a.detail) for a in alerts.values()])
+        except sqlite3.OperationalError as exc:
+            raise _write_error(exc, self.path) from None
+
+    def note_ready(self, ready: Iterable[tuple[str, str]], now: float) -> None:
+        """Files that were ready this pass: those still not uploaded keep (or get) their
+        first-seen-ready time; every other row goes."""
+        known = {(r, p): s for r, p, s in self.db.execute("SELECT root, rel, since FROM ready_since")}
+        waiting = {}
+        for fid in ready:
+            row = self.db.execute("SELECT state FROM files WHERE root = ? AND rel = ?", fid).fetchone()
+            if row is None or row[0] != EntryState.UPLOADED.value:
+                waiting[fid] = known.get(fid, now)
+        if waiting == known:
+            return
+        try:
+            with self._lock, self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute("DELETE FROM ready_since")
+                self.db.executemany("INSERT INTO ready_since (root, rel, since) VALUES (?, ?, ?)",
+                                    [(r, p, s) for (r, p), s in waiting.items()])
+        except sqlite3.OperationalError as exc:
+            raise _write_error(exc, self.path) from None
 
     def multipart_started(self, upload_id: str, key: str, now: float,
                           file: Optional[LocalFile] = None, part_size: int = 0) -> None:

@@ -44,6 +44,11 @@ class Reason(str, Enum):
     CONFLICT_SKIP = "remote key holds other content; on_conflict is skip"
     GONE = "no longer in the folder"
     PRUNED = "uploaded, and gone from the folder since"
+    DISK_GUARD = "free space below after_upload.keep_free; oldest verified upload first"
+    LIVE = "live segment"  # still being written: the bytes appended since the last segment
+    LIVE_RESTART = "live segment, restarting (the file shrank or was rewritten)"
+    LIVE_DONE = "uploaded whole; its live segments are no longer needed"
+    UNVERIFIED = "uploaded (unverified): kept locally, the bucket could not be read to confirm it"
 
 
 class ActionKind(str, Enum):
@@ -53,6 +58,8 @@ class ActionKind(str, Enum):
     FORGET = "forget"  # drop a manifest row whose file is gone and was never uploaded
     DELETE = "delete"  # after_upload: remove the local file once the remote copy is verified
     MOVE = "move"  # after_upload: move the local file to move_to once verified
+    SEGMENT = "segment"  # live: upload the byte range `span` of a file still being written
+    CLEANUP = "cleanup"  # live: delete the segments `drop` of a file now uploaded whole
 
 
 class EntryState(str, Enum):
@@ -108,6 +115,7 @@ class Observation:
     mtime_ns: int
     count: int  # consecutive observations with this size and mtime
     first_seen: float  # when this size+mtime was first observed
+    since: Optional[float] = None  # when first seen unfinished (growing or held open): live clock
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,7 @@ class ManifestEntry:
     next_attempt_at: Optional[float] = None
     last_error: Optional[str] = None
     uploaded_at: Optional[float] = None
+    unverified: bool = False  # uploaded, but the store refused us the read that would confirm it
 
 
 CREATING = "creating:"  # + key: a multipart row recorded before CreateMultipartUpload answers
@@ -180,6 +189,43 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
+class DiskSpace:
+    """Free space on a watch dir's volume, observed before planning (the disk guard's input)."""
+
+    free: int
+    total: int
+    volume: int = 0  # st_dev of the watch dir: two watch dirs on one volume share its space
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """An open alert as the manifest keeps it: a --once run every 5 minutes must not resend."""
+
+    name: str  # failing_files | bucket | backlog | watch_dir | disk | manifest
+    opened_at: float
+    sent_at: Optional[float]  # None: opened, but no message went out yet
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """The live segments of one file still being written (manifest table `live`)."""
+
+    root: str
+    rel: str
+    base: str  # segment keys are base + f"{seq:06d}"
+    segments: int  # sent: seq 0 .. segments-1
+    sent: int  # bytes off-site: the segments' total, a prefix of the file
+    last_at: Optional[float] = None  # when the last segment was sent
+    head_sha: str = ""  # hex SHA-256 of the first head_len bytes (from segment 0)
+    head_len: int = 0
+    head_intact: bool = True  # observed this pass: the file still starts with those bytes
+
+    def keys(self) -> list[str]:
+        return [f"{self.base}{seq:06d}" for seq in range(self.segments)]
+
+
+@dataclass(frozen=True)
 class Action:
     kind: ActionKind
     reason: Reason
@@ -188,6 +234,8 @@ class Action:
     observation: Optional[Observation] = None  # to persist (None: nothing new)
     detail: str = ""  # e.g. the process holding a file open
     overwrite: bool = False  # may replace an object at key (we wrote it, or on_conflict says so)
+    span: tuple[int, int] = (0, 0)  # SEGMENT: the byte range [start, end) to send
+    drop: Optional[LiveState] = None  # live segments to delete (after a whole upload; on restart)
     resume_id: Optional[str] = None  # UPLOAD: continue this interrupted multipart upload
 
     @property
@@ -216,6 +264,7 @@ class MultipartDecision:
 class Plan:
     actions: tuple[Action, ...]
     multiparts: tuple[MultipartDecision, ...] = ()
+    disk_short: tuple[str, ...] = ()  # watch dirs below keep_free even after freeing all it may
 
     @property
     def uploads(self) -> list[Action]:
@@ -233,6 +282,10 @@ class Plan:
     def sends(self) -> list[Action]:
         """What the executor handles: uploads, and listed twins it verifies (and may upload)."""
         return self.uploads + [a for a in self.adoptions if a.reason is Reason.ADOPT_REMOTE]
+
+    @property
+    def segments(self) -> list[Action]:
+        return [a for a in self.actions if a.kind is ActionKind.SEGMENT]
 
     @property
     def local_cleanups(self) -> list[Action]:
@@ -254,6 +307,19 @@ class UploadResult:
     adopted: bool = False  # the store already had identical content
     skipped_conflict: bool = False
     locked: bool = False  # another process excludes our read (Windows): try next pass
+    unverified: bool = False  # refused as existing, and the HEAD that would confirm it denied
+    version_id: Optional[str] = None  # where the store versions objects
+    sha256: Optional[str] = None  # hex of the whole file's bytes, when the ledger asks for it
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a store's upload hands back: the stored checksum, and for the ledger the version
+    id and the SHA-256 (hex) of the bytes sent (None where not known or not asked for)."""
+
+    checksum: Optional[str] = None
+    version_id: Optional[str] = None
+    sha256: Optional[str] = None
 
 
 @dataclass
@@ -272,7 +338,12 @@ class PassReport:
     fatal: Optional[str] = None  # bucket unusable: exit 4
     listed: bool = False
     watch_dir_missing: bool = False
+    segments: int = 0  # live segments sent
+    segment_bytes: int = 0
     unstorable: list[str] = field(default_factory=list)  # "name: why" of files S3 cannot store
+    unverified: int = 0  # recorded "uploaded (unverified)" this pass (write-only credentials)
+    disk_short: list[str] = field(default_factory=list)  # below keep_free, nothing verified left
+    manifest_moved_aside: Optional[str] = None  # where a corrupt or foreign manifest went
 
     @property
     def exit_code(self) -> int:

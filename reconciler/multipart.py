@@ -32,6 +32,8 @@ class MultipartSettings:
     concurrency: int
     checksum: Optional[Checksum]
     extra: dict[str, Any]
+    part_md5: bool = False  # Content-MD5 on every part (Object Lock without a checksum)
+    whole_sha256: bool = False  # hash the whole file while reading (for the ledger)
 
 
 class MultipartUpload:
@@ -46,6 +48,8 @@ class MultipartUpload:
         self.overwrite = overwrite  # False: complete only if no object is at key (IfNoneMatch)
         self.conditional = conditional  # False once the store has rejected IfNoneMatch
         self.reused = 0  # parts found in the store and not sent again
+        self.version_id: Optional[str] = None  # of the completed object, where versioned
+        self.sha256: Optional[str] = None  # hex of every byte read, with settings.whole_sha256
 
     def run(self, fh: IO[bytes], size: int, progress: Progress,
             on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
@@ -99,7 +103,8 @@ class MultipartUpload:
                                   "MultipartUpload": {"Parts": parts}}
         if not self.overwrite and self.conditional:
             try:
-                self._call("complete_multipart_upload", IfNoneMatch="*", **kwargs)
+                self.version_id = self._call("complete_multipart_upload", IfNoneMatch="*",
+                                             **kwargs).get("VersionId")
                 return
             except RemoteError as exc:
                 if not rejects_condition(exc):
@@ -107,7 +112,7 @@ class MultipartUpload:
                 self.conditional = False
                 logger.info("The store does not support conditional multipart completes; {} is "
                             "completed without one (checked by HEAD before the upload)", self.key)
-        self._call("complete_multipart_upload", **kwargs)
+        self.version_id = self._call("complete_multipart_upload", **kwargs).get("VersionId")
 
     def _parts(self, upload_id: str) -> Optional[dict[int, dict[str, Any]]]:
         """The parts already uploaded, or None when the upload cannot be continued: it no
@@ -149,14 +154,18 @@ class MultipartUpload:
         futures: list[Future] = []
         digests: list[bytes] = []
         field = self.s.checksum.field if self.s.checksum else None
+        whole = hashlib.sha256() if self.s.whole_sha256 else None
 
         def send(number: int, data: bytes, digest: Optional[bytes]) -> dict[str, Any]:
             try:
                 self.throttle.consume(len(data))
                 kwargs = {field: b64(digest)} if field and digest is not None else {}
+                if self.s.part_md5:
+                    kwargs["ContentMD5"] = b64(hashlib.md5(data).digest())
                 resp = self._call("upload_part", Key=self.key, UploadId=upload_id,
                                   PartNumber=number, Body=data, **kwargs)
                 progress(len(data))
+                kwargs.pop("ContentMD5", None)  # not a field of CompleteMultipartUpload
                 return {"PartNumber": number, "ETag": resp["ETag"], **kwargs}
             finally:
                 limit.release()
@@ -164,6 +173,8 @@ class MultipartUpload:
         with ThreadPoolExecutor(self.s.concurrency, "part") as pool:
             for number, offset in enumerate(range(0, size, self.s.chunk), start=1):
                 data = read_exact(fh, min(self.s.chunk, size - offset))
+                if whole is not None:  # parts are read in order: one pass over the bytes
+                    whole.update(data)
                 digest = self.s.checksum.of(data) if self.s.checksum else None
                 if digest is not None:
                     digests.append(digest)
@@ -188,6 +199,7 @@ class MultipartUpload:
                     for other in futures:
                         other.cancel()
                     raise f.exception()  # type: ignore[misc]
+        self.sha256 = whole.hexdigest() if whole is not None else None
         return [f.result() for f in futures], digests
 
     def abort(self, upload_id: str) -> None:

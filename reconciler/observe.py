@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -17,9 +18,11 @@ from loguru import logger
 
 from .config import Config
 from .execute import RetryPolicy
+from .keys import is_reserved
+from .live import observe_heads
 from .manifest import Manifest
-from .models import EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
-from .plan import FileId, Policy, Snapshot, plan, ready_by_stability, second_look
+from .models import DiskSpace, EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
+from .plan import FileId, LivePolicy, Policy, Snapshot, plan, ready_by_stability, second_look
 from .probe import SweepResult, find_writers
 from .remote import Bucket, make_client
 from .s3errors import ErrorKind, RemoteError
@@ -58,7 +61,10 @@ def policy_of(cfg: Config) -> Policy:
         key_template=cfg.key_template, on_conflict=cfg.remote.on_conflict, order=cfg.order,
         settle_seconds=s.settle_seconds, after_upload=cfg.after_upload.action,
         after_upload_min_age=cfg.after_upload.min_age_hours * 3600,
-        part_size=cfg.transfer.chunk_bytes)
+        part_size=cfg.transfer.chunk_bytes, resume=cfg.remote.listing != "never",
+        live=LivePolicy(cfg.live.after_seconds, cfg.live.interval_seconds,
+                        cfg.live.min_segment_bytes) if cfg.live.enabled else None,
+        keep_free=cfg.after_upload.keep_free_parsed)
 
 
 def retry_policy_of(cfg: Config) -> RetryPolicy:
@@ -106,7 +112,8 @@ def _list_remote(cfg: Config, world: World) -> dict[str, RemoteObject]:
     for prefix in sorted({w.prefix for w in cfg.watch_dirs}):
         for attempt in range(1, retry.max_attempts + 1):
             try:  # a transient answer (5xx, SlowDown, a dropped connection) is retried here too
-                listed.update(bucket.list(prefix))
+                listed.update((k, o) for k, o in bucket.list(prefix).items()
+                              if not is_reserved(k, [w.prefix for w in cfg.watch_dirs]))
                 break
             except RemoteError as exc:
                 if exc.kind is not ErrorKind.RETRYABLE or attempt == retry.max_attempts:
@@ -192,6 +199,25 @@ def _fresh_candidates(files: list[LocalFile],
     return out, candidates
 
 
+def disk_space(path: str) -> DiskSpace:
+    """Free and total bytes of the volume holding `path` (the one OS call of the disk guard)."""
+    usage = shutil.disk_usage(path)
+    return DiskSpace(usage.free, usage.total, os.stat(path).st_dev)
+
+
+def observe_disks(cfg: Config, report: PassReport) -> dict[str, DiskSpace]:
+    """Each readable watch dir's volume space, when the disk guard is on; before planning."""
+    if cfg.after_upload.keep_free is None:
+        return {}
+    found = {}
+    for w in cfg.watch_dirs:
+        try:
+            found[w.path] = disk_space(w.path)
+        except OSError as exc:  # the scan reports a missing watch dir; nothing to guard there
+            logger.debug("No free-space figure for {}: {}", w.path, exc)
+    return found
+
+
 def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
                report: PassReport) -> tuple[Plan, dict[FileId, ManifestEntry]]:
     """Observe everything and decide; no writes anywhere. Also returns the manifest rows."""
@@ -206,11 +232,18 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
     local, candidates = _fresh_candidates(found.files, entries)
     # Only a file the manifest does not know can be a moved twin: skip the query when idle.
     identity = manifest.uploaded_by_identity() if manifest is not None and candidates else {}
+    live = manifest.live_states() if manifest is not None else {}
     leftovers = manifest.open_multiparts() if manifest is not None else ()
     snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable,
-                    multiparts=leftovers)
+                    multiparts=leftovers, live=observe_heads(live, local) if live else {},
+                    disk=observe_disks(cfg, report))
     policy = policy_of(cfg)
     snap = _second_look(snap, cfg, world, policy)
     now = world.clock()
     snap = replace(snap, open_by=_open_files(snap, now, cfg, world, policy))
-    return plan(snap, now, policy), entries
+    p = plan(snap, now, policy)
+    report.disk_short = list(p.disk_short)
+    for root in p.disk_short:
+        logger.warning("Free space on the volume of {} is below after_upload.keep_free ({}) and no "
+                       "verified upload is left to free", root, cfg.after_upload.keep_free)
+    return p, entries

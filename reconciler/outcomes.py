@@ -7,6 +7,7 @@ from typing import Callable
 from loguru import logger
 
 from .config import Config
+from .ledger import Upload
 from .manifest import Manifest
 from .models import ActionKind, EntryState, LocalFile, ManifestEntry, PassReport, Plan, Reason, UploadResult
 from .plan import FileId, cross_pass_backoff
@@ -14,7 +15,12 @@ from .progress import PassProgress
 from .text import printable
 
 
-def log_decisions(p: Plan, entries: dict[FileId, ManifestEntry]) -> None:
+def log_decisions(p: Plan, entries: dict[FileId, ManifestEntry], after_upload: str = "keep") -> None:
+    unverified = [a for a in p.skips if a.reason is Reason.UNVERIFIED]
+    if unverified and after_upload != "keep":
+        logger.warning("Keeping {} files recorded as uploaded (unverified), e.g. {}: after_upload "
+                       "and the disk guard never delete or move what the bucket could not confirm "
+                       "(write-only credentials).", len(unverified), unverified[0].file.rel)  # type: ignore[union-attr]
     missing = [a for a in p.skips if a.reason is Reason.REMOTE_MISSING]
     if missing:
         logger.warning("{} uploaded files are no longer in the bucket (deleted, or expired by a "
@@ -50,6 +56,7 @@ class Recorder:
         self.entries = entries
         self.progress = progress
         self.denied = 0
+        self.ledger: list[Upload] = []  # what this pass sent, for the ledger
 
     def __call__(self, r: UploadResult) -> None:
         f = r.action.file
@@ -57,7 +64,13 @@ class Recorder:
         now = self.clock()
         url = printable(f"s3://{self.cfg.bucket}/{r.key}")
         name = printable(f.rel)
-        if r.ok:
+        if r.ok and r.unverified:
+            self.manifest.record_uploaded([(f, r.key, None)], now, unverified=True)
+            self.report.unverified += 1
+            logger.warning("Uploaded (unverified) {} -> {}: kept locally, never deleted or moved, "
+                           "not sent again", name, url)
+            self.progress.file_done()
+        elif r.ok:
             self.manifest.record_uploaded([(f, r.key, r.checksum)], now)
             if r.adopted:
                 self.report.adopted += 1
@@ -65,6 +78,7 @@ class Recorder:
             else:
                 self.report.uploaded += 1
                 self.report.uploaded_bytes += f.size
+                self.ledger.append(Upload(r.key, f.size, r.sha256, f.mtime_ns, now, r.version_id))
                 logger.success("Successfully uploaded {} -> {} ({} bytes)", name, url, f.size)
             self.progress.file_done()
         elif r.gone:

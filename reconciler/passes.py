@@ -6,24 +6,39 @@ probe are built here (or injected by tests through `World`).
 
 from __future__ import annotations
 
+import socket
 import sys
 from typing import IO, TYPE_CHECKING, Optional
 
 from loguru import logger
 
+from . import ledger
 from .after import clean_up
 from .config import Config
 from .execute import Executor
+from .ledger import Upload
+from .live import LiveSender
 from .logs import live_console
 from .manifest import Manifest
-from .models import ManifestEntry, MultipartDecision, MultipartStep, PassReport, Plan, Reason
+from .models import (
+    Action,
+    ActionKind,
+    ManifestEntry,
+    MultipartDecision,
+    MultipartStep,
+    PassReport,
+    Plan,
+    Reason,
+    UploadResult,
+)
+from .notify import after_pass
 from .observe import LAST_LISTING, World, build_plan, open_for_writing, retry_policy_of
 from .outcomes import Recorder, count_unstorable, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
 from .remote import Bucket
 from .render import print_plan, summary_line
-from .s3errors import ErrorKind, RemoteError
+from .s3errors import ErrorKind, RemoteError, is_denied
 
 if TYPE_CHECKING:
     from .remote import Bucket
@@ -36,10 +51,15 @@ def target_of(cfg: Config) -> str:
     return f"{cfg.remote.endpoint_url or 'aws'}|{cfg.bucket}"
 
 
-def _settle_multiparts(steps: tuple[MultipartDecision, ...], manifest: Manifest, bucket: Bucket) -> None:
+def _settle_multiparts(steps: tuple[MultipartDecision, ...], manifest: Manifest, bucket: Bucket,
+                       write_only: bool = False) -> None:
     """Carry out the planner's decisions on uploads an earlier run left. Aborting is best
-    effort: a failed abort keeps the row for the next pass and never ends this one."""
+    effort: a failed abort keeps the row for the next pass and never ends this one (with
+    write-only keys, which may not abort, the row goes: the bucket's lifecycle rule cleans up)."""
     known = {d.upload.upload_id for d in steps}
+    if write_only and steps:
+        logger.info("Interrupted multipart uploads are not resumed: remote.listing is never "
+                    "(write-only credentials cannot list the parts already sent); they start anew")
     for d in steps:
         mp = d.upload
         if d.step is MultipartStep.RESUME:
@@ -57,6 +77,12 @@ def _settle_multiparts(steps: tuple[MultipartDecision, ...], manifest: Manifest,
         except RemoteError as exc:
             if exc.kind is ErrorKind.FATAL:
                 raise
+            if write_only and is_denied(exc):
+                logger.info("Could not abort the interrupted multipart upload of {} (write-only "
+                            "credentials); the bucket's AbortIncompleteMultipartUpload rule removes "
+                            "it", mp.key)
+                manifest.multipart_ended(mp.upload_id)
+                continue
             logger.warning("Could not abort the interrupted multipart upload of {} ({}); the next "
                            "pass tries again", mp.key, exc)
             if exc.kind is ErrorKind.RETRYABLE or d.step is MultipartStep.ABORT:
@@ -68,14 +94,41 @@ def _settle_multiparts(steps: tuple[MultipartDecision, ...], manifest: Manifest,
 
 
 def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
-             entries: dict[FileId, ManifestEntry]) -> None:
+             entries: dict[FileId, ManifestEntry]) -> list[Upload]:
+    """Carry out the plan's sends; returns what was uploaded, for the ledger."""
     moved = [(a.file, a.key, None) for a in p.adoptions if a.file and a.reason is Reason.ADOPT_MOVED]
     if moved:  # the manifest itself vouches for these: no request needed
         manifest.record_uploaded(moved, world.clock())
         report.adopted += len(moved)
-    uploads = p.sends  # listed twins are verified (HEAD + checksum or ETag) by the executor
-    if not uploads:
+    finished: list[Action] = []  # uploaded whole, with live segments to drop
+    sent = _send_files(cfg, p, manifest, world, report, entries, finished) if p.sends else []
+    if not report.fatal:
+        _live(cfg, p, manifest, world, report, finished)
+    return sent
+
+
+def _live(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
+          finished: list[Action]) -> None:
+    """After the finished files: drop the segments of files now whole, then send segments."""
+    cleanups = [a for a in p.actions if a.kind is ActionKind.CLEANUP]
+    if not (finished or cleanups or p.segments):
         return
+
+    def on_multipart(upload_id: str, key: str, started: bool) -> None:
+        if started:  # no file: the next pass aborts it (segments are never resumed)
+            manifest.multipart_started(upload_id, key, world.clock())
+        else:
+            manifest.multipart_ended(upload_id)
+
+    sender = LiveSender(world.get_bucket(cfg), manifest, report, on_multipart,
+                        stopping=world.stop.is_set)
+    sender.finish(finished + cleanups)
+    sender.send(p.segments)
+
+
+def _send_files(cfg: Config, p: Plan, manifest: Manifest, world: World, report: PassReport,
+                entries: dict[FileId, ManifestEntry], finished: list[Action]) -> list[Upload]:
+    uploads = p.sends  # listed twins are verified (HEAD + checksum or ETag) by the executor
     bucket = world.get_bucket(cfg)
     progress = PassProgress(len(uploads), sum(a.file.size for a in uploads if a.file), live_console())
     recorder = Recorder(cfg, manifest, report, world.clock, entries, progress)
@@ -94,8 +147,14 @@ def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: Pas
                         cfg.transfer.parallel_files, cfg.remote.on_conflict, sleep=world.sleep,
                         progress=progress.add, on_multipart=on_multipart,
                         stop=world.stop)
+
+    def record(result: UploadResult) -> None:
+        recorder(result)
+        if result.ok and result.action.drop is not None:
+            finished.append(result.action)
+
     try:
-        fatal = executor.run(uploads, recorder)
+        fatal = executor.run(uploads, record)
     finally:
         progress.close()
     if fatal:
@@ -103,6 +162,16 @@ def _execute(cfg: Config, p: Plan, manifest: Manifest, world: World, report: Pas
     elif recorder.denied and recorder.denied == report.failed and not report.uploaded:
         report.fatal = ("access denied for every upload: the credentials need s3:PutObject on "
                         f"bucket {cfg.bucket}; run 'camup-sync check'.")
+    return recorder.ledger
+
+
+def _write_ledger(cfg: Config, manifest: Manifest, world: World, sent: list[Upload]) -> None:
+    """One ledger object for this pass's uploads (and any an earlier pass could not write)."""
+    if not cfg.ledger.enabled:
+        return
+    ledger.record(manifest, sent, cfg.watch_dirs[0].prefix, socket.gethostname(), world.clock())
+    if manifest.ledger_objects(unwritten_only=True):
+        ledger.flush(manifest, world.get_bucket(cfg))
 
 
 def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
@@ -117,11 +186,16 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         logger.warning("The manifest was moved aside to {}; rebuilding it from the bucket "
                        "listing (nothing is uploaded twice)", manifest.moved_aside)
     pass_id = manifest.start_pass(report.started_at) if manifest and not dry_run else 0
+    if manifest is not None and manifest.moved_aside and not dry_run:
+        report.manifest_moved_aside = manifest.moved_aside
+    ready: Optional[list[FileId]] = None  # files ready this pass (the backlog alert)
+    ended = True  # False when the pass ends in an exception: no alert round, no heartbeat
     try:
         try:
             p, entries = build_plan(cfg, manifest, world, report)
             if p.multiparts and manifest and not dry_run:
-                _settle_multiparts(p.multiparts, manifest, world.get_bucket(cfg))
+                _settle_multiparts(p.multiparts, manifest, world.get_bucket(cfg),
+                                   cfg.remote.listing == "never")
         except RemoteError as exc:
             report.fatal = str(exc)
             logger.error("{}", exc)
@@ -132,12 +206,16 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         assert manifest is not None
         if report.listed:
             manifest.set_meta(LAST_LISTING, repr(report.started_at))
-        log_decisions(p, entries)
+        log_decisions(p, entries, cfg.after_upload.action)
         persist_observations(p, manifest)
         for a in p.skips:
             report.skipped[a.reason.value] = report.skipped.get(a.reason.value, 0) + 1
+        ready = [a.file.id for a in p.sends + [s for s in p.skips if s.reason is Reason.BACKOFF]
+                 if a.file is not None]
         try:
-            _execute(cfg, p, manifest, world, report, entries)
+            sent = _execute(cfg, p, manifest, world, report, entries)
+            if not report.fatal:
+                _write_ledger(cfg, manifest, world, sent)
             if p.local_cleanups and not report.fatal:
                 clean_up(world.get_bucket(cfg), p.local_cleanups, cfg.after_upload.move_to,
                          lambda files: open_for_writing(world, files),
@@ -148,11 +226,16 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
         if report.fatal:
             logger.error("{}", report.fatal)
         return report
+    except BaseException:
+        ended = False
+        raise
     finally:
         report.finished_at = world.clock()
         if manifest is not None:
             if pass_id:
                 manifest.finish_pass(pass_id, report)
+                if ended:
+                    after_pass(cfg, manifest, report, world.clock(), ready)  # alerts, heartbeat
             manifest.close()
         if not dry_run:
             logger.info(summary_line(report))

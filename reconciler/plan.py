@@ -7,6 +7,8 @@ order so the same inputs always give the same plan. The case table, in order:
     key under {prefix}_camup/ (the tool's own)         -> skip  RESERVED
     manifest: uploaded, same size, mtime and key       -> skip  UPLOADED (or after_upload
                                                           delete/move, once old enough)
+      ... but recorded unverified (write-only keys)    -> skip  UNVERIFIED: never deleted or
+                                                          moved locally, never resent
       ... but this pass's listing lacks the key        -> skip  REMOTE_MISSING (reported)
     another watch dir uploaded this very file (id)     -> adopt ADOPT_MOVED
     manifest: failed, next attempt in (now, now+cap]   -> skip  BACKOFF (a later date was
@@ -26,20 +28,58 @@ order so the same inputs always give the same plan. The case table, in order:
     (an observation first seen "in the future" counts from now: the clock had run fast)
     remote only                                        -> nothing (never deleted)
     leftover multipart uploads                         -> see settle_multiparts
+
+Live rows (`live.enabled`), for a file still being written (growing, too young or held
+open) whose live clock (`Observation.since`, first seen unfinished) is older than
+`after_seconds`:
+
+    clock younger than after_seconds                   -> skip  (its wait: not yet live)
+    last segment less than interval_seconds ago        -> skip  (its wait)
+    smaller than its segments' total, or its first
+      segment's bytes changed (head hash)              -> segment LIVE_RESTART [0, size), seq 0,
+                                                          the old segments dropped first
+    grown by less than min_segment_mb since            -> skip  (its wait)
+    otherwise                                          -> segment LIVE [sent, size), next seq
+    ready, with live segments                          -> upload/adopt as above, then its
+                                                          segments dropped (execute, on success)
+    uploaded unchanged, live segments left             -> cleanup LIVE_DONE (drop them)
+
+Then the disk guard (after_upload.keep_free), per volume: when the observed free space is
+below keep_free, uploaded-and-unchanged files (skip UPLOADED) become delete DISK_GUARD (move
+with action: move), oldest recording (mtime) first, until the projected free space reaches
+keep_free; files already planned for after_upload count as freed. Never a file not uploaded,
+changed since upload or missing remotely (those are not UPLOADED skips); execute verifies the
+current bytes and checks for writers before it acts. Still short with nothing left to
+choose: the volume's watch dirs go into Plan.disk_short (an alert).
+
+A conditional write (If-None-Match) that finds its key taken asks `when_taken()` what the
+HEAD of that key means; its table:
+
+    HEAD finds nothing                                 -> AGAIN (conditional write again)
+    HEAD: same size and checksum (or ETag)             -> ADOPT (our bytes are there)
+    HEAD denied (write-only credentials)               -> UNVERIFIED: recorded "uploaded
+                                                          (unverified)", kept locally, not resent
+    other content, on_conflict skip                    -> SKIP
+    other content, on_conflict overwrite               -> OVERWRITE
+    other content, keep_both, plain key                -> KEEP_BOTH (the alternative key)
+    other content, keep_both, alternative key too      -> FAIL
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Optional
 
-from .keys import UnsafeKey, keep_both_key, key_for, reserved
+from .keys import UnsafeKey, keep_both_key, key_for, live_base, reserved
 from .models import (
     CREATING,
     Action,
     ActionKind,
+    DiskSpace,
     EntryState,
+    LiveState,
     LocalFile,
     ManifestEntry,
     MultipartDecision,
@@ -58,6 +98,10 @@ FileId = tuple[str, str]  # (watch dir, relative path)
 
 # Verdicts that one in-pass re-stat may turn ready (TOO_YOUNG: old enough after the wait).
 _RECHECK = (Readiness.SETTLING, Readiness.GROWING, Readiness.TOO_YOUNG)
+
+# Waits of a file still being written: the ones a live segment may go out during.
+_UNFINISHED = (Readiness.GROWING, Readiness.TOO_YOUNG, Readiness.OPEN)
+_LIVE_WAITS = (Reason.GROWING, Reason.TOO_YOUNG, Reason.OPEN)
 
 _SKIP_FOR = {
     Readiness.SETTLING: Reason.SETTLING,
@@ -89,9 +133,19 @@ class Policy:
     settle_seconds: float = 2.0
     after_upload: str = "keep"  # keep | delete | move
     after_upload_min_age: float = 0.0  # seconds since upload
+    keep_free: Optional[tuple[str, float]] = None  # ("bytes", n) | ("percent", p): the disk guard
     part_size: int = 0  # transfer.multipart_chunksize in bytes: an upload resumes only with it
     backoff_cap: float = CROSS_PASS_BACKOFF_CAP  # no recorded next attempt lies further ahead
     prune_after: float = 24 * 3600.0  # an uploaded row of a gone file is kept this long after upload
+    live: Optional[LivePolicy] = None  # None: live upload off (segments left are still cleaned up)
+    resume: bool = True  # False with write-only keys: resuming lists the parts sent (a read)
+
+
+@dataclass(frozen=True)
+class LivePolicy:
+    after_seconds: float = 60.0
+    interval_seconds: float = 60.0
+    min_segment_bytes: int = 1024 * 1024
 
 
 
@@ -104,8 +158,10 @@ class Snapshot:
     excluded: Sequence[FileId] = ()
     prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
     unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
+    disk: Mapping[str, DiskSpace] = field(default_factory=dict)  # watch dir -> its volume's space
     open_by: Mapping[FileId, str] = field(default_factory=dict)  # held open for writing -> "name (pid N)"
     multiparts: Sequence[PendingMultipart] = ()  # uploads an earlier run started and did not finish
+    live: Mapping[FileId, LiveState] = field(default_factory=dict)  # segments sent so far
 
 
 def _skip(reason: Reason, file: Optional[LocalFile], key: str, seen: Optional[Observation] = None,
@@ -185,6 +241,8 @@ def _settled(file: LocalFile, entry: Optional[ManifestEntry], key: str, snap: Sn
             # Reported, not re-sent: the manifest answers "is it there?" (DESIGN), and a bucket
             # expiry rule would otherwise cause a re-upload of every expired clip each relist.
             return _skip(Reason.REMOTE_MISSING, file, entry.key)
+        if entry.unverified:  # nothing we cannot verify is ever deleted, moved or resent
+            return _skip(Reason.UNVERIFIED, file, entry.key)
         return _after_upload(file, entry, now, policy) or _skip(Reason.UPLOADED, file, entry.key)
     twin_key = snap.uploaded_by_identity.get(file.identity) if file.ino else None
     if twin_key == key:
@@ -192,6 +250,41 @@ def _settled(file: LocalFile, entry: Optional[ManifestEntry], key: str, snap: Sn
     if entry and entry.state is EntryState.FAILED and due_at(entry.next_attempt_at, now, policy.backoff_cap):
         return _skip(Reason.BACKOFF, file, key, detail=entry.last_error or "")
     return None
+
+
+def _classify(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
+              policy: Policy) -> tuple[Readiness, Observation]:
+    """The stability verdict, with the live clock kept: with live upload on, it starts when the
+    file is first seen unfinished and is kept until the upload (the manifest clears it then)."""
+    previous = _history(entry, snap, file.id, now)
+    readiness, seen = classify(file, previous, now, policy.stability)
+    since = previous.since if previous is not None else None
+    if since is None and readiness in _UNFINISHED and policy.live is not None:
+        since = now
+    return readiness, replace(seen, since=since)
+
+
+def live_segment(wait: Action, state: Optional[LiveState], now: float, policy: Policy) -> Action:
+    """The live rows of the case table: a waiting unfinished file -> a segment when due."""
+    live, file, seen = policy.live, wait.file, wait.observation
+    if (live is None or file is None or seen is None or seen.since is None
+            or wait.reason not in _LIVE_WAITS or file.size == 0):
+        return wait
+    if now - seen.since < live.after_seconds:
+        return wait  # not yet live
+    if state is not None and state.last_at is not None and now - state.last_at < live.interval_seconds:
+        return wait  # one segment per interval
+    base = live_base(policy.prefixes[file.root], wait.key)
+    if state is not None and (file.size < state.sent or not state.head_intact):
+        return Action(ActionKind.SEGMENT, Reason.LIVE_RESTART, file, base + f"{0:06d}", seen,
+                      detail=wait.reason.value, span=(0, file.size), drop=state)
+    sent, seq = (state.sent, state.segments) if state is not None else (0, 0)
+    if state is not None:
+        base = state.base  # a key template with {mtime} moves the key; the segments stay put
+    if file.size - sent < live.min_segment_bytes:
+        return wait
+    return Action(ActionKind.SEGMENT, Reason.LIVE, file, f"{base}{seq:06d}", seen,
+                  detail=wait.reason.value, span=(sent, file.size))
 
 
 def stability_of(file: LocalFile, snap: Snapshot, now: float,
@@ -205,7 +298,7 @@ def stability_of(file: LocalFile, snap: Snapshot, now: float,
     key, refused = _key_of(file, policy)
     if refused is not None or _settled(file, entry, key, snap, now, policy) is not None:
         return None
-    return classify(file, _history(entry, snap, file.id, now), now, policy.stability)
+    return _classify(file, entry, snap, now, policy)
 
 
 def second_look(snap: Snapshot, now: float, policy: Policy) -> list[tuple[LocalFile, Observation]]:
@@ -231,18 +324,34 @@ def ready_by_stability(snap: Snapshot, now: float, policy: Policy) -> list[Local
 def decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
            policy: Policy) -> Action:
     """The one decision for one local file; see the module's case table."""
+    action = _decide(file, entry, snap, now, policy)
+    state = snap.live.get(file.id)
+    if state is None:
+        return action
+    if action.kind is ActionKind.UPLOAD or action.reason is Reason.ADOPT_REMOTE:
+        return replace(action, drop=state)  # dropped once the whole file is in the bucket
+    if action.reason is Reason.UPLOADED:  # uploaded unchanged (kept, or delete/move due)
+        return Action(ActionKind.CLEANUP, Reason.LIVE_DONE, file, action.key, drop=state)
+    return action
+
+
+def _decide(file: LocalFile, entry: Optional[ManifestEntry], snap: Snapshot, now: float,
+            policy: Policy) -> Action:
     key, refused = _key_of(file, policy)
     settled = refused or _settled(file, entry, key, snap, now, policy)
     if settled is not None:
         return settled
     theirs = snap.remote.get(key) if snap.remote is not None else None
     ours = entry is not None and entry.uploaded_at is not None and entry.key == key
-    readiness, seen = classify(file, _history(entry, snap, file.id, now), now, policy.stability)
+    readiness, seen = _classify(file, entry, snap, now, policy)
+    state = snap.live.get(file.id)
     if readiness is not Readiness.READY:
-        return _skip(_SKIP_FOR[readiness], file, key, seen)
+        return live_segment(_skip(_SKIP_FOR[readiness], file, key, seen), state, now, policy)
     holder = snap.open_by.get(file.id)
     if holder is not None:  # a recorder paused mid-write looks stable: the probe knows better
-        return _skip(Reason.OPEN, file, key, seen, detail=holder)
+        if policy.live is not None:  # held open by its writer: unfinished
+            seen = replace(seen, since=seen.since or now)
+        return live_segment(_skip(Reason.OPEN, file, key, seen, detail=holder), state, now, policy)
     if theirs is not None and not ours and theirs.size == file.size:
         # Only a finished file can match; execute checks the stored checksum before trusting it.
         return Action(ActionKind.ADOPT, Reason.ADOPT_REMOTE, file, key, seen)
@@ -266,6 +375,7 @@ def plan(snap: Snapshot, now: float, policy: Policy) -> Plan:
         actions.append(decide(file, snap.entries.get(fid), snap, now, policy))
     for root, rel in sorted(snap.excluded):
         actions.append(_skip(Reason.EXCLUDED, LocalFile(root, rel, 0, 0), ""))
+    actions, short = _guard_disk(actions, snap, policy)
     roots_seen = {f.root for f in snap.local}
     for fid in sorted(snap.entries):
         entry = snap.entries[fid]
@@ -282,7 +392,45 @@ def plan(snap: Snapshot, now: float, policy: Policy) -> Plan:
             continue
         actions.append(Action(ActionKind.FORGET, reason, None, entry.key, detail=f"{entry.root}|{entry.rel}"))
     ordered, steps = settle_multiparts(_ordered(actions, policy.order), snap.multiparts, now, policy)
-    return Plan(tuple(ordered), tuple(steps))
+    return Plan(tuple(ordered), tuple(steps), short)
+
+
+def _needed(space: DiskSpace, keep_free: tuple[str, float]) -> float:
+    unit, amount = keep_free
+    return amount if unit == "bytes" else space.total * amount / 100
+
+
+def _guard_disk(actions: list[Action], snap: Snapshot,
+                policy: Policy) -> tuple[list[Action], tuple[str, ...]]:
+    """The disk guard rows of the case table: free space from verified uploads, oldest first."""
+    if policy.keep_free is None or not snap.disk:
+        return actions, ()
+    kind = ActionKind.MOVE if policy.after_upload == "move" else ActionKind.DELETE
+    volumes: dict[object, list[str]] = {}
+    for root in sorted(snap.disk):
+        volumes.setdefault(snap.disk[root].volume or root, []).append(root)
+    out = list(actions)
+    short: list[str] = []
+    for roots in volumes.values():
+        space = snap.disk[roots[0]]
+        need = _needed(space, policy.keep_free)
+        if space.free >= need:
+            continue
+        mine = [i for i, a in enumerate(out) if a.file is not None and a.file.root in roots]
+        freed = sum(out[i].file.size for i in mine  # type: ignore[union-attr]
+                    if out[i].kind in (ActionKind.DELETE, ActionKind.MOVE))
+        candidates = sorted((i for i in mine if out[i].kind is ActionKind.SKIP
+                             and out[i].reason is Reason.UPLOADED),
+                            key=lambda i: (out[i].file.mtime_ns, out[i].file.id))  # type: ignore[union-attr]
+        for i in candidates:
+            if space.free + freed >= need:
+                break
+            a = out[i]
+            out[i] = Action(kind, Reason.DISK_GUARD, a.file, a.key)
+            freed += a.file.size  # type: ignore[union-attr]
+        if space.free + freed < need:
+            short.extend(roots)
+    return out, tuple(short)
 
 
 # A leftover upload whose unchanged file waits this pass for one of these is kept, for a while.
@@ -295,7 +443,8 @@ def settle_multiparts(actions: list[Action], pending: Sequence[PendingMultipart]
     """The rows for multipart uploads an earlier run left (none lingers in the bucket):
 
         recorded before CreateMultipartUpload answered    -> FIND_UNKNOWN
-        its file is uploaded this pass, unchanged, same key and part size -> RESUME (once)
+        its file is uploaded this pass, unchanged, same key and part size -> RESUME (once;
+                                                          never with write-only keys: ABORT)
         its unchanged file only waits this pass, younger than 7 days      -> KEEP
         otherwise (gone, changed, uploaded, waited too long)             -> ABORT
     """
@@ -310,7 +459,7 @@ def settle_multiparts(actions: list[Action], pending: Sequence[PendingMultipart]
         i = planned.get(fid)
         if mp.upload_id.startswith(CREATING):
             step = MultipartStep.FIND_UNKNOWN
-        elif i is not None and out[i].resume_id is None and out[i].file is not None \
+        elif policy.resume and i is not None and out[i].resume_id is None and out[i].file is not None \
                 and mp.resumes(out[i].file, out[i].key, policy.part_size):  # type: ignore[arg-type]
             out[i] = replace(out[i], resume_id=mp.upload_id)
             step = MultipartStep.RESUME
@@ -328,3 +477,42 @@ def _ordered(actions: list[Action], order: str) -> list[Action]:
     newest = order == "newest_first"
     uploads.sort(key=lambda a: (-a.file.mtime_ns if newest else a.file.mtime_ns, a.key))  # type: ignore[union-attr]
     return uploads + rest
+
+
+class Found(str, Enum):
+    """What a HEAD says about a key that a conditional write found taken."""
+
+    NOTHING = "nothing there"  # vacant after all (deleted meanwhile)
+    SAME = "our bytes"  # same size, and checksum (or MD5 ETag)
+    OTHER = "other content"
+    DENIED = "read denied"  # write-only credentials: the store would not say
+
+
+class Taken(str, Enum):
+    AGAIN = "write again, conditionally"
+    ADOPT = "already there"
+    UNVERIFIED = "uploaded (unverified)"
+    SKIP = "skip"
+    OVERWRITE = "overwrite"
+    KEEP_BOTH = "keep both"
+    FAIL = "fail"
+
+
+def when_taken(found: Found, on_conflict: str, alternative: bool) -> Taken:
+    """The rule for a conditional write refused as existing (see the module's second table).
+
+    `alternative`: the key refused was already keep_both's alternative key. A denied HEAD
+    is most often our own PUT whose answer was lost and whose retry was refused: the bytes
+    are very likely there, yet unconfirmed, so the file is neither resent nor deleted.
+    """
+    if found is Found.NOTHING:
+        return Taken.AGAIN
+    if found is Found.SAME:
+        return Taken.ADOPT
+    if found is Found.DENIED:
+        return Taken.UNVERIFIED
+    if on_conflict == "skip":
+        return Taken.SKIP
+    if on_conflict == "overwrite":
+        return Taken.OVERWRITE
+    return Taken.FAIL if alternative else Taken.KEEP_BOTH

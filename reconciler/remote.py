@@ -8,6 +8,7 @@ upload carries a checksum of those bytes that the store verifies and keeps.
 
 from __future__ import annotations
 
+import hashlib
 from typing import IO, Any, Callable, Optional
 
 import boto3
@@ -26,8 +27,9 @@ from .checksums import (
     split_count,
 )
 from .config import MIB, Config, ConfigError
-from .models import RemoteObject, StoredObject
+from .models import RemoteObject, Stored, StoredObject
 from .multipart import MultipartSettings, MultipartUpload
+from .objectlock import ObjectLockCalls, lock_headers, utcnow
 from .s3errors import ErrorKind, RemoteError, classify_error
 from .text import printable
 from .throttle import Throttle
@@ -63,7 +65,7 @@ def make_client(cfg: Config) -> Any:
     return session.client("s3", endpoint_url=r.endpoint_url, config=boto_cfg)
 
 
-class Bucket:
+class Bucket(ObjectLockCalls):
     """One bucket through one client; every call maps failures to RemoteError."""
 
     def __init__(self, client: Any, cfg: Config, throttle: Optional[Throttle] = None):
@@ -74,6 +76,9 @@ class Bucket:
         self.throttle = throttle or Throttle(cfg.transfer.bandwidth_bytes)
         self.conditional_complete = True  # False once the store rejects IfNoneMatch on a complete
         self.algorithm_header = True  # False once the store rejects x-amz-sdk-checksum-algorithm
+        self.lock = cfg.remote.object_lock
+        self.whole_sha256 = cfg.ledger.enabled  # the ledger records every file's SHA-256
+        self.clock = utcnow
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         try:
@@ -90,6 +95,7 @@ class Bucket:
             extra["ServerSideEncryption"] = r.sse
         if r.sse_kms_key_id:
             extra["SSEKMSKeyId"] = r.sse_kms_key_id
+        extra.update(lock_headers(self.lock, self.clock()))
         return extra
 
     # ---- reading ------------------------------------------------------------------
@@ -170,8 +176,9 @@ class Bucket:
     # ---- writing ------------------------------------------------------------------
     def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
                on_multipart: Callable[[str, bool], None], resume_id: Optional[str] = None,
-               unchanged: Callable[[], None] = lambda: None) -> Optional[str]:
-        """Send `size` bytes from fh (at offset 0) to key; returns the stored checksum.
+               unchanged: Callable[[], None] = lambda: None) -> Stored:
+        """Send `size` bytes from fh (at offset 0) to key; returns the stored checksum (with the
+        version id, and the SHA-256 hex when the ledger wants it).
 
         overwrite=False never replaces an existing object: RemoteError(EXISTS) instead.
         on_multipart(upload_id, started) lets the caller remember uploads to resume or
@@ -194,21 +201,24 @@ class Bucket:
             raise
 
     def _put(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
-             unchanged: Callable[[], None]) -> Optional[str]:
+             unchanged: Callable[[], None]) -> Stored:
         data = read_exact(fh, size)
         unchanged()
         self.throttle.consume(size)
         kwargs = self._extra()
-        stored = None
+        stored, digest = None, None
         if self.checksum:
-            stored = b64(self.checksum.of(data))
+            digest = self.checksum.of(data)
+            stored = b64(digest)
             kwargs[self.checksum.field] = stored
             if self.algorithm_header:  # as the SDKs send it: moto keeps a checksum only with it
                 kwargs["ChecksumAlgorithm"] = self.checksum.name
+        elif self.lock:  # a locked write must carry a checksum or Content-MD5
+            kwargs["ContentMD5"] = b64(hashlib.md5(data).digest())
         if not overwrite:
             kwargs["IfNoneMatch"] = "*"
         try:
-            self._call("put_object", Key=key, Body=data, **kwargs)
+            resp = self._call("put_object", Key=key, Body=data, **kwargs)
         except RemoteError as exc:
             if "ChecksumAlgorithm" not in kwargs or not _rejects_algorithm_header(exc):
                 raise
@@ -216,22 +226,32 @@ class Bucket:
             logger.info("The store refuses the x-amz-sdk-checksum-algorithm header; the checksum "
                         "is sent without it")
             del kwargs["ChecksumAlgorithm"]
-            self._call("put_object", Key=key, Body=data, **kwargs)
+            resp = self._call("put_object", Key=key, Body=data, **kwargs)
         progress(size)
-        return stored
+        sha = None
+        if self.whole_sha256:  # the ledger's: the stored checksum already is it with SHA-256
+            is_sha = self.checksum is not None and self.checksum.name == "SHA256"
+            sha = digest.hex() if is_sha and digest else hashlib.sha256(data).hexdigest()
+        return Stored(stored, resp.get("VersionId"), sha)
 
     def _multipart(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
                    on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
-                   unchanged: Callable[[], None]) -> Optional[str]:
+                   unchanged: Callable[[], None]) -> Stored:
         t = self.cfg.transfer
-        settings = MultipartSettings(t.chunk_bytes, t.max_concurrency, self.checksum, self._extra())
+        extra = self._extra()
+        settings = MultipartSettings(t.chunk_bytes, t.max_concurrency, self.checksum, extra,
+                                     part_md5=bool(self.lock and not self.checksum),
+                                     whole_sha256=self.whole_sha256)
         upload = MultipartUpload(self._call, key, settings, self.throttle, overwrite,
                                  self.conditional_complete)
         try:
-            return upload.run(fh, size, progress, on_multipart, resume_id, unchanged)
+            checksum = upload.run(fh, size, progress, on_multipart, resume_id, unchanged)
         finally:
             if not upload.conditional:  # remembered for the rest of this process
                 self.conditional_complete = False
+        if self.lock:
+            self.ensure_retention(key, upload.version_id, extra)
+        return Stored(checksum, upload.version_id, upload.sha256)
 
     def abort(self, key: str, upload_id: str) -> None:
         """Best effort: a failure here is cleaned up on the next pass from the manifest."""
@@ -257,9 +277,78 @@ class Bucket:
             kwargs.update(KeyMarker=page.get("NextKeyMarker", ""),
                           UploadIdMarker=page.get("NextUploadIdMarker", ""))
 
+    # ---- live segments and recovery ------------------------------------------------
+    def upload_range(self, fh: IO[bytes], key: str, start: int, length: int, progress: Progress,
+                     on_multipart: Callable[[str, bool], None]) -> Optional[str]:
+        """Send bytes [start, start + length) of fh to key, with the usual checksum; a live
+        segment of ours may be replaced (one left by a run killed before recording it)."""
+        fh.seek(start)
+        return self.upload(fh, key, length, True, progress, on_multipart)
+
+    def download(self, key: str, out: IO[bytes]) -> Optional[int]:
+        """Copy the object at key into out (its stored checksum checked where the store
+        returns one); the byte count, or None when there is no such object."""
+        try:
+            resp = self._call("get_object", Key=key, ChecksumMode="ENABLED")
+        except RemoteError as exc:
+            if exc.code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        written = 0
+        try:
+            for chunk in iter(lambda: resp["Body"].read(MIB), b""):
+                out.write(chunk)
+                written += len(chunk)
+        except OSError:
+            raise  # the local side (OUT) failed: the caller says so
+        except bx.FlexibleChecksumError as exc:
+            raise RemoteError(ErrorKind.KEY, f"{key}: the bytes received do not match the "
+                              "checksum stored with the object") from exc
+        except Exception as exc:  # a dropped connection or a checksum mismatch mid-body
+            raise classify_error(exc, self.name) from exc
+        return written
+
+    def put_immutable(self, key: str, data: bytes) -> Optional[str]:
+        """A small object that must never be replaced (ledger): conditional, locked when
+        configured, with a checksum; returns its version id. EXISTS if the key is taken."""
+        kwargs = self._extra()
+        if self.checksum:
+            kwargs[self.checksum.field] = b64(self.checksum.of(data))
+        else:
+            kwargs["ContentMD5"] = b64(hashlib.md5(data).digest())
+        resp = self._call("put_object", Key=key, Body=data, IfNoneMatch="*",
+                          ContentType="application/x-ndjson", **kwargs)
+        return resp.get("VersionId")
+
+    def get_bytes(self, key: str) -> Optional[bytes]:
+        """The whole object (small ones: the ledger), or None when there is none."""
+        try:
+            return self._call("get_object", Key=key)["Body"].read()
+        except RemoteError as exc:
+            if exc.code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def download_hashes(self, key: str, sink: Callable[[bytes], None], chunk: int = 1024 * 1024) -> bool:
+        """Stream the object at key into sink; False when there is none."""
+        try:
+            body = self._call("get_object", Key=key)["Body"]
+        except RemoteError as exc:
+            if exc.code in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        try:
+            for piece in body.iter_chunks(chunk):
+                sink(piece)
+        except Exception as exc:
+            raise classify_error(exc, self.name) from exc
+        return True
+
     def put_probe(self, key: str) -> None:
-        """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time."""
-        self._call("put_object", Key=key, Body=b"camup-sync check")
+        """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time
+        (Content-MD5: a bucket with a default retention requires it)."""
+        data = b"camup-sync check"
+        self._call("put_object", Key=key, Body=data, ContentMD5=b64(hashlib.md5(data).digest()))
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)

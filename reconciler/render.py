@@ -36,6 +36,7 @@ def print_plan(p: Plan, cfg: Config, out: IO[str]) -> None:
         note = f"; keeping both, {_p(a.detail)} holds other content" if a.detail else ""
         out.write(f"upload  {_p(a.file.rel)}  ->  {bucket}{_p(a.key)}  "
                   f"({human_bytes(a.file.size)}, {a.reason.value}{note})\n")
+    _print_live(p, cfg, out)
     for a in p.adoptions:
         assert a.file is not None
         out.write(f"adopt   {_p(a.file.rel)}  =  {bucket}{_p(a.key)}  ({a.reason.value})\n")
@@ -51,24 +52,46 @@ def print_plan(p: Plan, cfg: Config, out: IO[str]) -> None:
     for a in p.local_cleanups:
         assert a.file is not None
         where = f" to {_p(cfg.after_upload.move_to or '')}" if a.kind is ActionKind.MOVE else ""
-        out.write(f"{a.kind.value:<7} {_p(a.file.rel)}{where}  (after_upload; only once "
+        why = (f"disk guard: frees {human_bytes(a.file.size)}, keep_free {cfg.after_upload.keep_free}"
+               if a.reason is Reason.DISK_GUARD else "after_upload")
+        out.write(f"{a.kind.value:<7} {_p(a.file.rel)}{where}  ({why}; only once "
                   f"{bucket}{_p(a.key)} is verified)\n")
+    for root in p.disk_short:
+        out.write(f"disk    {_p(root)}: below after_upload.keep_free even after freeing every "
+                  "verified upload\n")
     for a in p.actions:
         if a.kind is ActionKind.FORGET:
             out.write(f"forget  {_p(a.row[1])}  ({a.reason.value})\n")
     reasons = Counter(a.reason.value for a in p.skips if a.reason is not Reason.BAD_NAME)
     skipped = ", ".join(f"{r}: {n}" for r, n in sorted(reasons.items()))
     total = sum(a.file.size for a in p.uploads if a.file)
+    live = f"{len(p.segments)} live segment(s), " if p.segments else ""
     failing = f", {len(unstorable)} cannot be stored (a failed pass)" if unstorable else ""
-    out.write(f"dry run: {len(p.uploads)} to upload ({human_bytes(total)}), "
+    out.write(f"dry run: {len(p.uploads)} to upload ({human_bytes(total)}), {live}"
               f"{len(p.adoptions)} already in the bucket, {len(p.skips) - len(unstorable)} skipped"
               f"{' (' + skipped + ')' if skipped else ''}{failing}; nothing was changed.\n")
     out.flush()
 
 
+def _print_live(p: Plan, cfg: Config, out: IO[str]) -> None:
+    """Segments of recordings still being written, and segments to drop."""
+    for a in p.segments:
+        assert a.file is not None
+        start, end = a.span
+        restart = "; restarting from 0, its old segments deleted first" if a.drop else ""
+        out.write(f"live segment  {_p(a.file.rel)}  ->  s3://{cfg.bucket}/{_p(a.key)}  "
+                  f"(bytes {start}-{end}, {human_bytes(end - start)}; still {a.detail}{restart})\n")
+    for a in p.actions:
+        if a.kind is ActionKind.CLEANUP and a.file is not None and a.drop is not None:
+            out.write(f"drop segments  {_p(a.file.rel)}  ({a.drop.segments} live segment(s); "
+                      f"{a.reason.value})\n")
+
+
 def summary_line(report: PassReport) -> str:
     skipped = ", ".join(f"{r} {n}" for r, n in sorted(report.skipped.items())) or "none"
     duration = max(0.0, report.finished_at - report.started_at)
+    live = (f", {report.segments} live segment(s) ({human_bytes(report.segment_bytes)})"
+            if report.segments else "")
     return (f"Pass done in {duration:.1f} s: found {report.found}, uploaded {report.uploaded} "
-            f"({human_bytes(report.uploaded_bytes)}), adopted {report.adopted}, failed "
+            f"({human_bytes(report.uploaded_bytes)}){live}, adopted {report.adopted}, failed "
             f"{report.failed}, skipped: {skipped}")

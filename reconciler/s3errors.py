@@ -56,6 +56,11 @@ _CREDENTIALS = (bx.CredentialRetrievalError, bx.NoAuthTokenError, bx.RefreshWith
                 bx.MetadataRetrievalError, bx.UnknownCredentialError)
 
 
+def is_denied(exc: RemoteError) -> bool:
+    """The store refused us this request (IAM): write-only credentials asking to read."""
+    return exc.kind is ErrorKind.KEY and exc.code in _DENIED
+
+
 def _one_line(exc: BaseException) -> str:
     """botocore's text may span lines (a credential_process's stderr, a validation report)."""
     return " ".join(str(exc).split()).rstrip(": ")

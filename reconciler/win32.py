@@ -40,6 +40,7 @@ GENERIC_READ = 0x80000000
 DELETE = 0x00010000
 FILE_SHARE_READ = 0x1
 FILE_SHARE_DELETE = 0x4
+FILE_SHARE_WRITE = 0x2  # only for a live segment: the recorder is still writing
 OPEN_EXISTING = 3
 FILE_FLAG_SEQUENTIAL_SCAN = 0x08000000
 FILE_FLAG_OPEN_REPARSE_POINT = 0x00200000
@@ -62,11 +63,12 @@ class WinApi:
     lstat: Callable[[str], Any] = os.lstat
 
 
-def open_held(file: LocalFile, delete: bool, win: WinApi) -> Held:
+def open_held(file: LocalFile, delete: bool, win: WinApi, share_write: bool = False) -> Held:
     path = path_of(file, windows=True)
     access = GENERIC_READ | (DELETE if delete else 0)
+    share = FILE_SHARE_READ | FILE_SHARE_DELETE | (FILE_SHARE_WRITE if share_write else 0)
     try:
-        handle = win.create_file(path, access, FILE_SHARE_READ | FILE_SHARE_DELETE,
+        handle = win.create_file(path, access, share,
                                  FILE_FLAG_SEQUENTIAL_SCAN | FILE_FLAG_OPEN_REPARSE_POINT)
     except OSError as exc:
         raise error_of(exc, path) from None

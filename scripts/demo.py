@@ -34,6 +34,11 @@ remote:
 stability:
   settle_seconds: 1
   min_age_seconds: 10
+live:                  # the clip still being recorded goes off-site in segments
+  enabled: true
+  after_seconds: 1
+  interval_seconds: 1
+  min_segment_mb: 0.1
 """
 
 SAMPLES = {  # relative path -> (size in bytes, age in minutes)
@@ -79,7 +84,12 @@ def camup(env: dict[str, str], *args: str) -> int:
 def show_bucket(s3: object, watch: Path) -> bool:
     objects = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])  # type: ignore[attr-defined]
     identical = True
+    live = b""
     for obj in objects:
+        if "/_camup/live/" in "/" + obj["Key"]:  # a segment of a clip still being recorded
+            live += s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()  # type: ignore[attr-defined]
+            print(f"  s3://{BUCKET}/{obj['Key']:<50} {obj['Size']:>10} bytes  live segment")
+            continue
         rel = obj["Key"].removeprefix("blueiris/")
         body = s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()  # type: ignore[attr-defined]
         same = body == (watch / rel).read_bytes()
@@ -87,6 +97,11 @@ def show_bucket(s3: object, watch: Path) -> bool:
         print(f"  s3://{BUCKET}/{obj['Key']:<50} {obj['Size']:>10} bytes  "
               f"{'identical to the local file' if same else 'DIFFERS'}")
     print(f"  {len(objects)} objects in the bucket")
+    if live:
+        same = (watch / LIVE_CLIP).read_bytes().startswith(live)
+        identical &= same
+        print(f"  the live segments joined: the first {len(live)} bytes of {LIVE_CLIP} "
+              f"{'exactly' if same else 'DIFFER'}")
     return identical
 
 
@@ -118,7 +133,13 @@ def main() -> int:
         code = camup(env, "--once")
         say("What landed in the bucket")
         identical = show_bucket(s3, watch)
-        say("The recorder finishes its clip; the next pass uploads it once it is stable")
+        say("The clip is still being recorded: the next pass sends what it holds so far")
+        time.sleep(1.5)  # live.after_seconds
+        code = camup(env, "--once") or code
+        identical = show_bucket(s3, watch) and identical
+        say("Get it back from the bucket while it is recorded: camup-sync recover")
+        camup(env, "recover", "blueiris/" + LIVE_CLIP, "recovered.mp4")
+        say("The recorder finishes its clip; the next pass uploads it whole and drops its segments")
         recorder.terminate()
         recorder.wait()
         recorder = None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.receiver import Receiver
 from tests.writers import Writers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,3 +35,13 @@ def writers() -> Iterator[Writers]:
         yield pool
     finally:
         pool.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP receiver for notifications and heartbeats (127.0.0.1, this process)."""
+    r = Receiver().start()
+    try:
+        yield r
+    finally:
+        r.stop()

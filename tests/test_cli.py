@@ -193,3 +193,14 @@ def test_status_caps_a_next_retry_written_by_a_clock_a_year_fast(config, capsys,
     assert lines[0].startswith("FAILING           soon.mp4: 1 failed pass(es), next retry in ")
     assert " min; " in lines[0]  # about an hour: a recorded date within the longest back-off stays
     assert "stranded\\x0aFAILING forged.mp4" in lines[1] and "next retry now" in lines[1]
+
+
+@pytest.mark.parametrize(("args", "extra", "needle"), [
+    (["notify"], "notify: {urls: ['json://127.0.0.1:9/x']}\n", "notify needs --test"),
+    (["notify", "--test"], "", "nothing to test"),
+])
+def test_notify_without_test_or_targets_exits_2_with_a_sentence(config, capsys, args, extra,
+                                                                 needle) -> None:
+    assert cli.main([*args, "--config", str(config(extra))]) == 2
+    (line,) = _error_lines(capsys.readouterr().err)
+    assert needle in line

@@ -16,7 +16,9 @@ from reconciler.config import (
     AfterUpload,
     Config,
     ConfigError,
+    Live,
     Logging,
+    Notify,
     Remote,
     Retry,
     Stability,
@@ -544,6 +546,38 @@ def test_logging_values_loguru_understands_load(write_config, tmp_path, rotation
 
 
 
+# ---- notify: and after_upload.keep_free (issue 11) -----------------------------------------
+NOTIFY_SAMPLE = """
+notify:
+  urls: []                          # Apprise URLs (ntfy://, tgram://, mailtos://, json://...)
+  heartbeat_url: null               # POST (JSON summary) after every pass, before exit, bounded wait
+  heartbeat_fail_url: null          # where a failed pass reports; default: heartbeat_url with "/fail" added to its path
+  backlog_alert_minutes: 60         # a file ready but not uploaded this long since it was first seen ready
+  failing_passes: 3
+  repeat_hours: 12
+after_upload:
+  keep_free: null
+"""  # noqa: E501 - verbatim from DESIGN.md
+
+
+def test_the_design_notify_section_is_the_default(write_config) -> None:
+    from reconciler.config import Notify
+
+    cfg = _load(write_config, MINIMAL + NOTIFY_SAMPLE)
+    assert cfg.notify == _load(write_config, MINIMAL).notify == Notify(
+        urls=(), heartbeat_url=None, heartbeat_fail_url=None, backlog_alert_minutes=60.0,
+        failing_passes=3, repeat_hours=12.0)
+    assert cfg.after_upload.keep_free is None and cfg.after_upload.keep_free_parsed is None
+
+
+def test_notify_values_load(write_config) -> None:
+    cfg = _load(write_config, MINIMAL + "notify:\n  urls: ntfy://my-topic\n"
+                "  heartbeat_url: https://hc-ping.com/abc\n  repeat_hours: 0.5\n")
+    assert cfg.notify.urls == ("ntfy://my-topic",)
+    assert cfg.notify.heartbeat_url == "https://hc-ping.com/abc"
+    assert cfg.notify.repeat_hours == 0.5
+
+
 # ---- issue 8: keys, ranges, URLs, overlapping folders, the default state dir ------------------------
 @pytest.mark.parametrize(
     ("text", "needle"),
@@ -592,7 +626,7 @@ def test_the_ranges_admit_the_documented_small_values(write_config) -> None:
 
 
 def test_every_default_is_inside_its_range() -> None:
-    for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Logging, Config):
+    for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Logging, Live, Notify, Config):
         for f in fields(cls):
             bounds = f.metadata.get("bounds")
             if bounds:
@@ -600,7 +634,7 @@ def test_every_default_is_inside_its_range() -> None:
 
 
 def test_ranges_come_from_the_field_metadata_in_one_check() -> None:
-    numbers = [f for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Config)
+    numbers = [f for cls in (Stability, Remote, Transfer, Retry, AfterUpload, Live, Notify, Config)
                for f in fields(cls) if f.type in ("int", "float")]
     assert numbers and all(f.metadata.get("bounds") for f in numbers), \
         [f.name for f in numbers if not f.metadata.get("bounds")]
@@ -692,3 +726,57 @@ def test_move_to_beside_the_watch_dir_is_fine(write_config, tmp_path) -> None:
     cfg = _load(write_config, MINIMAL + "after_upload: {action: move, move_to: stored}\n")
     assert cfg.after_upload.move_to == str(tmp_path / "stored")
 
+
+
+# ---- live: (DESIGN section 1) -------------------------------------------------------------------
+def test_live_defaults_and_the_smallest_documented_values(write_config) -> None:
+    assert _load(write_config, MINIMAL).live == Live(enabled=False, after_seconds=60.0,
+                                                     interval_seconds=60.0, min_segment_mb=1.0)
+    cfg = _load(write_config, MINIMAL + "live:\n  enabled: true\n  after_seconds: 1\n"
+                "  interval_seconds: 1\n  min_segment_mb: 0.1\n")
+    assert cfg.live == Live(True, 1.0, 1.0, 0.1)
+    assert cfg.live.min_segment_bytes == int(0.1 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("live:\n  interval_seconds: 0\n", "live.interval_seconds must be between 0.1 and 86400"),
+    ("live:\n  min_segment_mb: 0\n", "live.min_segment_mb must be between 0.01 and 5120"),
+    ("live:\n  after_seconds: -1\n", "live.after_seconds must be between 0 and 86400"),
+    ("live:\n  enabled: yes please\n", "live.enabled must be true or false"),
+    ("live:\n  after_second: 5\n", 'did you mean "after_seconds"'),
+])
+def test_live_ranges_are_checked_at_load(write_config, text: str, words: str) -> None:
+    assert words in _error(write_config, MINIMAL + text)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("notify: {failing_passes: 0}\n", "notify.failing_passes"),
+        ("notify: {repeat_hours: 0}\n", "notify.repeat_hours"),
+        ("notify: {backlog_alert_minutes: -5}\n", "notify.backlog_alert_minutes"),
+        ("notify: {urls: [my-topic]}\n", "notify.urls[0]"),
+        ("notify: {heartbeat_url: 'ftp://x/y'}\n", "notify.heartbeat_url"),
+        ("notify: {heartbeat_fail_url: 'hc-ping.com/x'}\n", "notify.heartbeat_fail_url"),
+        ("notify: {hearbeat_url: x}\n", 'did you mean "heartbeat_url"'),
+        ("after_upload: {keep_free: lots}\n", "after_upload.keep_free"),
+        ("after_upload: {keep_free: '150%'}\n", "after_upload.keep_free"),
+        ("after_upload: {keep_free: '0%'}\n", "after_upload.keep_free"),
+        ("after_upload: {keep_free: 0}\n", "after_upload.keep_free"),
+    ],
+)
+def test_bad_notify_and_keep_free_values_name_the_key(write_config, text: str, names: str) -> None:
+    assert names in _error(write_config, MINIMAL + text)
+
+
+def test_a_bad_notify_url_is_not_echoed(write_config) -> None:
+    message = _error(write_config, MINIMAL + "notify: {urls: ['secret-token-123']}\n")
+    assert "secret-token-123" not in message
+
+
+@pytest.mark.parametrize(("value", "parsed"), [("50GB", ("bytes", 50e9)), ("10%", ("percent", 10.0)),
+                                               ("512MiB", ("bytes", 512 * 1024**2)),
+                                               (1000, ("bytes", 1000.0))])
+def test_keep_free_forms(write_config, value, parsed) -> None:
+    cfg = _load(write_config, MINIMAL + f"after_upload: {{keep_free: {value!r}}}\n")
+    assert cfg.after_upload.keep_free_parsed == parsed

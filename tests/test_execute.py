@@ -518,11 +518,22 @@ def test_a_failing_head_after_412_is_retried_like_an_upload(tmp_path: Path) -> N
     assert len(store.calls) == 2  # the second PUT found the key again; HEAD answered this time
 
 
-def test_a_denied_head_after_412_fails_only_this_file(tmp_path: Path) -> None:
+def test_a_denied_head_after_412_is_recorded_unverified_and_not_resent(tmp_path: Path) -> None:
+    """Write-only credentials: a 412 whose HEAD is denied is plan.when_taken's UNVERIFIED."""
     store = FlakyHead([RemoteError(ErrorKind.KEY, "access denied (HEAD)", "403")])
     store.put("cam/a.mp4", CONTENT)
     result = executor(store).upload_one(upload(real_file(tmp_path)))
-    assert not result.ok and "access denied" in (result.error or "")
+    assert result.ok and result.unverified and not result.adopted and result.error is None
+    assert (result.key, result.checksum) == ("cam/a.mp4", None)
+    assert len(store.calls) == 1  # not sent again
+
+
+def test_a_head_failing_otherwise_after_412_still_fails_the_file(tmp_path: Path) -> None:
+    refused = RemoteError(ErrorKind.KEY, "S3 refused the request: InvalidRequest", "InvalidRequest")
+    store = FlakyHead([refused])
+    store.put("cam/a.mp4", CONTENT)
+    result = executor(store).upload_one(upload(real_file(tmp_path)))
+    assert not result.ok and not result.unverified and "InvalidRequest" in (result.error or "")
 
 
 def test_an_unexpected_exception_is_recorded_for_its_file_and_the_others_go_on(tmp_path: Path) -> None:

@@ -221,3 +221,12 @@ def test_a_layout_that_can_give_a_bad_key_is_refused(prefix: str, template, need
                                                   ("cams/", "{prefix}{rel}")])
 def test_good_layouts_pass(prefix: str, template) -> None:
     check_layout(prefix, template)
+
+
+def test_live_segments_live_under_the_reserved_camup_folder_of_their_prefix() -> None:
+    from reconciler.keys import is_reserved, live_base
+
+    assert live_base("nvr/", "nvr/cam1/a.mp4") + "000000" == "nvr/_camup/live/nvr/cam1/a.mp4/000000"
+    assert is_reserved("nvr/_camup/live/nvr/cam1/a.mp4/000000", ["other/", "nvr/"])
+    assert is_reserved("_camup/ledger/x", [""])
+    assert not is_reserved("nvr/cam1/_camup/a.mp4", ["nvr/"])

@@ -78,13 +78,13 @@ def test_the_package_is_there() -> None:
         assert name in MODULES, name
 
 
-@pytest.mark.parametrize("pure", ["plan", "stability"])
+@pytest.mark.parametrize("pure", ["plan", "stability", "alerts"])
 def test_pure_modules_reach_only_models_keys_stability(pure: str) -> None:
     reached = closure(pure) - {pure}
     assert reached <= PURE_MAY_IMPORT, f"{pure} reaches {sorted(reached - PURE_MAY_IMPORT)}"
 
 
-@pytest.mark.parametrize("pure", ["plan", "stability"])
+@pytest.mark.parametrize("pure", ["plan", "stability", "alerts"])
 def test_pure_modules_import_no_io_even_transitively(pure: str) -> None:
     for name in sorted(closure(pure)):
         bad = MODULES[name].external & FORBIDDEN_IN_PURE

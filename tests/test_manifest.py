@@ -430,7 +430,7 @@ def test_version_1_manifest_is_migrated_keeping_its_rows(path: Path) -> None:
 
     m = Manifest.open(path)
     try:
-        assert m.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert m.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         (old,) = m.open_multiparts()
         assert (old.upload_id, old.root) == ("old-up", None)  # not resumable: will be aborted
         assert m.entries_for("/w")[("/w", "a.mp4")].size == 5
@@ -538,3 +538,111 @@ def test_an_older_world_readable_manifest_is_tightened(path: Path) -> None:
     os.chmod(path, 0o644)
     Manifest.open(path, TARGET).close()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+# ---- live segments -------------------------------------------------------------------------------
+def test_segments_are_remembered_across_runs_and_restart_from_zero(path: Path) -> None:
+    from reconciler.models import LiveState
+
+    f = lf("live.mp4")
+    m = Manifest.open(path, TARGET)
+    m.record_segment(f, "cam/_camup/live/cam/live.mp4/", 0, 1000, NOW, ("ab" * 32, 1000))
+    m.record_segment(f, "cam/_camup/live/cam/live.mp4/", 1, 2500, NOW + 60)
+    m.record_segment(f, "cam/_camup/live/cam/live.mp4/", 5, 9999, NOW + 61)  # not the next seq: ignored
+    m.close()
+    m = Manifest.open(path, TARGET)  # the next --once run
+    try:
+        assert m.live_states() == {f.id: LiveState(ROOT, "live.mp4", "cam/_camup/live/cam/live.mp4/", 2,
+                                                   2500, NOW + 60, "ab" * 32, 1000)}
+        m.record_segment(f, "cam/_camup/live/cam/live.mp4/", 0, 400, NOW + 120, ("cd" * 32, 400))
+        (state,) = m.live_states().values()
+        assert (state.segments, state.sent, state.head_sha) == (1, 400, "cd" * 32)
+        m.forget_live([f.id])
+        assert m.live_states() == {}
+    finally:
+        m.close()
+
+
+def test_the_live_clock_is_kept_with_the_observation_until_upload(m: Manifest) -> None:
+    f = lf("live.mp4")
+    m.record_observations([(f, "cam/live.mp4", Observation(100, 5, 1, NOW, since=NOW - 30))])
+    assert m.entries_for(ROOT)[f.id].observation == Observation(100, 5, 1, NOW, NOW - 30)
+    m.record_uploaded([(f, "cam/live.mp4", None)], NOW)
+    assert m.entries_for(ROOT)[f.id].observation is None
+
+
+def test_version_2_manifest_gains_the_live_table_keeping_its_rows(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
+    MIGRATIONS[0](db)
+    MIGRATIONS[1](db)
+    db.execute("PRAGMA user_version = 2")
+    db.execute("INSERT INTO files (root, rel, key, state, obs_size, obs_mtime_ns, obs_count, obs_first) "
+               "VALUES ('/w', 'a.mp4', 'k/a.mp4', 'pending', 5, 6, 1, 7.0)")
+    db.commit()
+    db.close()
+    m = Manifest.open(path)
+    try:
+        assert m.entries_for("/w")[("/w", "a.mp4")].observation == Observation(5, 6, 1, 7.0, None)
+        assert m.live_states() == {}
+    finally:
+        m.close()
+
+
+def test_a_file_gone_before_its_whole_upload_takes_its_live_row_along(m: Manifest) -> None:
+    f = lf("live.mp4")
+    m.record_observations([(f, "cam/live.mp4", Observation(100, 5, 1, NOW, since=NOW - 30))])
+    m.record_segment(f, "cam/_camup/live/cam/live.mp4/", 0, 100, NOW)
+    m.forget([f.id])
+    assert m.live_states() == {} and m.entries_for(ROOT) == {}
+
+
+# ---- alert state and the backlog (notify) -----------------------------------------------
+def test_alerts_are_kept_across_opens_and_replaced_whole(path: Path) -> None:
+    from reconciler.models import AlertState
+
+    m = Manifest.open(path)
+    m.save_alerts({"bucket": AlertState("bucket", NOW, NOW, "down"),
+                   "disk": AlertState("disk", NOW, None, "short")})
+    m.close()
+    again = Manifest.open(path)
+    try:
+        assert again.alerts() == {"bucket": AlertState("bucket", NOW, NOW, "down"),
+                                  "disk": AlertState("disk", NOW, None, "short")}
+        again.save_alerts({"disk": AlertState("disk", NOW, NOW + 1, "short")})
+        assert list(again.alerts()) == ["disk"]
+    finally:
+        again.close()
+
+
+def test_an_unchanged_alert_state_writes_nothing(m: Manifest) -> None:
+    from reconciler.models import AlertState
+
+    m.save_alerts({"bucket": AlertState("bucket", NOW, NOW, "down")})
+    before = m.db.total_changes
+    m.save_alerts({"bucket": AlertState("bucket", NOW, NOW, "down")})
+    m.note_ready([], NOW)
+    assert m.db.total_changes == before
+
+
+def test_ready_files_keep_their_first_seen_ready_time_until_uploaded(m: Manifest) -> None:
+    a, b = lf("a.mp4", ino=1), lf("b.mp4", ino=2)
+    m.note_ready([a.id, b.id], NOW)
+    m.note_ready([a.id, b.id], NOW + 300)
+    assert m.oldest_ready_since() == NOW  # still waiting: the first time counts
+    m.record_uploaded([(a, "k/a", None)], NOW + 400)
+    m.note_ready([a.id, b.id], NOW + 600)
+    assert m.db.execute("SELECT rel, since FROM ready_since").fetchall() == [("b.mp4", NOW)]
+    m.note_ready([], NOW + 900)  # b no longer ready (growing again, or gone)
+    assert m.oldest_ready_since() is None
+
+
+def test_exit_codes_newest_first(m: Manifest) -> None:
+    from reconciler.models import PassReport
+
+    for code_fatal in (None, "down", "down"):
+        pid = m.start_pass(NOW)
+        m.finish_pass(pid, PassReport(started_at=NOW, fatal=code_fatal))
+    assert m.exit_codes(2) == [4, 4]
+    assert m.exit_codes(10) == [4, 4, 0]

@@ -206,10 +206,20 @@ def m(tmp_path: Path):
     manifest.close()
 
 
-def settle(m: Manifest, bucket: FakeBucket, step: MultipartStep = MultipartStep.ABORT) -> None:
+def settle(m: Manifest, bucket: FakeBucket, step: MultipartStep = MultipartStep.ABORT,
+           write_only: bool = False) -> None:
     """Carry out one planner decision for every leftover the manifest holds."""
     steps = tuple(MultipartDecision(step, mp) for mp in m.open_multiparts())
-    _settle_multiparts(steps, m, bucket)  # type: ignore[arg-type]
+    _settle_multiparts(steps, m, bucket, write_only)  # type: ignore[arg-type]
+
+
+def test_write_only_keys_that_may_not_abort_drop_the_row(m: Manifest) -> None:
+    """The bucket's AbortIncompleteMultipartUpload rule cleans up; the row would only nag."""
+    m.multipart_started("up-1", "cam/a.mp4", NOW, FILE, CHUNK)
+    bucket = FakeBucket(s3_error("AccessDenied", 403))
+    settle(m, bucket, write_only=True)
+    assert bucket.aborted == ["up-1"]
+    assert m.open_multiparts() == []
 
 
 @pytest.mark.parametrize("error", [s3_error("AccessDenied", 403), s3_error("ServiceUnavailable", 503)],

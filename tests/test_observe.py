@@ -118,3 +118,18 @@ def test_listing_schedule(tmp_path: Path) -> None:
     fresh = FakeManifest(repr(now))
     fresh.fresh = True
     assert _listing_due(cfg("auto"), fresh, now)  # rebuilt manifest: list once
+
+
+def test_the_listing_ignores_camup_s_own_objects(tmp_path: Path) -> None:
+    """Keys under {prefix}_camup/ (live segments, ledger) are never taken for recordings."""
+    from reconciler.models import RemoteObject
+    from reconciler.observe import _list_remote
+
+    class Listed:
+        def list(self, prefix: str) -> dict[str, RemoteObject]:
+            keys = ["cam/a.mp4", "cam/_camup/live/cam/a.mp4/000000", "cam/sub/_camup/x.mp4"]
+            return {k: RemoteObject(k, 1) for k in keys}
+
+    cfg = from_mapping({"watch_dir": str(tmp_path), "bucket": "b-b-b", "prefix": "cam/"}, tmp_path, env={})
+    listed = _list_remote(cfg, World(bucket=lambda c: Listed()))  # type: ignore[arg-type,return-value]
+    assert sorted(listed) == ["cam/a.mp4", "cam/sub/_camup/x.mp4"]

@@ -19,6 +19,7 @@ from reconciler.keys import keep_both_key
 from reconciler.models import (
     ActionKind,
     EntryState,
+    LiveState,
     LocalFile,
     ManifestEntry,
     MultipartStep,
@@ -29,12 +30,16 @@ from reconciler.models import (
 )
 from reconciler.plan import (
     CROSS_PASS_BACKOFF_CAP,
+    Found,
+    LivePolicy,
     Policy,
     Snapshot,
+    Taken,
     cross_pass_backoff,
     plan,
     ready_by_stability,
     second_look,
+    when_taken,
 )
 from reconciler.stability import StabilityPolicy
 
@@ -253,6 +258,14 @@ CASES = [
     Case("uploaded, after_upload delete, uploaded too recently", F, ActionKind.SKIP,
          Reason.UPLOADED, entry=entry(F, EntryState.UPLOADED),
          policy={"after_upload": "delete", "after_upload_min_age": 7201}),
+    Case("uploaded (unverified): never deleted by after_upload", F, ActionKind.SKIP,
+         Reason.UNVERIFIED, key="cam/x.mp4", entry=entry(F, EntryState.UPLOADED, unverified=True),
+         policy={"after_upload": "delete", "after_upload_min_age": 0}),
+    Case("uploaded (unverified): never moved, never resent", F, ActionKind.SKIP, Reason.UNVERIFIED,
+         entry=entry(F, EntryState.UPLOADED, unverified=True), policy={"after_upload": "move"}),
+    Case("uploaded (unverified), changed since: sent again over our own object", F,
+         ActionKind.UPLOAD, Reason.CHANGED, overwrite=True,
+         entry=entry(F, EntryState.UPLOADED, unverified=True, size=50, observation=seen(F))),
     Case("changed after upload is never deleted", F, ActionKind.UPLOAD, Reason.CHANGED,
          entry=entry(F, EntryState.UPLOADED, size=50, observation=seen(F)),
          policy={"after_upload": "delete"}),
@@ -278,6 +291,27 @@ def test_decide(case: Case) -> None:
         assert action.overwrite is case.overwrite
     if case.detail is not None:
         assert action.detail == case.detail
+
+
+# ---- a conditional write found its key taken: what the HEAD says decides ----------------------
+TAKEN = [  # (what HEAD found, on_conflict, key already the keep_both alternative, verdict)
+    (Found.NOTHING, "keep_both", False, Taken.AGAIN),
+    (Found.SAME, "keep_both", False, Taken.ADOPT),
+    (Found.SAME, "skip", True, Taken.ADOPT),
+    (Found.DENIED, "keep_both", False, Taken.UNVERIFIED),  # write-only credentials
+    (Found.DENIED, "overwrite", False, Taken.UNVERIFIED),
+    (Found.DENIED, "skip", True, Taken.UNVERIFIED),
+    (Found.OTHER, "skip", False, Taken.SKIP),
+    (Found.OTHER, "overwrite", False, Taken.OVERWRITE),
+    (Found.OTHER, "keep_both", False, Taken.KEEP_BOTH),
+    (Found.OTHER, "keep_both", True, Taken.FAIL),
+]
+
+
+@pytest.mark.parametrize(("found", "on_conflict", "alternative", "verdict"), TAKEN,
+                         ids=[f"{f.name}-{c}-{'alt' if a else 'plain'}" for f, c, a, _ in TAKEN])
+def test_when_taken(found: Found, on_conflict: str, alternative: bool, verdict: Taken) -> None:
+    assert when_taken(found, on_conflict, alternative) is verdict
 
 
 def test_bad_name_detail_says_why() -> None:
@@ -496,6 +530,14 @@ def test_leftover_multipart_uploads(name, files, entries, pending, expected) -> 
     assert resumed == (["up-1"] if expected is MultipartStep.RESUME else [None] * len(p.uploads)), name
 
 
+def test_write_only_keys_never_resume_a_leftover() -> None:
+    """Resuming lists the parts already sent, a read write-only keys may not do: ABORT, anew."""
+    p = plan(replace(snapshot([BIG], [READY_BIG]), multiparts=[leftover()]), NOW,
+             policy(part_size=PART, resume=False))
+    assert [d.step for d in p.multiparts] == [MultipartStep.ABORT]
+    assert [a.resume_id for a in p.uploads] == [None]
+
+
 def test_two_leftovers_of_one_file_resume_only_one() -> None:
     pending = [leftover(upload_id="up-1"), leftover(upload_id="up-2")]
     p = plan(replace(snapshot([BIG], [READY_BIG]), multiparts=pending), NOW, policy(part_size=PART))
@@ -556,3 +598,218 @@ def test_rows_under_a_folder_the_scan_could_not_read_are_neither_forgotten_nor_p
     p = plan(snap, NOW, policy())
 
     assert [a.detail for a in p.actions if a.kind is ActionKind.FORGET] == [f"{A}|cam2/gone.mp4"]
+
+
+# ---- live segments: the live rows of the case table ---------------------------------------------
+MIB = 1024 * 1024
+LIVE = LivePolicy(after_seconds=60, interval_seconds=60, min_segment_bytes=MIB)
+G = lf("live.mp4", size=3 * MIB, age=1)  # being written: its mtime is a second old
+BASE = "cam/_camup/live/cam/live.mp4/"
+
+
+def growing(since: Optional[float], size: int = 2 * MIB) -> ManifestEntry:
+    """A pending row whose last look saw a smaller size: the file grows."""
+    return entry(G, EntryState.PENDING, observation=Observation(size, G.mtime_ns - 10**9, 1, NOW - 5, since))
+
+
+def sent(segments: int, total: int, last_at: Optional[float] = NOW - 61, intact: bool = True,
+         base: str = BASE) -> LiveState:
+    return LiveState(A, "live.mp4", base, segments, total, last_at, "ab" * 32, 4096, intact)
+
+
+@dataclass
+class LiveCase:
+    name: str
+    kind: ActionKind
+    reason: Reason
+    entry: Optional[ManifestEntry] = None
+    state: Optional[LiveState] = None
+    file: LocalFile = G
+    key: Optional[str] = None
+    span: Optional[tuple[int, int]] = None
+    drop: bool = False
+    live: Optional[LivePolicy] = LIVE
+    prior: Optional[Observation] = None
+    checks: int = 2
+
+
+GF = lf("live.mp4", size=3 * MIB)  # the same recording, finished an hour ago
+LIVE_CASES = [
+    LiveCase("first seen growing: the live clock starts, not yet live", ActionKind.SKIP,
+             Reason.GROWING, growing(since=None)),
+    LiveCase("growing for less than after_seconds: not yet live", ActionKind.SKIP, Reason.GROWING,
+             growing(since=NOW - 59)),
+    LiveCase("growing for after_seconds: first segment, the whole file so far", ActionKind.SEGMENT,
+             Reason.LIVE, growing(since=NOW - 60), key=BASE + "000000", span=(0, 3 * MIB)),
+    LiveCase("too young (just written) counts as unfinished too", ActionKind.SEGMENT, Reason.LIVE,
+             entry(G, EntryState.PENDING, observation=Observation(G.size, G.mtime_ns, 1, NOW - 5, NOW - 90)),
+             key=BASE + "000000"),
+    LiveCase("live due: the bytes appended since the last segment, next seq", ActionKind.SEGMENT,
+             Reason.LIVE, growing(since=NOW - 600), sent(2, MIB), key=BASE + "000002",
+             span=(MIB, 3 * MIB)),
+    LiveCase("interval not elapsed since the last segment", ActionKind.SKIP, Reason.GROWING,
+             growing(since=NOW - 600), sent(2, MIB, last_at=NOW - 59)),
+    LiveCase("grown by less than min_segment_mb", ActionKind.SKIP, Reason.GROWING,
+             growing(since=NOW - 600), sent(2, 3 * MIB - 100)),
+    LiveCase("grown by exactly min_segment_mb", ActionKind.SEGMENT, Reason.LIVE,
+             growing(since=NOW - 600), sent(2, 2 * MIB), span=(2 * MIB, 3 * MIB)),
+    LiveCase("shrunk below its segments' total: restart from 0, old ones dropped",
+             ActionKind.SEGMENT, Reason.LIVE_RESTART, growing(since=NOW - 600), sent(3, 4 * MIB),
+             key=BASE + "000000", span=(0, 3 * MIB), drop=True),
+    LiveCase("first segment's bytes changed (rewritten): restart", ActionKind.SEGMENT,
+             Reason.LIVE_RESTART, growing(since=NOW - 600), sent(2, MIB, intact=False),
+             key=BASE + "000000", span=(0, 3 * MIB), drop=True),
+    LiveCase("a key template moved the key: segments stay under their first base",
+             ActionKind.SEGMENT, Reason.LIVE, growing(since=NOW - 600), sent(1, MIB, base="old/"),
+             key="old/000001"),
+    LiveCase("live upload off: waits like any growing file", ActionKind.SKIP, Reason.GROWING,
+             growing(since=NOW - 600), live=None),
+    LiveCase("finished, with segments: uploaded whole, then its segments dropped", ActionKind.UPLOAD,
+             Reason.NEW, file=GF, state=sent(3, 2 * MIB), drop=True,
+             prior=Observation(GF.size, GF.mtime_ns, 1, NOW - 5, NOW - 900), checks=1),
+    LiveCase("finished, segments left with live upload off: still dropped", ActionKind.UPLOAD,
+             Reason.NEW, file=GF, state=sent(3, 2 * MIB), drop=True, live=None,
+             prior=Observation(GF.size, GF.mtime_ns, 1, NOW - 5), checks=1),
+    LiveCase("uploaded unchanged, segments left (a run stopped before dropping them)",
+             ActionKind.CLEANUP, Reason.LIVE_DONE, entry(GF, EntryState.UPLOADED), sent(3, 2 * MIB),
+             file=GF, drop=True),
+    LiveCase("settling (unchanged since the last look) is not a live wait", ActionKind.SKIP,
+             Reason.SETTLING, entry(GF, EntryState.PENDING, observation=Observation(
+                 GF.size, GF.mtime_ns, 1, NOW - 5, NOW - 900)), file=GF, key="cam/live.mp4",
+             live=replace(LIVE, after_seconds=1), checks=3),
+]
+
+
+@pytest.mark.parametrize("case", LIVE_CASES, ids=[c.name for c in LIVE_CASES])
+def test_live_rows(case: LiveCase) -> None:
+    snap = replace(snapshot([case.file], [case.entry] if case.entry else []),
+                   live={(A, "live.mp4"): case.state} if case.state else {},
+                   prior={case.file.id: case.prior} if case.prior else {})
+    (action,) = plan(snap, NOW, policy(checks=case.checks, live=case.live)).actions
+    assert (action.kind, action.reason) == (case.kind, case.reason)
+    if case.key is not None:
+        assert action.key == case.key
+    if case.span is not None:
+        assert action.span == case.span
+    assert (action.drop is not None) is case.drop
+    if case.drop:
+        assert action.drop == case.state
+
+
+def test_the_live_clock_starts_when_first_seen_unfinished_and_is_kept() -> None:
+    (first,) = plan(snapshot([G], [growing(since=None)]), NOW, policy(live=LIVE)).actions
+    assert first.observation is not None and first.observation.since == NOW
+    later = replace(G, size=G.size + 10)
+    prior = {G.id: first.observation}
+    (again,) = plan(snapshot([later], prior=prior), NOW + 30, policy(live=LIVE)).actions
+    assert again.observation is not None and again.observation.since == NOW
+
+
+def test_a_finished_file_never_starts_the_live_clock() -> None:
+    (action,) = plan(snapshot([F]), NOW, policy(live=LIVE)).actions
+    assert action.reason is Reason.SETTLING and action.observation.since is None
+
+
+def test_a_file_held_open_goes_live_when_due() -> None:
+    """The probe finds a stable file held open by its writer: live like a growing one."""
+    ready = entry(GF, EntryState.PENDING, observation=Observation(GF.size, GF.mtime_ns, 1, NOW - 5, NOW - 61))
+    pol = policy(live=LIVE)
+    (action,) = plan(snapshot([GF], [ready], open_by={GF.id: "recorder (pid 9)"}), NOW, pol).actions
+    assert (action.kind, action.reason, action.key, action.detail) == (
+        ActionKind.SEGMENT, Reason.LIVE, BASE + "000000", Reason.OPEN.value)
+    fresh = entry(GF, EntryState.PENDING, observation=Observation(GF.size, GF.mtime_ns, 1, NOW - 5))
+    (waiting,) = plan(snapshot([GF], [fresh], open_by={GF.id: "recorder (pid 9)"}), NOW, pol).actions
+    assert (waiting.kind, waiting.reason, waiting.observation.since) == (ActionKind.SKIP, Reason.OPEN, NOW)
+
+
+def test_segments_come_after_finished_uploads_and_never_count_as_uploads() -> None:
+    snap = replace(snapshot([G, F], [growing(since=NOW - 600), STABLE]))
+    p = plan(snap, NOW, policy(live=LIVE))
+    assert [a.kind for a in p.actions] == [ActionKind.UPLOAD, ActionKind.SEGMENT]
+    assert p.uploads == [p.actions[0]] and p.segments == [p.actions[1]] and p.sends == p.uploads
+
+
+def test_a_live_file_that_may_have_just_finished_gets_a_second_look_keeping_its_live_clock() -> None:
+    finished = lf("live.mp4", size=3 * MIB, age=600)  # grew since the last look, but its mtime is old
+    pol = policy(live=LIVE, settle_seconds=2.0)
+    snap = snapshot([finished], [growing(since=NOW - 600)])
+    assert plan(snap, NOW, pol).actions[0].kind is ActionKind.SEGMENT
+    ((looked, first),) = second_look(snap, NOW, pol)
+    assert looked == finished and first.since == NOW - 600  # the live clock survives the look
+    (again,) = plan(replace(snap, prior={finished.id: first}), NOW + 2, pol).actions
+    assert (again.kind, again.reason, again.drop) == (ActionKind.UPLOAD, Reason.NEW, None)
+    assert second_look(snapshot([G], [growing(since=NOW - 600)]), NOW, pol) == []  # still written
+
+
+# ---- the disk guard (after_upload.keep_free) ---------------------------------------------
+GB = 10**9
+OLD, MID, NEW = lf("old.mp4", 300, age=30000), lf("mid.mp4", 300, age=20000), lf("new.mp4", 300, age=10000)
+WAITING = lf("waiting.mp4", 300, age=40000)  # oldest of all, but never uploaded
+CHANGED = lf("changed.mp4", 300, age=50000)  # uploaded, then rewritten: not the stored bytes
+ALL_UPLOADED = (entry(OLD, EntryState.UPLOADED), entry(MID, EntryState.UPLOADED),
+                entry(NEW, EntryState.UPLOADED),
+                entry(CHANGED, EntryState.UPLOADED, size=1, mtime_ns=CHANGED.mtime_ns))
+
+
+@dataclass
+class GuardCase:
+    name: str
+    free: int
+    keep_free: Optional[tuple[str, float]]
+    freed: list[str]  # relative paths planned DISK_GUARD, in any order
+    short: bool = False
+    after_upload: str = "keep"
+    total: int = 10_000
+
+
+GUARD_CASES = [
+    GuardCase("guard off: nothing freed", 0, None, []),
+    GuardCase("enough free space: nothing freed", 5000, ("bytes", 1000), []),
+    GuardCase("short by 100 bytes: only the oldest verified upload", 900, ("bytes", 1000), ["old.mp4"]),
+    GuardCase("short by 400 bytes: the two oldest", 600, ("bytes", 1000), ["old.mp4", "mid.mp4"]),
+    GuardCase("a percentage of the volume's size", 900, ("percent", 10.0), ["old.mp4"]),
+    GuardCase("short by more than all verified uploads: all, and an alert", 0, ("bytes", 1000),
+              ["old.mp4", "mid.mp4", "new.mp4"], short=True),
+    GuardCase("action: move moves instead", 900, ("bytes", 1000), ["old.mp4"], after_upload="move"),
+]
+
+
+@pytest.mark.parametrize("case", GUARD_CASES, ids=[c.name for c in GUARD_CASES])
+def test_disk_guard(case: GuardCase) -> None:
+    from reconciler.models import DiskSpace
+
+    files = [OLD, MID, NEW, WAITING, CHANGED]
+    snap = replace(snapshot(files, ALL_UPLOADED), disk={A: DiskSpace(case.free, case.total, 7)})
+    p = plan(snap, NOW, policy(keep_free=case.keep_free, after_upload=case.after_upload,
+                               after_upload_min_age=10**9))  # after_upload itself never due
+    guard = [a for a in p.actions if a.reason is Reason.DISK_GUARD]
+    assert sorted(a.file.rel for a in guard) == sorted(case.freed)
+    want = ActionKind.MOVE if case.after_upload == "move" else ActionKind.DELETE
+    assert all(a.kind is want and a.key == "cam/" + a.file.rel for a in guard)
+    assert p.disk_short == ((A,) if case.short else ())
+    kinds = {a.file.rel: a.kind for a in p.actions if a.file is not None}
+    assert kinds["waiting.mp4"] is ActionKind.SKIP  # not uploaded: never freed
+    assert kinds["changed.mp4"] is ActionKind.SKIP  # changed since upload: waits to go again, kept
+
+
+def test_disk_guard_counts_after_upload_deletes_already_planned() -> None:
+    from reconciler.models import DiskSpace
+
+    snap = replace(snapshot([OLD, MID], ALL_UPLOADED[:2]), disk={A: DiskSpace(900, 10_000, 7)})
+    p = plan(snap, NOW, policy(keep_free=("bytes", 1000), after_upload="delete"))
+    assert [(a.file.rel, a.reason) for a in p.local_cleanups] == [("mid.mp4", Reason.UPLOADED),
+                                                                  ("old.mp4", Reason.UPLOADED)]
+
+
+def test_disk_guard_is_per_volume_and_two_watch_dirs_on_one_volume_share_it() -> None:
+    from reconciler.models import DiskSpace
+
+    on_b = lf("b.mp4", 300, age=90000, root=B)  # the oldest, on the same volume as A
+    on_c = lf("c.mp4", 300, age=90000, root=C)  # another volume with plenty of room
+    files = [OLD, on_b, on_c]
+    entries = (entry(OLD, EntryState.UPLOADED), entry(on_b, EntryState.UPLOADED),
+               entry(on_c, EntryState.UPLOADED))
+    disk = {A: DiskSpace(900, 10_000, 7), B: DiskSpace(900, 10_000, 7), C: DiskSpace(9000, 10_000, 8)}
+    p = plan(replace(snapshot(files, entries), disk=disk), NOW, policy(keep_free=("bytes", 1000)))
+    assert [a.file.rel for a in p.actions if a.reason is Reason.DISK_GUARD] == ["b.mp4"]
+

@@ -193,3 +193,13 @@ def test_move_to_another_volume_reads_through_the_share_mode_handle(data: Path, 
     assert target.read_bytes() == b"recorded bytes"
     assert len(fake.created) == 1  # the one share-mode handle; no second open of the source
     assert fake.deleted == [4242]  # then deleted through that handle
+
+
+def test_a_live_segment_opens_sharing_write_too_so_the_recorder_is_never_refused(data: Path) -> None:
+    fake = FakeWin(data)
+    with localfs.open_live(scanned(data), win=fake.api()) as fh:
+        assert fh.read() == b"recorded bytes"
+    ((_, access, share, flags),) = fake.created
+    assert access == win32.GENERIC_READ
+    assert share == win32.FILE_SHARE_READ | win32.FILE_SHARE_WRITE | win32.FILE_SHARE_DELETE
+    assert flags & win32.FILE_FLAG_OPEN_REPARSE_POINT  # no link followed, as for any upload

@@ -93,3 +93,4 @@ def pcamp(camp: Camp, proxy: FaultProxy) -> Camp:
     camp.endpoint = proxy.endpoint
     camp.write_config()
     return camp
+

@@ -11,6 +11,8 @@ connection and the response relayed back. Faults are set at run time from the te
     proxy.hold_response(30, path_contains="?uploads")  # forward it, keep the answer back
     proxy.refuse()  /  proxy.accept_again()        # the port refuses connections
     proxy.error_for("cams/x.jpg", 403, "AccessDenied")   # every request whose path matches
+    proxy.deny_reads()                             # 403 to every GET and HEAD (lists are GETs)
+    proxy.drop_response(methods={"PUT"})           # forward, store acts, client gets a reset
     proxy.counts["PUT"]                            # requests seen, by method
 
 `stop()` closes every socket and joins the threads.
@@ -37,7 +39,7 @@ _MAX_HEADER_BYTES = 64 * 1024
 class _Rule:
     """One kind of fault, for requests that match; `remaining` None means forever."""
 
-    action: str  # "error" | "reset" | "delay" | "hold"
+    action: str  # "error" | "reset" | "delay" | "hold" | "drop"
     remaining: Optional[int] = 1
     methods: Optional[frozenset[str]] = None
     path_contains: Optional[str] = None
@@ -304,6 +306,17 @@ class FaultProxy:
         self._add(_Rule("hold", count, frozenset(methods) if methods else None, path_contains,
                         seconds=seconds))
 
+    def deny_reads(self) -> None:
+        """Write-only credentials: AccessDenied to every GET and HEAD (object reads, HEADs,
+        bucket listings, multipart listings) until clear(); writes go through."""
+        self.error_for("", 403, "AccessDenied", methods={"GET", "HEAD"})
+
+    def drop_response(self, count: Optional[int] = 1, methods: Optional[set[str]] = None,
+                      path_contains: Optional[str] = None) -> None:
+        """Forward the next `count` matching requests, let the server act, then reset the
+        client's connection instead of answering: the answer is lost (the client retries)."""
+        self._add(_Rule("drop", count, frozenset(methods) if methods else None, path_contains))
+
     def clear(self) -> None:
         """No more faults (held answers are released; connections accepted again)."""
         with self._lock:
@@ -421,9 +434,11 @@ class FaultProxy:
                                    req.target.split("?", 1)[0], req.method))
                 return _keep_alive(req)
         hold = next((r.seconds for r in rules if r.action == "hold"), 0.0)
-        return self._forward(conn, req, body, hold)
+        drop = any(r.action == "drop" for r in rules)
+        return self._forward(conn, req, body, hold, drop)
 
-    def _forward(self, conn: _Conn, req: _Request, body: bytes, hold: float = 0.0) -> bool:
+    def _forward(self, conn: _Conn, req: _Request, body: bytes, hold: float = 0.0,
+                 drop: bool = False) -> bool:
         with socket.create_connection(self.upstream, timeout=120) as up_sock:
             with self._lock:
                 self._conns.add(up_sock)
@@ -447,6 +462,8 @@ class FaultProxy:
             finally:
                 with self._lock:
                     self._conns.discard(up_sock)
+        if drop:
+            raise _Reset()  # the server has acted; the client never hears of it
         if hold:
             with self._lock:
                 release = self._release
