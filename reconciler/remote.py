@@ -21,7 +21,9 @@ from .checksums import (
     b64,
     checksum_for,
     checksum_matches,
+    composite,
     md5_etag_matches,
+    part_digests,
     parts_for,
     read_exact,
     split_count,
@@ -166,6 +168,15 @@ class Bucket(ObjectLockCalls):
                              printable(key), exc)
                 return None
             raise
+
+    def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]:
+        """The checksum an upload of these bytes would store now (plain or composite)."""
+        if not self.checksum:
+            return None
+        if size < self.cfg.transfer.threshold_bytes:
+            return b64(part_digests(fh, size, max(size, 1), self.checksum.new)[0])
+        return composite(self.checksum, part_digests(fh, size, self.cfg.transfer.chunk_bytes,
+                                                     self.checksum.new))
 
     def check_access(self) -> None:
         self._call("head_bucket")
