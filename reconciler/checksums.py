@@ -119,13 +119,41 @@ def md5_etag_matches(fh: IO[bytes], size: int, etag: str, part_sizes: tuple[int,
     parts is tried. An ETag that is neither (SSE-KMS, some stores) never matches.
     """
     etag = etag.strip('"')
-    md5 = hashlib.md5  # S3's ETag, not security
-    if "-" not in etag:
-        return part_digests(fh, size, max(size, 1), md5)[0].hex() == etag
-    head, count = split_count(etag)
-    if count is None:
+
+    def read_at(offset: int, n: int) -> bytes:
+        fh.seek(offset)
+        return fh.read(n)
+
+    if "-" not in etag:  # S3's ETag, not security; hashed block by block (bounded memory)
+        return digest_range(read_at, 0, size, hashlib.md5).hex() == etag
+    head, _, count = etag.rpartition("-")
+    if not count.isdigit():
         return False
-    for part in dict.fromkeys(p for p in part_sizes if p > 0 and parts_for(size, p) == count):
-        if md5(b"".join(part_digests(fh, size, part, md5))).hexdigest() == head:
+    for part in dict.fromkeys(p for p in part_sizes if p > 0 and -(-size // p) == int(count)):
+        digests = b"".join(digest_range(read_at, off, min(part, size - off), hashlib.md5)
+                           for off in range(0, size, part))
+        if hashlib.md5(digests).hexdigest() == head:
             return True
     return False
+
+
+def digest_range(read_at: Callable[[int, int], bytes], offset: int, length: int,
+                 new: Callable[[], Any], block: int = 64 * 1024) -> bytes:
+    """Hash bytes [offset, offset+length) of a file read block by block (the hash pass
+    before a streamed send: memory stays one block, whatever the size)."""
+    h = new()
+    for at in range(offset, offset + length, block):
+        n = min(block, offset + length - at)
+        data = read_at(at, n)
+        if len(data) != n:
+            raise FileChanged(f"read {len(data)} bytes where {n} were expected")
+        h.update(data)
+    return h.digest()
+
+
+# A store's "the body did not match the checksum you sent": the bytes changed between
+# the hash pass and the send (or were damaged on the way); handled like a changed file.
+DIGEST_MISMATCH = frozenset({"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch",
+                             "XAmzContentSHA256Mismatch", "InvalidChecksum"})
+
+MD5 = Checksum("MD5", hashlib.md5)  # for Content-MD5 when remote.checksum is off

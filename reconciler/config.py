@@ -21,6 +21,7 @@ from . import logs, units
 from .keys import UnsafeKey, check_layout
 from .models import WatchDir
 from .text import printable
+from .timetable import ScheduleError, parse_entry
 
 DEFAULT_EXTENSIONS = (".dat", ".bvr", ".avi", ".mov", ".jpg", ".mp4")
 DEFAULT_EXCLUDE = ("*.part", "*.filepart", "*.tmp", "~*")
@@ -101,6 +102,11 @@ class Transfer:
     max_concurrency: int = _doc(8, "parts in flight for one file", bounds=(1, 64))
     parallel_files: int = _doc(4, "files in flight at once", bounds=(1, 64))
     max_bandwidth: Optional[str] = _opt(None, (str, int, float), 'e.g. "2MB/s"; null = unlimited')
+    bandwidth_schedule: tuple[str, ...] = _doc(
+        (), 'e.g. ["Mon-Fri 07:00-23:00 1MB/s", "* 01:00-05:00 off"]; first match, else max_bandwidth')
+    daily_budget: Optional[str] = _opt(None, (str, int), 'e.g. "5GB" per local day; then only priority files')
+    max_memory_mb: float = _doc(64.0, "bytes buffered across all files and parts in flight",
+                                bounds=(1, 1024 * 1024))
 
     @property
     def threshold_bytes(self) -> int:
@@ -113,6 +119,15 @@ class Transfer:
     @property
     def bandwidth_bytes(self) -> Optional[int]:
         return None if self.max_bandwidth is None else parse_rate(self.max_bandwidth)
+
+    @property
+    def budget_bytes(self) -> Optional[int]:
+        if self.daily_budget is None:
+            return None
+        try:
+            return units.parse_size(self.daily_budget)
+        except ValueError as exc:
+            raise ConfigError(f"transfer.daily_budget: {exc}.") from None
 
 
 @dataclass(frozen=True)
@@ -200,6 +215,8 @@ class Config:
     interval_seconds: float = _doc(60.0, "between passes when running continuously",
                                     bounds=(1, DAY))
     order: str = _doc("newest_first", "which ready files go first", ("newest_first", "oldest_first"))
+    priority: tuple[str, ...] = _doc((), 'globs on the relative path, e.g. ["*.jpg"]: sent first, '
+                                     "and still sent when the daily budget is spent")
     stability: Stability = field(default_factory=Stability)
     remote: Remote = field(default_factory=Remote)
     transfer: Transfer = field(default_factory=Transfer)
@@ -221,7 +238,7 @@ _SECTIONS = {"stability": Stability, "remote": Remote, "transfer": Transfer, "re
              "after_upload": AfterUpload, "logging": Logging, "live": Live, "ledger": Ledger,
              "notify": Notify}
 _TOP_KEYS = ("watch_dir", "watch_dirs", "bucket", "prefix", "key_template", "extensions",
-             "exclude", "recursive", "interval_seconds", "order", "state_dir", *_SECTIONS)
+             "exclude", "recursive", "interval_seconds", "order", "state_dir", "priority", *_SECTIONS)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
 
 
@@ -400,6 +417,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f'bucket "{cfg.bucket}" is not a valid S3 bucket name (3-63 '
                           "lowercase letters, digits, dots and hyphens).")
     cfg.transfer.bandwidth_bytes  # noqa: B018 - parses, raising ConfigError on a bad rate
+    _validate_bandwidth(cfg)
     if cfg.remote.endpoint_url is not None:
         _check_endpoint(cfg.remote.endpoint_url)
     if cfg.after_upload.action == "move" and not cfg.after_upload.move_to:
@@ -426,6 +444,19 @@ def _validate(cfg: Config) -> None:
     problem = logs.file_options_problem(cfg.logging.rotation, cfg.logging.retention)
     if problem:
         raise ConfigError(problem)
+
+
+def _validate_bandwidth(cfg: Config) -> None:
+    """bandwidth_schedule, daily_budget and priority: one sentence each."""
+    for entry in cfg.transfer.bandwidth_schedule:
+        try:
+            parse_entry(entry)
+        except ScheduleError as exc:
+            raise ConfigError(f"transfer.bandwidth_schedule entry {exc}.") from None
+    cfg.transfer.budget_bytes  # noqa: B018 - parses, raising ConfigError on a bad size
+    for pattern in cfg.priority:
+        if not pattern:
+            raise ConfigError("priority holds an empty pattern; remove it.")
 
 
 def _validate_notify(n: Notify) -> None:
@@ -488,7 +519,7 @@ def from_mapping(raw: Any, base: Path, source: str = "", env: Optional[dict[str,
     top = {f.name: f for f in fields(Config)}
     values: dict[str, Any] = {}
     for key in ("bucket", "prefix", "key_template", "extensions", "exclude", "recursive",
-                "interval_seconds", "order", "state_dir"):
+                "interval_seconds", "order", "state_dir", "priority"):
         if key in raw:
             f = top[key]
             default = f.default if f.default is not MISSING else ""

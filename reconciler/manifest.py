@@ -32,10 +32,13 @@ from .models import (
     PendingMultipart,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 TARGET = "target"  # meta row: the bucket the rows describe
 
 
+def local_day(now: float) -> str:
+    """The local calendar day of `now` (YYYY-MM-DD): what daily_budget counts by."""
+    return time.strftime("%Y-%m-%d", time.localtime(now))
 def normal_target(target: str) -> str:
     """"endpoint|bucket" in one spelling: no user:password@ (never stored), scheme and host in
     lower case, no default port, no trailing '/', no query; so the same store written another
@@ -131,10 +134,17 @@ def _v6_alerts(db: sqlite3.Connection) -> None:
                "since REAL NOT NULL, PRIMARY KEY (root, rel)) WITHOUT ROWID")
 
 
+def _v7_daily_bytes(db: sqlite3.Connection) -> None:
+    """Bytes uploaded per local calendar day, for transfer.daily_budget across runs."""
+    db.execute("CREATE TABLE IF NOT EXISTS daily_bytes (day TEXT PRIMARY KEY, "
+               "bytes INTEGER NOT NULL DEFAULT 0)")
+
+
 # Named migrations, applied in order, each in the transaction that records it.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2_resumable_multipart,
                                                           _v3_live_segments, _v4_unverified_uploads,
-                                                          _v5_ledger, _v6_alerts]
+                                                          _v5_ledger, _v6_alerts,
+                                                          _v7_daily_bytes]
 _COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns, "
             "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at, obs_since, "
             "unverified")
@@ -333,6 +343,11 @@ class Manifest:
             f"SELECT {_COLUMNS} FROM files WHERE state = 'failed' ORDER BY next_attempt_at")
         return [_entry(r) for r in rows]
 
+    def bytes_sent_on(self, day: str) -> int:
+        """Bytes uploaded on one local day (YYYY-MM-DD)."""
+        row = self.db.execute("SELECT bytes FROM daily_bytes WHERE day = ?", (day,)).fetchone()
+        return int(row[0]) if row else 0
+
     def open_multiparts(self) -> list[PendingMultipart]:
         rows = self.db.execute("SELECT upload_id, key, started_at, root, rel, size, mtime_ns, "
                                "part_size FROM multipart ORDER BY started_at, upload_id")
@@ -372,6 +387,11 @@ class Manifest:
             "(?, ?, ?, 'uploaded', ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0, NULL, NULL, ?, NULL, ?)",
             [(f.root, f.rel, key, f.size, f.mtime_ns, f.dev, f.ino, checksum, now, int(unverified))
              for f, key, checksum in rows])
+
+    def add_sent(self, day: str, n: int) -> None:
+        """Count n more bytes uploaded on `day` (one small row per day)."""
+        self._write("INSERT INTO daily_bytes (day, bytes) VALUES (?, ?) ON CONFLICT (day) DO "
+                    "UPDATE SET bytes = daily_bytes.bytes + excluded.bytes", [(day, n)])
 
     def record_overwritten(self, file: LocalFile, key: str, now: float) -> None:
         """We wrote key, but the file changed meanwhile: not done, yet the object is ours."""

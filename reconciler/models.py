@@ -49,6 +49,7 @@ class Reason(str, Enum):
     LIVE_RESTART = "live segment, restarting (the file shrank or was rewritten)"
     LIVE_DONE = "uploaded whole; its live segments are no longer needed"
     UNVERIFIED = "uploaded (unverified): kept locally, the bucket could not be read to confirm it"
+    BUDGET = "budget"  # transfer.daily_budget spent for today: waits for the next local day
 
 
 class ActionKind(str, Enum):

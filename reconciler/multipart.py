@@ -1,4 +1,5 @@
-"""Multipart uploads from one held handle: parts read in order, hashed, sent in parallel.
+"""Multipart uploads from one held handle: each part hashed in a first read of its range,
+then streamed through the throttle, up to `concurrency` parts at once.
 
 An upload interrupted by a stop, a kill or a network failure is resumed rather than
 restarted: a part already in the store is reused only when its size and checksum (or,
@@ -17,10 +18,10 @@ from typing import IO, Any, Callable, Optional
 
 from loguru import logger
 
-from .checksums import Checksum, FileChanged, b64, composite, read_exact
+from .checksums import MD5, Checksum, FileChanged, b64, composite, digest_range
 from .models import CREATING
 from .s3errors import ErrorKind, RemoteError
-from .throttle import Throttle
+from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
 
 Progress = Callable[[int], None]
 Call = Callable[..., Any]  # Bucket._call: one S3 operation, failures as RemoteError
@@ -32,7 +33,8 @@ class MultipartSettings:
     concurrency: int
     checksum: Optional[Checksum]
     extra: dict[str, Any]
-    part_md5: bool = False  # Content-MD5 on every part (Object Lock without a checksum)
+    part_md5: bool = False  # Content-MD5 on every part: now always sent without a checksum
+    # (a streamed part needs a digest the store checks, Object Lock or not)
     whole_sha256: bool = False  # hash the whole file while reading (for the ledger)
 
 
@@ -40,8 +42,10 @@ class MultipartUpload:
     """One multipart upload of `size` bytes from `fh` to `key` (new or resumed)."""
 
     def __init__(self, call: Call, key: str, settings: MultipartSettings, throttle: Throttle,
-                 overwrite: bool = True, conditional: bool = True):
+                 overwrite: bool = True, conditional: bool = True,
+                 memory: Optional[MemoryBudget] = None):
         self._call = call
+        self.memory = memory or MemoryBudget(64 * 1024 * 1024)
         self.key = key
         self.s = settings
         self.throttle = throttle
@@ -50,10 +54,12 @@ class MultipartUpload:
         self.reused = 0  # parts found in the store and not sent again
         self.version_id: Optional[str] = None  # of the completed object, where versioned
         self.sha256: Optional[str] = None  # hex of every byte read, with settings.whole_sha256
+        self.base = 0  # where in the file the bytes start (set by run)
 
     def run(self, fh: IO[bytes], size: int, progress: Progress,
             on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
             unchanged: Callable[[], None] = lambda: None) -> Optional[str]:
+        self.base = fh.tell()
         existing = self._parts(resume_id) if resume_id else None
         if resume_id and existing is None:  # vanished or unusable: its row must not outlive it
             on_multipart(resume_id, False)
@@ -139,60 +145,63 @@ class MultipartUpload:
                 return None
             raise
 
-    def _reusable(self, part: Optional[dict[str, Any]], data: bytes, digest: Optional[bytes]) -> bool:
-        if part is None or part.get("Size") != len(data):
+    def _reusable(self, part: Optional[dict[str, Any]], handle: SharedHandle, offset: int,
+                  length: int, digest: Optional[bytes]) -> bool:
+        if part is None or part.get("Size") != length:
             return False
         if self.s.checksum and part.get(self.s.checksum.field) and digest is not None:
             return part[self.s.checksum.field] == b64(digest)
         etag = str(part.get("ETag", "")).strip('"')
-        return etag == hashlib.md5(data).hexdigest()
+        return etag == digest_range(handle.read_at, offset, length, hashlib.md5).hex()
+
+    def _part(self, handle: SharedHandle, number: int, offset: int, length: int, upload_id: str,
+              existing: dict[int, dict[str, Any]], progress: Progress) -> tuple[dict[str, Any], bytes]:
+        """One part: hash its range, reuse it if the store has it already, else stream it."""
+        algorithm = self.s.checksum or MD5
+        with self.memory.hold(BLOCK):  # the one block buffered by the hash pass, then the body
+            digest = digest_range(handle.read_at, offset, length, algorithm.new)
+            field = self.s.checksum.field if self.s.checksum else "ContentMD5"
+            kwargs = {field: b64(digest)}
+            done = existing.get(number)
+            if self._reusable(done, handle, offset, length, digest if self.s.checksum else None):
+                assert done is not None
+                self.reused += 1
+                progress(length)
+                reused = {"PartNumber": number, "ETag": done["ETag"]}
+                return (reused | kwargs if self.s.checksum else reused), digest
+            body = RangeBody(handle, offset, length, self.throttle, progress)
+            resp = send_body(body, lambda: self._call(
+                "upload_part", Key=self.key, UploadId=upload_id, PartNumber=number, Body=body,
+                **kwargs))
+        part = {"PartNumber": number, "ETag": resp["ETag"]}
+        return (part | kwargs if self.s.checksum else part), digest
 
     def _send(self, fh: IO[bytes], size: int, upload_id: str, existing: dict[int, dict[str, Any]],
               progress: Progress) -> tuple[list[dict[str, Any]], list[bytes]]:
-        """Read parts in order from the one handle; send up to `concurrency` at once."""
+        """Send the parts, up to `concurrency` at once, each from its own range of the handle
+        (ranges count from fh's position at the start of run(): 0, or a live segment's start)."""
+        handle = SharedHandle(fh, self.base)
         limit = threading.BoundedSemaphore(self.s.concurrency)
         futures: list[Future] = []
-        digests: list[bytes] = []
-        field = self.s.checksum.field if self.s.checksum else None
-        whole = hashlib.sha256() if self.s.whole_sha256 else None
 
-        def send(number: int, data: bytes, digest: Optional[bytes]) -> dict[str, Any]:
+        def send(number: int, offset: int, length: int) -> tuple[dict[str, Any], bytes]:
             try:
-                self.throttle.consume(len(data))
-                kwargs = {field: b64(digest)} if field and digest is not None else {}
-                if self.s.part_md5:
-                    kwargs["ContentMD5"] = b64(hashlib.md5(data).digest())
-                resp = self._call("upload_part", Key=self.key, UploadId=upload_id,
-                                  PartNumber=number, Body=data, **kwargs)
-                progress(len(data))
-                kwargs.pop("ContentMD5", None)  # not a field of CompleteMultipartUpload
-                return {"PartNumber": number, "ETag": resp["ETag"], **kwargs}
+                return self._part(handle, number, offset, length, upload_id, existing, progress)
             finally:
                 limit.release()
 
+        whole = hashlib.sha256() if self.s.whole_sha256 else None
         with ThreadPoolExecutor(self.s.concurrency, "part") as pool:
             for number, offset in enumerate(range(0, size, self.s.chunk), start=1):
-                data = read_exact(fh, min(self.s.chunk, size - offset))
-                if whole is not None:  # parts are read in order: one pass over the bytes
-                    whole.update(data)
-                digest = self.s.checksum.of(data) if self.s.checksum else None
-                if digest is not None:
-                    digests.append(digest)
-                done = existing.get(number)
-                if self._reusable(done, data, digest):
-                    assert done is not None
-                    reused = {"PartNumber": number, "ETag": done["ETag"]}
-                    if field and digest is not None:
-                        reused[field] = b64(digest)
-                    futures.append(_completed(reused))
-                    self.reused += 1
-                    progress(len(data))
-                    continue
-                limit.acquire()  # bounds memory to `concurrency` parts in flight
+                length = min(self.s.chunk, size - offset)
+                if whole is not None:  # the ledger's whole-file SHA-256: ranges in order
+                    for at in range(offset, offset + length, BLOCK):
+                        whole.update(handle.read_at(at, min(BLOCK, offset + length - at)))
+                limit.acquire()  # parts in order; at most `concurrency` in flight
                 if any(f.done() and f.exception() for f in futures):
                     limit.release()
                     break
-                futures.append(pool.submit(send, number, data, digest))
+                futures.append(pool.submit(send, number, offset, length))
             wait(futures, return_when=FIRST_EXCEPTION)
             for f in futures:
                 if f.done() and f.exception():
@@ -200,7 +209,9 @@ class MultipartUpload:
                         other.cancel()
                     raise f.exception()  # type: ignore[misc]
         self.sha256 = whole.hexdigest() if whole is not None else None
-        return [f.result() for f in futures], digests
+        results = [f.result() for f in futures]
+        digests = [d for _, d in results] if self.s.checksum else []
+        return [p for p, _ in results], digests
 
     def abort(self, upload_id: str) -> None:
         try:
@@ -228,9 +239,3 @@ def rejects_condition(exc: RemoteError) -> bool:
         return False
     text = f"{exc} {exc.__cause__ or ''}".lower()
     return "if-none-match" in text or "ifnonematch" in text or "conditional" in text
-
-
-def _completed(value: dict[str, Any]) -> Future:
-    f: Future = Future()
-    f.set_result(value)
-    return f

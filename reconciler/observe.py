@@ -20,7 +20,7 @@ from .config import Config
 from .execute import RetryPolicy
 from .keys import is_reserved
 from .live import observe_heads
-from .manifest import Manifest
+from .manifest import Manifest, local_day
 from .models import DiskSpace, EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
 from .plan import FileId, LivePolicy, Policy, Snapshot, plan, ready_by_stability, second_look
 from .probe import SweepResult, find_writers
@@ -64,7 +64,15 @@ def policy_of(cfg: Config) -> Policy:
         part_size=cfg.transfer.chunk_bytes, resume=cfg.remote.listing != "never",
         live=LivePolicy(cfg.live.after_seconds, cfg.live.interval_seconds,
                         cfg.live.min_segment_bytes) if cfg.live.enabled else None,
-        keep_free=cfg.after_upload.keep_free_parsed)
+        keep_free=cfg.after_upload.keep_free_parsed,
+        priority=cfg.priority, daily_budget=cfg.transfer.budget_bytes)
+
+
+def sent_today(cfg: Config, manifest: Optional[Manifest], now: float) -> int:
+    """Bytes the manifest counted as uploaded on today's local calendar day."""
+    if cfg.transfer.daily_budget is None or manifest is None:
+        return 0
+    return manifest.bytes_sent_on(local_day(now))
 
 
 def retry_policy_of(cfg: Config) -> RetryPolicy:
@@ -236,7 +244,8 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World,
     leftovers = manifest.open_multiparts() if manifest is not None else ()
     snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable,
                     multiparts=leftovers, live=observe_heads(live, local) if live else {},
-                    disk=observe_disks(cfg, report))
+                    disk=observe_disks(cfg, report),
+                    sent_today=sent_today(cfg, manifest, report.started_at))
     policy = policy_of(cfg)
     snap = _second_look(snap, cfg, world, policy)
     now = world.clock()

@@ -8,7 +8,7 @@ from loguru import logger
 
 from .config import Config
 from .ledger import Upload
-from .manifest import Manifest
+from .manifest import Manifest, local_day
 from .models import ActionKind, EntryState, LocalFile, ManifestEntry, PassReport, Plan, Reason, UploadResult
 from .plan import FileId, cross_pass_backoff
 from .progress import PassProgress
@@ -27,6 +27,10 @@ def log_decisions(p: Plan, entries: dict[FileId, ManifestEntry], after_upload: s
                        "lifecycle rule), e.g. {}. They are not re-sent; to re-upload them, delete "
                        "the state dir: the next run lists the bucket and sends only what is missing.",
                        len(missing), printable(missing[0].key))
+    held = [a for a in p.skips if a.reason is Reason.BUDGET]
+    if held:
+        logger.info("Daily budget reached: {} file(s) ({} bytes) wait for the next day (priority "
+                    "files still go)", len(held), sum(a.file.size for a in held if a.file))
     for a in p.actions:
         if a.file is None:
             continue
@@ -79,6 +83,7 @@ class Recorder:
                 self.report.uploaded += 1
                 self.report.uploaded_bytes += f.size
                 self.ledger.append(Upload(r.key, f.size, r.sha256, f.mtime_ns, now, r.version_id))
+                self.manifest.add_sent(local_day(now), f.size)  # for transfer.daily_budget
                 logger.success("Successfully uploaded {} -> {} ({} bytes)", name, url, f.size)
             self.progress.file_done()
         elif r.gone:

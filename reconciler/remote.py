@@ -18,14 +18,15 @@ from loguru import logger
 
 from . import __version__
 from .checksums import (
+    MD5,
+    FileChanged,
     b64,
     checksum_for,
     checksum_matches,
     composite,
+    digest_range,
     md5_etag_matches,
-    part_digests,
     parts_for,
-    read_exact,
     split_count,
 )
 from .config import MIB, Config, ConfigError
@@ -34,7 +35,8 @@ from .multipart import MultipartSettings, MultipartUpload
 from .objectlock import ObjectLockCalls, lock_headers, utcnow
 from .s3errors import ErrorKind, RemoteError, classify_error
 from .text import printable
-from .throttle import Throttle
+from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
+from .timetable import rate_source
 
 Progress = Callable[[int], None]
 # A HEAD with PartNumber answered with one of these: the store cannot tell a part's size.
@@ -52,7 +54,10 @@ def make_client(cfg: Config) -> Any:
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=5, read_timeout=60, tcp_keepalive=True,
         max_pool_connections=max(10, t.parallel_files * t.max_concurrency + 2),
-        s3={"addressing_style": style},
+        # Our bodies are streamed from the file through the throttle: botocore must not read
+        # them a second time to sign the payload (it would over plain http). Integrity is
+        # the checksum (or Content-MD5) that every upload carries and the store verifies.
+        s3={"addressing_style": style, "payload_signing_enabled": False},
         # We send our own checksum where wanted; botocore's default CRC32 is rejected by
         # some S3-compatible stores.
         request_checksum_calculation="when_required",
@@ -75,7 +80,8 @@ class Bucket(ObjectLockCalls):
         self.name = cfg.bucket
         self.cfg = cfg
         self.checksum = checksum_for(cfg.remote.checksum)
-        self.throttle = throttle or Throttle(cfg.transfer.bandwidth_bytes)
+        self.throttle = throttle or Throttle(rate_source(cfg.transfer))
+        self.memory = MemoryBudget(int(cfg.transfer.max_memory_mb * MIB))
         self.conditional_complete = True  # False once the store rejects IfNoneMatch on a complete
         self.algorithm_header = True  # False once the store rejects x-amz-sdk-checksum-algorithm
         self.lock = cfg.remote.object_lock
@@ -173,10 +179,13 @@ class Bucket(ObjectLockCalls):
         """The checksum an upload of these bytes would store now (plain or composite)."""
         if not self.checksum:
             return None
+        read_at = SharedHandle(fh).read_at  # block by block: memory stays bounded
         if size < self.cfg.transfer.threshold_bytes:
-            return b64(part_digests(fh, size, max(size, 1), self.checksum.new)[0])
-        return composite(self.checksum, part_digests(fh, size, self.cfg.transfer.chunk_bytes,
-                                                     self.checksum.new))
+            return b64(digest_range(read_at, 0, size, self.checksum.new))
+        chunk = self.cfg.transfer.chunk_bytes
+        digests = [digest_range(read_at, off, min(chunk, size - off), self.checksum.new)
+                   for off in range(0, size, chunk)]
+        return composite(self.checksum, digests)
 
     def check_access(self) -> None:
         self._call("head_bucket")
@@ -213,23 +222,35 @@ class Bucket(ObjectLockCalls):
 
     def _put(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
              unchanged: Callable[[], None]) -> Stored:
-        data = read_exact(fh, size)
-        unchanged()
-        self.throttle.consume(size)
-        kwargs = self._extra()
-        stored, digest = None, None
-        if self.checksum:
-            digest = self.checksum.of(data)
-            stored = b64(digest)
-            kwargs[self.checksum.field] = stored
-            if self.algorithm_header:  # as the SDKs send it: moto keeps a checksum only with it
-                kwargs["ChecksumAlgorithm"] = self.checksum.name
-        elif self.lock:  # a locked write must carry a checksum or Content-MD5
-            kwargs["ContentMD5"] = b64(hashlib.md5(data).digest())
-        if not overwrite:
-            kwargs["IfNoneMatch"] = "*"
+        """Hash the bytes in a first read, then stream them through the throttle; a file
+        that changes between the two reads is refused by the store (digest mismatch).
+        The bytes start at fh's current position (0, or a live segment's start)."""
+        handle = SharedHandle(fh, fh.tell())
+        with self.memory.hold(BLOCK):
+            digest, sha = self._hash_pass(handle, size)
+            unchanged()
+            kwargs = self._extra()
+            stored = None
+            if self.checksum:
+                stored = b64(digest)
+                kwargs[self.checksum.field] = stored
+                if self.algorithm_header:  # as the SDKs send it: moto keeps a checksum only with it
+                    kwargs["ChecksumAlgorithm"] = self.checksum.name
+            else:  # no flexible checksum: the classic Content-MD5 still guards the bytes
+                kwargs["ContentMD5"] = b64(digest)  # (and a locked write must carry one)
+            if not overwrite:
+                kwargs["IfNoneMatch"] = "*"
+            resp = self._send_put(handle, key, size, progress, kwargs)
+        return Stored(stored, resp.get("VersionId"), sha)
+
+    def _send_put(self, handle: SharedHandle, key: str, size: int, progress: Progress,
+                  kwargs: dict[str, Any]) -> Any:
+        def send() -> Any:
+            body = RangeBody(handle, 0, size, self.throttle, progress)
+            return send_body(body, lambda: self._call("put_object", Key=key, Body=body, **kwargs))
+
         try:
-            resp = self._call("put_object", Key=key, Body=data, **kwargs)
+            return send()
         except RemoteError as exc:
             if "ChecksumAlgorithm" not in kwargs or not _rejects_algorithm_header(exc):
                 raise
@@ -237,13 +258,26 @@ class Bucket(ObjectLockCalls):
             logger.info("The store refuses the x-amz-sdk-checksum-algorithm header; the checksum "
                         "is sent without it")
             del kwargs["ChecksumAlgorithm"]
-            resp = self._call("put_object", Key=key, Body=data, **kwargs)
-        progress(size)
-        sha = None
-        if self.whole_sha256:  # the ledger's: the stored checksum already is it with SHA-256
-            is_sha = self.checksum is not None and self.checksum.name == "SHA256"
-            sha = digest.hex() if is_sha and digest else hashlib.sha256(data).hexdigest()
-        return Stored(stored, resp.get("VersionId"), sha)
+            return send()
+
+    def _hash_pass(self, handle: SharedHandle, size: int) -> tuple[bytes, Optional[str]]:
+        """One read of the bytes: the digest the request carries (checksum, else MD5) and,
+        when the ledger wants it, their SHA-256 hex (the same digest with SHA-256)."""
+        is_sha = self.checksum is not None and self.checksum.name == "SHA256"
+        main = (self.checksum or MD5).new()
+        whole = hashlib.sha256() if self.whole_sha256 and not is_sha else None
+        for at in range(0, size, BLOCK):
+            n = min(BLOCK, size - at)
+            data = handle.read_at(at, n)
+            if len(data) != n:
+                raise FileChanged(f"read {len(data)} bytes where {n} were expected")
+            main.update(data)
+            if whole is not None:
+                whole.update(data)
+        digest = main.digest()
+        if not self.whole_sha256:
+            return digest, None
+        return digest, digest.hex() if whole is None else whole.hexdigest()
 
     def _multipart(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
                    on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
@@ -254,7 +288,7 @@ class Bucket(ObjectLockCalls):
                                      part_md5=bool(self.lock and not self.checksum),
                                      whole_sha256=self.whole_sha256)
         upload = MultipartUpload(self._call, key, settings, self.throttle, overwrite,
-                                 self.conditional_complete)
+                                 self.conditional_complete, self.memory)
         try:
             checksum = upload.run(fh, size, progress, on_multipart, resume_id, unchanged)
         finally:

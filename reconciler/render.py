@@ -47,7 +47,7 @@ def print_plan(p: Plan, cfg: Config, out: IO[str]) -> None:
     for a in p.skips:
         assert a.file is not None
         if a.reason is not Reason.BAD_NAME:
-            detail = f": {_p(a.detail)}" if a.detail else ""
+            detail = f": {_p(a.detail)}" if a.detail and a.reason is not Reason.BUDGET else ""
             out.write(f"skip    {_p(a.file.rel)}  ({a.reason.value}{detail})\n")
     for a in p.local_cleanups:
         assert a.file is not None

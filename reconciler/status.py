@@ -8,7 +8,7 @@ from typing import IO, Any, Optional
 
 from .config import Config
 from .logs import one_line
-from .manifest import Manifest
+from .manifest import Manifest, local_day
 from .plan import CROSS_PASS_BACKOFF_CAP, due_at
 from .render import human_age, human_bytes
 from .text import printable, url_scheme_host
@@ -59,6 +59,8 @@ def gather(cfg: Config, manifest: Optional[Manifest], now: float) -> dict[str, A
         "last_pass": last,
         "last_successful_pass": last_ok,
         "disks": disks,
+        "today": {"day": local_day(now), "sent_bytes": manifest.bytes_sent_on(local_day(now))
+                  if manifest else 0, "daily_budget_bytes": cfg.transfer.budget_bytes},
         "alerts": [{"name": a.name, "opened_at": a.opened_at, "sent_at": a.sent_at, "detail": a.detail}
                    for a in (manifest.alerts().values() if manifest else [])],
         "notify": {"urls": [url_scheme_host(u) for u in cfg.notify.urls],  # never the tokens
@@ -103,6 +105,12 @@ def render(info: dict[str, Any], now: float, out: IO[str], as_json: bool) -> Non
         f"last pass         {_when(info['last_pass'], now)}",
         f"last good pass    {_when(info['last_successful_pass'], now)}",
     ]
+    today = info.get("today") or {"sent_bytes": 0, "daily_budget_bytes": None}
+    budget = today["daily_budget_bytes"]
+    lines.append(f"sent today        {human_bytes(today['sent_bytes'])}" + (
+        f" of a daily budget of {human_bytes(budget)}"
+        + (" (spent: only priority files go until midnight)" if today["sent_bytes"] >= budget else "")
+        if budget else " (no daily budget)"))
     for d in info["disks"]:
         free = (f"{human_bytes(d['free_bytes'])} free of {human_bytes(d['total_bytes'])}"
                 if "free_bytes" in d else f"unreadable: {d['error']}")

@@ -402,6 +402,44 @@ def test_max_bandwidth_in_the_config(write_config) -> None:
     assert "max_bandwidth" in _error(write_config, MINIMAL + "transfer: {max_bandwidth: 0}\n")
 
 
+def test_bandwidth_schedule_budget_memory_and_priority_in_the_config(write_config) -> None:
+    cfg = _load(write_config, MINIMAL + 'transfer:\n  bandwidth_schedule: ["Mon-Fri 07:00-23:00 1MB/s",'
+                ' "* 01:00-05:00 off"]\n  daily_budget: 5GB\n  max_memory_mb: 16\n'
+                'priority: ["*.jpg", "doorbell/*"]\n')
+    assert cfg.transfer.bandwidth_schedule == ("Mon-Fri 07:00-23:00 1MB/s", "* 01:00-05:00 off")
+    assert cfg.transfer.budget_bytes == 5_000_000_000
+    assert cfg.transfer.max_memory_mb == 16
+    assert cfg.priority == ("*.jpg", "doorbell/*")
+    minimal = _load(write_config, MINIMAL)
+    assert (minimal.transfer.bandwidth_schedule, minimal.transfer.budget_bytes,
+            minimal.transfer.max_memory_mb, minimal.priority) == ((), None, 64.0, ())
+    assert _load(write_config, MINIMAL + "priority: '*.jpg'\n").priority == ("*.jpg",)
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ('transfer: {bandwidth_schedule: ["Mon-Fri 07:00-23:00 1MB/s", "Mon-Fry 07:00-09:00 off"]}\n',
+     'transfer.bandwidth_schedule entry "Mon-Fry 07:00-09:00 off": unknown day'),
+    ('transfer: {bandwidth_schedule: ["* 7h-9h 1MB/s"]}\n', '"7h" is not a time of day'),
+    ('transfer: {bandwidth_schedule: ["* 07:00-09:00 quick"]}\n', "'quick' is not a rate"),
+    ("transfer: {bandwidth_schedule: 5}\n", "transfer.bandwidth_schedule must be a list"),
+    ("transfer: {daily_budget: lots}\n", "transfer.daily_budget: 'lots' is not a size"),
+    ("transfer: {daily_budget: 0.5}\n", "transfer.daily_budget"),
+    ("transfer: {daily_budget: true}\n", "transfer.daily_budget"),
+    ("transfer: {max_memory_mb: 0}\n", "transfer.max_memory_mb must be between 1"),
+    ("transfer: {max_memory_mb: 1000000000000}\n", "transfer.max_memory_mb must be between 1"),
+    ("priority: ['*.jpg', '']\n", "priority holds an empty pattern"),
+    ("priority: {a: 1}\n", "priority must be a list"),
+    ("priorty: ['*.jpg']\n", 'did you mean "priority"'),
+])
+def test_bad_bandwidth_budget_memory_and_priority_are_one_sentence(write_config, text: str,
+                                                                    says: str) -> None:
+    assert says in _error(write_config, MINIMAL + text)
+
+
+def test_the_smallest_daily_budget_design_admits(write_config) -> None:
+    assert _load(write_config, MINIMAL + "transfer: {daily_budget: 1MB}\n").transfer.budget_bytes == 10**6
+
+
 @pytest.mark.parametrize(("size", "ok"), [(4, False), (4.99, False), (5, True), (8, True)])
 def test_multipart_chunksize_minimum(write_config, size, ok: bool) -> None:
     text = MINIMAL + f"transfer: {{multipart_chunksize_mb: {size}}}\n"

@@ -10,7 +10,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 FORBIDDEN_IN_PURE = {"os", "time", "boto3", "botocore", "sqlite3", "psutil", "loguru", "yaml"}
-PURE_MAY_IMPORT = {"models", "keys", "stability"}
+PURE_MAY_IMPORT = {"models", "keys", "stability", "snapshot", "live_rules", "diskguard", "leftovers",
+                   "budget", "conflicts"}
 LOGGER_SETUP = {"add", "remove", "configure"}
 
 
@@ -78,13 +79,15 @@ def test_the_package_is_there() -> None:
         assert name in MODULES, name
 
 
-@pytest.mark.parametrize("pure", ["plan", "stability", "alerts"])
+@pytest.mark.parametrize("pure", ["plan", "stability", "alerts", "snapshot", "live_rules", "diskguard",
+                                  "leftovers", "budget", "conflicts"])
 def test_pure_modules_reach_only_models_keys_stability(pure: str) -> None:
     reached = closure(pure) - {pure}
     assert reached <= PURE_MAY_IMPORT, f"{pure} reaches {sorted(reached - PURE_MAY_IMPORT)}"
 
 
-@pytest.mark.parametrize("pure", ["plan", "stability", "alerts"])
+@pytest.mark.parametrize("pure", ["plan", "stability", "alerts", "snapshot", "live_rules", "diskguard",
+                                  "leftovers", "budget", "conflicts"])
 def test_pure_modules_import_no_io_even_transitively(pure: str) -> None:
     for name in sorted(closure(pure)):
         bad = MODULES[name].external & FORBIDDEN_IN_PURE

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
-from reconciler.manifest import MIGRATIONS, SCHEMA_VERSION, Manifest
+from reconciler.manifest import MIGRATIONS, SCHEMA_VERSION, Manifest, local_day
 from reconciler.models import EntryState, LocalFile, ManifestEntry, Observation, PassReport
 
 ROOT = "/watch/a"
@@ -646,3 +647,48 @@ def test_exit_codes_newest_first(m: Manifest) -> None:
         m.finish_pass(pid, PassReport(started_at=NOW, fatal=code_fatal))
     assert m.exit_codes(2) == [4, 4]
     assert m.exit_codes(10) == [4, 4, 0]
+
+
+# ---- bytes sent per local day (transfer.daily_budget) ----------------------------------------
+
+def test_bytes_sent_are_counted_per_day_and_survive_reopening(path: Path) -> None:
+    m = Manifest.open(path)
+    try:
+        assert m.bytes_sent_on("2026-12-01") == 0
+        m.add_sent("2026-12-01", 600)
+        m.add_sent("2026-12-01", 400)
+        m.add_sent("2026-12-02", 7)
+    finally:
+        m.close()
+    again = Manifest.open(path)
+    try:
+        assert again.bytes_sent_on("2026-12-01") == 1000  # a later --once run sees the day's use
+        assert again.bytes_sent_on("2026-12-02") == 7
+        assert again.bytes_sent_on("2026-12-03") == 0  # a new day starts from nothing
+    finally:
+        again.close()
+
+
+def test_a_version_2_manifest_gains_the_daily_table_keeping_its_rows(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
+    MIGRATIONS[0](db)
+    MIGRATIONS[1](db)
+    db.execute("PRAGMA user_version = 2")
+    db.execute("INSERT INTO files (root, rel, key, state, size) VALUES ('/w', 'a.mp4', 'k', 'uploaded', 5)")
+    db.commit()
+    db.close()
+    m = Manifest.open(path)
+    try:
+        assert [e.rel for e in m.all_entries()] == ["a.mp4"]
+        m.add_sent("2026-12-01", 5)
+        assert m.bytes_sent_on("2026-12-01") == 5
+    finally:
+        m.close()
+
+
+def test_local_day_is_the_local_calendar_date() -> None:
+    noon = time.mktime((2026, 12, 1, 12, 0, 0, 0, 0, -1))
+    assert local_day(noon) == "2026-12-01"
+    assert local_day(noon + 12 * 3600) == "2026-12-02"  # local midnight starts a new day

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 from typing import Any, Optional
@@ -9,6 +10,7 @@ from typing import Any, Optional
 import botocore.exceptions as bx
 import pytest
 
+from reconciler.checksums import FileChanged, b64, checksum_for
 from reconciler.config import load
 from reconciler.manifest import Manifest
 from reconciler.models import LocalFile, MultipartDecision, MultipartStep
@@ -296,3 +298,88 @@ def test_a_retried_or_failed_create_keeps_its_intent_row_for_the_next_pass() -> 
         mp.run(io.BytesIO(b"x" * (2 * CHUNK)), 2 * CHUNK, lambda n: None,
                lambda uid, s: seen_failed.append((uid, s)), None)
     assert seen_failed == [("creating:cam/a.mp4", True)]
+
+
+# ---- streamed part bodies ----------------------------------------------------------------------
+
+class ReadingS3(FakeS3):
+    """Reads each part's body as the HTTP layer would, and keeps what it got."""
+
+    def __init__(self, fail: Optional[dict[str, list[Any]]] = None):
+        super().__init__(fail)
+        self.bodies: dict[int, bytes] = {}
+
+    def __call__(self, op: str, **kwargs: Any) -> Any:
+        if op == "upload_part":
+            body = kwargs["Body"]
+            assert not isinstance(body, (bytes, bytearray)), "a part is streamed, not held whole"
+            self.bodies[kwargs["PartNumber"]] = b"".join(iter(lambda: body.read(16384), b""))
+        return super().__call__(op, **kwargs)
+
+
+def test_each_part_streams_its_own_range_with_the_checksum_of_a_first_read() -> None:
+    data = bytes(range(256)) * (2 * CHUNK // 256) + b"tail"
+    s3 = ReadingS3()
+    mp = MultipartUpload(s3, "cam/a.mp4", MultipartSettings(CHUNK, 2, checksum_for("sha256"), {}),
+                         Throttle(0))
+    mp.run(io.BytesIO(data), len(data), lambda n: None, lambda uid, s: None, None)
+    assert b"".join(s3.bodies[n] for n in sorted(s3.bodies)) == data
+    for kw in s3.ops("upload_part"):
+        n = kw["PartNumber"]
+        assert kw["ChecksumSHA256"] == b64(hashlib.sha256(data[(n - 1) * CHUNK:n * CHUNK]).digest())
+
+
+def test_without_a_flexible_checksum_each_part_carries_content_md5() -> None:
+    data = b"z" * (CHUNK + 10)
+    s3 = ReadingS3()
+    mp = MultipartUpload(s3, "cam/a.mp4", MultipartSettings(CHUNK, 2, None, {}), Throttle(0))
+    mp.run(io.BytesIO(data), len(data), lambda n: None, lambda uid, s: None, None)
+    md5s = [kw["ContentMD5"] for kw in s3.ops("upload_part")]
+    assert sorted(md5s) == sorted([b64(hashlib.md5(data[:CHUNK]).digest()),
+                                   b64(hashlib.md5(data[CHUNK:]).digest())])
+
+
+def test_a_part_the_store_finds_altered_is_a_changed_file_and_the_upload_is_aborted() -> None:
+    """The bytes changed between the hash pass and the send: the store's BadDigest."""
+    s3 = FakeS3({"upload_part": [s3_error("BadDigest", 400)]})
+    seen: list[tuple[str, bool]] = []
+    mp = MultipartUpload(s3, "cam/a.mp4", MultipartSettings(CHUNK, 1, None, {}), Throttle(0))
+    with pytest.raises(FileChanged):
+        mp.run(io.BytesIO(b"x" * (CHUNK + 1)), CHUNK + 1, lambda n: None,
+               lambda uid, s: seen.append((uid, s)), None)
+    assert [kw["UploadId"] for kw in s3.ops("abort_multipart_upload")] == ["new-1"]
+    assert seen[-1] == ("new-1", False)
+    assert not s3.ops("complete_multipart_upload")
+
+
+@pytest.mark.parametrize("size", [1000, CHUNK + 1000], ids=["single PUT", "multipart"])
+def test_a_range_upload_sends_the_bytes_from_the_handles_position(tmp_path: Path, size: int) -> None:
+    """Live segments seek to their start and upload a length: those bytes, not the file's head."""
+    (tmp_path / "cams").mkdir()
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text("watch_dir: cams\nbucket: my-bucket\n"
+                        "transfer:\n  multipart_threshold_mb: 5\n  multipart_chunksize_mb: 5\n")
+    cfg = load(cfg_path, env={})
+    sent: dict[int, bytes] = {}
+
+    class Client:
+        def put_object(self, **kw: Any) -> Any:
+            sent[0] = kw["Body"].read()
+            assert kw["ChecksumSHA256"] == b64(hashlib.sha256(sent[0]).digest())
+            return {}
+
+        def create_multipart_upload(self, **kw: Any) -> Any:
+            return {"UploadId": "u"}
+
+        def upload_part(self, **kw: Any) -> Any:
+            sent[kw["PartNumber"]] = kw["Body"].read()
+            return {"ETag": '"e"'}
+
+        def complete_multipart_upload(self, **kw: Any) -> Any:
+            return {}
+
+    data = bytes(range(256)) * ((size + 5000) // 256 + 1)
+    fh = io.BytesIO(data)
+    fh.seek(5000)
+    Bucket(Client(), cfg).upload_range(fh, "k", 5000, size, lambda n: None, lambda u, s: None)
+    assert b"".join(sent[n] for n in sorted(sent)) == data[5000:5000 + size]

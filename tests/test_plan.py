@@ -79,7 +79,8 @@ def policy(**kw) -> Policy:
     return Policy(stability=stab, prefixes=PREFIXES, **kw)
 
 
-def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=None, open_by=None) -> Snapshot:
+def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=None, open_by=None,
+             sent_today: int = 0) -> Snapshot:
     return Snapshot(
         local=list(files),
         entries={(e.root, e.rel): e for e in entries},
@@ -88,6 +89,7 @@ def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=Non
         excluded=list(excluded),
         prior=prior or {},
         open_by=open_by or {},
+        sent_today=sent_today,
     )
 
 
@@ -106,6 +108,7 @@ class Case:
     prior: Optional[Observation] = None
     policy: dict = field(default_factory=dict)
     detail: Optional[str] = None
+    sent_today: int = 0
 
 
 F = lf()  # an hour old, 100 bytes, at A/x.mp4 -> cam/x.mp4
@@ -272,6 +275,19 @@ CASES = [
     Case("template key", lf("front/Cam1.20240101_120000.mp4"), ActionKind.SKIP, Reason.SETTLING,
          key="cam/front/2023/11/14/Cam1.20240101_120000.mp4",
          policy={"key_template": "{prefix}{camera}/{mtime:%Y/%m/%d}/{name}"}),
+    Case("daily budget spent: a ready file waits", F, ActionKind.SKIP, Reason.BUDGET,
+         key="cam/x.mp4", entry=STABLE, policy={"daily_budget": 1000}, sent_today=1000),
+    Case("daily budget not yet spent: it goes, even if it overshoots", F, ActionKind.UPLOAD,
+         Reason.NEW, entry=STABLE, policy={"daily_budget": 1000}, sent_today=999),
+    Case("daily budget spent, but a priority file goes", F, ActionKind.UPLOAD, Reason.NEW,
+         entry=STABLE, policy={"daily_budget": 1000, "priority": ("*.MP4",)}, sent_today=5000),
+    Case("larger than the whole budget, nothing sent today: goes alone", F, ActionKind.UPLOAD,
+         Reason.NEW, entry=STABLE, policy={"daily_budget": 50}),
+    Case("larger than the whole budget, something sent today: waits for a new day", F,
+         ActionKind.SKIP, Reason.BUDGET, entry=STABLE, policy={"daily_budget": 50}, sent_today=1),
+    Case("a held failed file keeps backing off first", F, ActionKind.SKIP, Reason.BACKOFF,
+         entry=entry(F, EntryState.FAILED, next_attempt_at=NOW + 60),
+         policy={"daily_budget": 10}, sent_today=10),
 ]
 
 
@@ -279,7 +295,7 @@ CASES = [
 def test_decide(case: Case) -> None:
     prior = {(case.file.root, case.file.rel): case.prior} if case.prior else {}
     snap = snapshot([case.file], [case.entry] if case.entry else [], case.twins, case.remote,
-                    prior=prior)
+                    prior=prior, sent_today=case.sent_today)
     p = plan(snap, NOW, policy(**case.policy))
     assert len(p.actions) == 1
     (action,) = p.actions
@@ -459,6 +475,40 @@ def test_order_of_uploads(order: str) -> None:
             assert a.key < b.key
 
 
+# ---- priority and the daily budget ---------------------------------------------------------
+def _ready(*specs: tuple[str, int, int]) -> tuple[list[LocalFile], list[ManifestEntry]]:
+    """(rel, size, age) files, each seen once before: ready now."""
+    files = [lf(rel, size=size, age=age) for rel, size, age in specs]
+    return files, [entry(f, EntryState.PENDING, observation=seen(f)) for f in files]
+
+
+def test_priority_files_go_first_then_order_within_each_class() -> None:
+    files, entries = _ready(("old.jpg", 10, 9000), ("new.mp4", 10, 100), ("mid.JPG", 10, 5000),
+                            ("older.mp4", 10, 8000), ("sub/alert.jpg", 10, 200))
+    p = plan(snapshot(files, entries), NOW, policy(priority=("*.jpg",)))
+    assert [a.file.rel for a in p.uploads] == ["sub/alert.jpg", "mid.JPG", "old.jpg",
+                                               "new.mp4", "older.mp4"]
+    p = plan(snapshot(files, entries), NOW, policy(priority=("*.jpg",), order="oldest_first"))
+    assert [a.file.rel for a in p.uploads] == ["old.jpg", "mid.JPG", "sub/alert.jpg",
+                                               "older.mp4", "new.mp4"]
+
+
+def test_budget_admits_in_order_until_spent_overshooting_by_at_most_one_file() -> None:
+    files, entries = _ready(("a.mp4", 400, 100), ("b.mp4", 400, 200), ("c.mp4", 400, 300),
+                            ("d.mp4", 10, 400), ("e.jpg", 5000, 500))
+    p = plan(snapshot(files, entries, sent_today=100), NOW,
+             policy(daily_budget=1000, priority=("*.jpg",)))
+    # the priority JPEG goes and counts: 100 + 5000 is over, so no clip goes today
+    assert [a.file.rel for a in p.uploads] == ["e.jpg"]
+    assert [a.file.rel for a in p.skips if a.reason is Reason.BUDGET] == [
+        "a.mp4", "b.mp4", "c.mp4", "d.mp4"]
+    p = plan(snapshot(files[:4], entries[:4], sent_today=100), NOW, policy(daily_budget=1000))
+    assert [a.file.rel for a in p.uploads] == ["a.mp4", "b.mp4", "c.mp4"]  # 100+800 < 1000
+    sent = 100 + sum(a.file.size for a in p.uploads)
+    assert sent - 1000 <= max(f.size for f in files[:4])
+    assert [a.file.rel for a in p.skips] == ["d.mp4"]
+
+
 # ---- the open-file probe is an input -------------------------------------------------------------
 def test_a_ready_file_held_open_waits_with_its_holder() -> None:
     up, other, settling = lf("up.mp4"), lf("other.mp4"), lf("settling.mp4")
@@ -530,6 +580,13 @@ def test_leftover_multipart_uploads(name, files, entries, pending, expected) -> 
     assert resumed == (["up-1"] if expected is MultipartStep.RESUME else [None] * len(p.uploads)), name
 
 
+def test_a_leftover_whose_file_waits_for_the_daily_budget_is_kept() -> None:
+    p = plan(replace(snapshot([BIG], [READY_BIG]), multiparts=[leftover()], sent_today=10**9), NOW,
+             policy(part_size=PART, daily_budget=10**9))
+    assert [(a.file.rel, a.reason) for a in p.skips] == [("big.mp4", Reason.BUDGET)]
+    assert [d.step for d in p.multiparts] == [MultipartStep.KEEP]
+
+
 def test_write_only_keys_never_resume_a_leftover() -> None:
     """Resuming lists the parts already sent, a read write-only keys may not do: ABORT, anew."""
     p = plan(replace(snapshot([BIG], [READY_BIG]), multiparts=[leftover()]), NOW,
@@ -567,7 +624,8 @@ def _imported_top_modules(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module", ["plan.py", "stability.py"])
+@pytest.mark.parametrize("module", ["plan.py", "stability.py", "snapshot.py", "live_rules.py", "diskguard.py",
+                                    "leftovers.py", "budget.py", "conflicts.py"])
 def test_pure_modules_import_no_io(module: str) -> None:
     assert _imported_top_modules(PACKAGE / module) & FORBIDDEN == set()
 
@@ -579,7 +637,7 @@ def test_import_checker_sees_imports(tmp_path: Path) -> None:
 
 
 def test_importing_the_planner_loads_no_io_library() -> None:
-    code = ("import sys, reconciler.plan, reconciler.stability\n"
+    code = ("import sys, reconciler.plan, reconciler.stability, reconciler.alerts\n"
             "print(' '.join(sorted(m for m in ('boto3', 'botocore', 'sqlite3', '_sqlite3', 'psutil',"
             " 'loguru', 'yaml') if m in sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 from xml.sax.saxutils import escape
 
 _MAX_HEADER_BYTES = 64 * 1024
@@ -88,9 +88,10 @@ class _Closed(Exception):
 class _Conn:
     """A socket with a read buffer: lines, exact counts, chunked bodies."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, meter: Optional[Callable[[int], None]] = None):
         self.sock = sock
         self.buf = b""
+        self.meter = meter  # told how many bytes each recv brought (client side only)
 
     def _fill(self) -> None:
         try:
@@ -99,6 +100,8 @@ class _Conn:
             raise _Closed(str(exc)) from None
         if not data:
             raise _Closed("eof")
+        if self.meter is not None:
+            self.meter(len(data))
         self.buf += data
 
     def read_head(self) -> bytes:
@@ -211,6 +214,7 @@ class FaultProxy:
         self.counts: collections.Counter[str] = collections.Counter()
         self.log: list[tuple[str, str]] = []  # (method, target) of every request seen
         self.injected: collections.Counter[str] = collections.Counter()  # faults fired by kind
+        self.received: list[tuple[float, int]] = []  # (monotonic time, bytes) from clients
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
         self._listener: Optional[socket.socket] = None
@@ -389,8 +393,12 @@ class FaultProxy:
                 self._threads.add(t)
             t.start()
 
+    def _received(self, n: int) -> None:
+        with self._lock:
+            self.received.append((time.monotonic(), n))
+
     def _serve(self, client: socket.socket) -> None:
-        conn = _Conn(client)
+        conn = _Conn(client, self._received)
         reset = False
         try:
             while not self._stopping.is_set():
