@@ -17,11 +17,11 @@ from typing import IO, Callable, Optional, Protocol
 from loguru import logger
 
 from . import localfs
-from .models import Action, ActionKind, LocalFile
+from .models import Action, ActionKind, LocalFile, StoredObject
 from .s3errors import RemoteError, is_denied
 from .text import printable
 
-Found = tuple[int, Optional[str], str]  # what head() says: size, stored checksum, ETag
+Found = StoredObject  # what head() says: size, stored checksum, ETag, part count
 
 
 class Verifier(Protocol):
@@ -83,7 +83,7 @@ def _finish_one(store: Verifier, action: Action, file: LocalFile, move_to: Optio
     with localfs.open_held(file, delete=True) as held:
         if not held.unchanged():
             return 0  # changed since the plan: the next pass sees it as changed
-        if found[0] != file.size or not store.same_content(held.fh, file.size, found):
+        if found.size != file.size or not store.same_content(held.fh, file.size, found):
             logger.warning("Keeping {}: not verified in the bucket (its current bytes differ "
                            "from the object at {}); it is uploaded again", printable(file.rel),
                            printable(action.key))

@@ -67,6 +67,50 @@ def composite(checksum: Checksum, digests: list[bytes]) -> str:
     return f"{b64(checksum.of(b''.join(digests)))}-{len(digests)}"
 
 
+BLOCK = 1 << 20  # hashing reads this much at a time: memory stays flat whatever the part size
+
+
+def parts_for(size: int, part: int) -> int:
+    """How many parts of `part` bytes an upload of `size` bytes has."""
+    return max(1, -(-size // part))
+
+
+def part_digests(fh: IO[bytes], size: int, part: int, new: Callable[[], Any]) -> list[bytes]:
+    """The digest of each `part`-byte slice of the first `size` bytes of fh (from offset 0)."""
+    fh.seek(0)
+    digests = []
+    for offset in range(0, max(size, 1), part):
+        h, left = new(), min(part, size - offset)
+        while left > 0:
+            block = read_exact(fh, min(BLOCK, left))
+            h.update(block)
+            left -= len(block)
+        digests.append(h.digest())
+    return digests
+
+
+def split_count(value: str) -> tuple[str, Optional[int]]:
+    """"<value>-N" -> (value, N); a value without a part count -> (value, None). Neither
+    base64 nor hex uses "-", so a suffix is always a part count."""
+    head, sep, count = value.rpartition("-")
+    return (head, int(count)) if sep and count.isdigit() else (value, None)
+
+
+def checksum_matches(fh: IO[bytes], size: int, stored: str, checksum: Checksum,
+                     part_sizes: tuple[int, ...]) -> Optional[bool]:
+    """Do these bytes have this stored checksum: plain, or composite "<b64>-N" computed with
+    each candidate part size that gives N parts? None when it cannot be told: a composite
+    for which no candidate part size gives its part count."""
+    value, count = split_count(stored)
+    if count is None:
+        return b64(part_digests(fh, size, max(size, 1), checksum.new)[0]) == value
+    candidates = [p for p in dict.fromkeys(part_sizes) if p > 0 and parts_for(size, p) == count]
+    if not candidates:
+        return None
+    return any(composite(checksum, part_digests(fh, size, p, checksum.new)) == stored
+               for p in candidates)
+
+
 def md5_etag_matches(fh: IO[bytes], size: int, etag: str, part_sizes: tuple[int, ...]) -> bool:
     """Do these bytes have this S3 ETag? For objects stored without a flexible checksum.
 

@@ -19,7 +19,17 @@ from loguru import logger
 from .checksums import FileChanged
 from .keys import keep_both_key
 from .localfs import FileLocked, LinkRefused, NotTheScannedFile, open_for_upload
-from .models import CREATING, Action, ActionKind, LocalFile, Outcome, Reason, Stored, UploadResult
+from .models import (
+    CREATING,
+    Action,
+    ActionKind,
+    LocalFile,
+    Outcome,
+    Reason,
+    Stored,
+    StoredObject,
+    UploadResult,
+)
 from .plan import Found, Taken, when_taken
 from .s3errors import ErrorKind, RemoteError, is_denied
 from .text import printable
@@ -31,9 +41,9 @@ class Store(Protocol):
                resume_id: Optional[str] = None,
                unchanged: Callable[[], None] = lambda: None) -> Stored | Optional[str]: ...
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]: ...
+    def head(self, key: str) -> Optional[StoredObject]: ...
 
-    def same_content(self, fh: IO[bytes], size: int, found: tuple[int, Optional[str], str]) -> bool: ...
+    def same_content(self, fh: IO[bytes], size: int, found: StoredObject) -> bool: ...
 
 
 class Abandoned(Exception):
@@ -283,6 +293,6 @@ class Executor:
             raise
         if found is None:
             return Found.NOTHING, None
-        if found[0] == file.size and self.store.same_content(fh, file.size, found):
-            return Found.SAME, found[1]
-        return Found.OTHER, found[1]
+        if self.store.same_content(fh, file.size, found):  # size, then content, any part size
+            return Found.SAME, found.checksum
+        return Found.OTHER, found.checksum

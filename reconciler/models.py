@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Optional, Protocol
+from typing import Any, Iterator, Optional, Protocol  # noqa: UP035 - test_layering allows typing, not collections
 
 
 class Readiness(str, Enum):
@@ -165,6 +165,28 @@ class RemoteObject:
     key: str
     size: int
     etag: str = ""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What a HEAD of one key says about its object: enough to tell whether local bytes
+    are its content (Bucket.same_content), whichever store and part size wrote it.
+
+    checksum is the configured algorithm's value as the store keeps it, a multipart
+    object's composite always in S3's documented "<b64>-N" form (moto leaves "-N" off);
+    None when the store keeps no checksum of that algorithm. parts_count is None for a
+    single PUT (or when the store does not say).
+    """
+
+    size: int
+    checksum: Optional[str]
+    etag: str
+    parts_count: Optional[int] = None
+    key: str = ""
+
+    def __iter__(self) -> Iterator[Any]:
+        """`size, checksum, etag = found`, as callers unpacked the tuple head() once returned."""
+        return iter((self.size, self.checksum, self.etag))
 
 
 @dataclass(frozen=True)

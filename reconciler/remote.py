@@ -14,18 +14,34 @@ from typing import IO, Any, Callable, Optional
 import boto3
 import botocore.exceptions as bx
 from botocore.config import Config as BotoConfig
+from loguru import logger
 
 from . import __version__
-from .checksums import MD5, FileChanged, b64, checksum_for, composite, digest_range, md5_etag_matches
+from .checksums import (
+    MD5,
+    FileChanged,
+    b64,
+    checksum_for,
+    checksum_matches,
+    composite,
+    digest_range,
+    md5_etag_matches,
+    parts_for,
+    split_count,
+)
 from .config import MIB, Config, ConfigError
-from .models import RemoteObject, Stored
+from .models import RemoteObject, Stored, StoredObject
 from .multipart import MultipartSettings, MultipartUpload
 from .objectlock import ObjectLockCalls, lock_headers, utcnow
 from .s3errors import ErrorKind, RemoteError, classify_error
+from .text import printable
 from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
 from .timetable import rate_source
 
 Progress = Callable[[int], None]
+# A HEAD with PartNumber answered with one of these: the store cannot tell a part's size.
+_UNSUPPORTED = {"400", "404", "416", "501", "NotImplemented", "InvalidRequest", "InvalidArgument",
+                "InvalidPartNumber", "NoSuchKey", "NotFound"}
 
 
 def make_client(cfg: Config) -> Any:
@@ -86,6 +102,7 @@ class Bucket(ObjectLockCalls):
         self.throttle = throttle or Throttle(rate_source(cfg.transfer))
         self.memory = MemoryBudget(int(cfg.transfer.max_memory_mb * MIB))
         self.conditional_complete = True  # False once the store rejects IfNoneMatch on a complete
+        self.algorithm_header = True  # False once the store rejects x-amz-sdk-checksum-algorithm
         self.lock = cfg.remote.object_lock
         self.whole_sha256 = cfg.ledger.enabled  # the ledger records every file's SHA-256
         self.clock = utcnow
@@ -123,33 +140,62 @@ class Bucket(ObjectLockCalls):
             if not page.get("IsTruncated") or not token:
                 return out
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]:
-        """(size, stored checksum, ETag) of the object at key, or None if there is none."""
+    def head(self, key: str) -> Optional[StoredObject]:
+        """What the store holds at key, or None if there is no object there."""
         try:
             resp = self._call("head_object", Key=key, ChecksumMode="ENABLED")
         except RemoteError as exc:
             if exc.code in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
+        etag = resp.get("ETag", "")
         stored = resp.get(self.checksum.field) if self.checksum else None
-        return resp["ContentLength"], stored, resp.get("ETag", "")
+        parts = split_count(stored)[1] if stored else None
+        parts = parts or resp.get("PartsCount") or split_count(etag.strip('"'))[1]
+        if stored and parts and "-" not in stored and resp.get("ChecksumType") != "FULL_OBJECT":
+            stored = f"{stored}-{parts}"  # moto's composite lacks AWS's "-N": one form for all
+        return StoredObject(resp["ContentLength"], stored, etag, parts, key)
 
-    def same_content(self, fh: IO[bytes], size: int, found: tuple[int, Optional[str], str]) -> bool:
-        """Do the `size` bytes of fh match the object head() found: its stored checksum, or
-        its ETag where the store keeps no checksum? (The caller compares the sizes.)"""
-        _size, stored, etag = found
-        if stored is not None:
-            return self.local_checksum(fh, size) == stored
-        return self.etag_matches(fh, size, etag)
+    def same_content(self, fh: IO[bytes], size: int, found: Optional[StoredObject]) -> bool:
+        """Are the first `size` bytes of fh exactly the object head() found?
 
-    def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool:
-        """For objects without a stored checksum: our part size, boto3's default (8 MiB) and
-        common others are tried for multipart ETags."""
-        parts = (self.cfg.transfer.chunk_bytes, 8 * MIB, 16 * MIB, 5 * MIB, 64 * MIB)
-        return md5_etag_matches(fh, size, etag, parts)
+        The stored checksum decides where it can be compared (same algorithm; for a
+        multipart object, a part size giving its part count); otherwise the ETag (the MD5,
+        or for a multipart object the MD5 of part MD5s). A multipart object is hashed with
+        the part size it was really sent with, learned from the store, so a changed
+        multipart_chunksize_mb or another uploader's part size still compares equal.
+        """
+        if found is None or found.size != size:
+            return False
+        sizes = self._part_sizes(found) if found.parts_count else ()
+        if self.checksum and found.checksum:
+            verdict = checksum_matches(fh, size, found.checksum, self.checksum, sizes)
+            if verdict is not None:
+                return verdict
+            logger.debug("{}: no part size gives its checksum's {} parts; comparing the ETag",
+                         printable(found.key), found.parts_count)
+        return md5_etag_matches(fh, size, found.etag, sizes)
+
+    def _part_sizes(self, found: StoredObject) -> tuple[int, ...]:
+        """Part sizes to hash a multipart object with: part 1's real size where the store
+        tells it (HEAD with PartNumber=1), else ours, boto3's default (8 MiB) and common ones."""
+        learned = self._part_one_size(found.key) if found.key else None
+        if learned and parts_for(found.size, learned) == found.parts_count:
+            return (learned,)
+        return (self.cfg.transfer.chunk_bytes, 8 * MIB, 16 * MIB, 5 * MIB, 64 * MIB, found.size)
+
+    def _part_one_size(self, key: str) -> Optional[int]:
+        try:
+            return int(self._call("head_object", Key=key, PartNumber=1)["ContentLength"])
+        except RemoteError as exc:
+            if exc.kind in (ErrorKind.KEY, ErrorKind.FATAL) and exc.code in _UNSUPPORTED:
+                logger.debug("The store cannot HEAD part 1 of {} ({}); guessing its part size",
+                             printable(key), exc)
+                return None
+            raise
 
     def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]:
-        """The checksum an upload of these bytes would have stored (plain or composite)."""
+        """The checksum an upload of these bytes would store now (plain or composite)."""
         if not self.checksum:
             return None
         read_at = SharedHandle(fh).read_at  # block by block: memory stays bounded
@@ -207,13 +253,31 @@ class Bucket(ObjectLockCalls):
             if self.checksum:
                 stored = b64(digest)
                 kwargs[self.checksum.field] = stored
+                if self.algorithm_header:  # as the SDKs send it: moto keeps a checksum only with it
+                    kwargs["ChecksumAlgorithm"] = self.checksum.name
             else:  # no flexible checksum: the classic Content-MD5 still guards the bytes
                 kwargs["ContentMD5"] = b64(digest)  # (and a locked write must carry one)
             if not overwrite:
                 kwargs["IfNoneMatch"] = "*"
-            body = RangeBody(handle, 0, size, self.throttle, progress)
-            resp = send_body(body, lambda: self._call("put_object", Key=key, Body=body, **kwargs))
+            resp = self._send_put(handle, key, size, progress, kwargs)
         return Stored(stored, resp.get("VersionId"), sha)
+
+    def _send_put(self, handle: SharedHandle, key: str, size: int, progress: Progress,
+                  kwargs: dict[str, Any]) -> Any:
+        def send() -> Any:
+            body = RangeBody(handle, 0, size, self.throttle, progress)
+            return send_body(body, lambda: self._call("put_object", Key=key, Body=body, **kwargs))
+
+        try:
+            return send()
+        except RemoteError as exc:
+            if "ChecksumAlgorithm" not in kwargs or not _rejects_algorithm_header(exc):
+                raise
+            self.algorithm_header = False  # remembered for the rest of this process
+            logger.info("The store refuses the x-amz-sdk-checksum-algorithm header; the checksum "
+                        "is sent without it")
+            del kwargs["ChecksumAlgorithm"]
+            return send()
 
     def _hash_pass(self, handle: SharedHandle, size: int) -> tuple[bytes, Optional[str]]:
         """One read of the bytes: the digest the request carries (checksum, else MD5) and,
@@ -352,3 +416,10 @@ class Bucket(ObjectLockCalls):
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)
+
+
+def _rejects_algorithm_header(exc: RemoteError) -> bool:
+    """Did the store refuse the x-amz-sdk-checksum-algorithm header itself (some S3-compatible
+    stores answer "Unsupported header")?"""
+    text = f"{exc} {exc.__cause__ or ''}".lower()
+    return exc.code in _UNSUPPORTED and "sdk-checksum-algorithm" in text

@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.after import clean_up
 from reconciler.localfs import restat
-from reconciler.models import Action, ActionKind, LocalFile, Reason
+from reconciler.models import Action, ActionKind, LocalFile, Reason, StoredObject
 from reconciler.s3errors import ErrorKind, RemoteError
 
 
@@ -29,19 +29,22 @@ class Store:
         self.keep_checksums = keep_checksums
         self.compared: list[bytes] = []  # the local bytes each comparison read
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]:
+    def head(self, key: str) -> Optional[StoredObject]:
         if key in self.failing:
             raise RemoteError(ErrorKind.RETRYABLE, "S3 answered 503: SlowDown", "SlowDown")
         data = self.objects.get(key)
         if data is None:
             return None
-        return len(data), (sha(data) if self.keep_checksums else None), hashlib.md5(data).hexdigest()
+        return StoredObject(len(data), sha(data) if self.keep_checksums else None,
+                            hashlib.md5(data).hexdigest())
 
-    def same_content(self, fh: IO[bytes], size: int, found: tuple[int, Optional[str], str]) -> bool:
+    def same_content(self, fh: IO[bytes], size: int, found: StoredObject) -> bool:
         fh.seek(0)
         data = fh.read(size)
         self.compared.append(data)
-        return sha(data) == found[1] if found[1] is not None else hashlib.md5(data).hexdigest() == found[2]
+        if found.checksum is not None:
+            return sha(data) == found.checksum
+        return hashlib.md5(data).hexdigest() == found.etag
 
 
 class Changed(list):

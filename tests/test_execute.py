@@ -20,7 +20,7 @@ from reconciler.execute import (
 )
 from reconciler.keys import keep_both_key
 from reconciler.localfs import FileLocked, open_for_upload
-from reconciler.models import Action, ActionKind, LocalFile, Outcome, Reason, UploadResult
+from reconciler.models import Action, ActionKind, LocalFile, Outcome, Reason, StoredObject, UploadResult
 from reconciler.s3errors import ErrorKind, RemoteError
 
 CONTENT = b"camera bytes " * 100
@@ -66,21 +66,19 @@ class FakeStore:
         self.put(key, data)
         return digest(data)
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]:
+    def head(self, key: str) -> Optional[StoredObject]:
         obj = self.objects.get(key)
-        return None if obj is None else (len(obj[0]), obj[1], hashlib.md5(obj[0]).hexdigest())
+        return None if obj is None else StoredObject(len(obj[0]), obj[1], hashlib.md5(obj[0]).hexdigest())
 
-    def same_content(self, fh: IO[bytes], size: int, found: tuple[int, Optional[str], str]) -> bool:
-        return (self.local_checksum(fh, size) == found[1] if found[1] is not None
-                else self.etag_matches(fh, size, found[2]))
-
-    def etag_matches(self, fh: IO[bytes], size: int, etag: str) -> bool:
+    def same_content(self, fh: IO[bytes], size: int, found: StoredObject) -> bool:
+        """The checksum where kept, else the MD5 ETag (single-part objects only here)."""
         fh.seek(0)
-        return hashlib.md5(fh.read(size)).hexdigest() == etag
-
-    def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]:
-        fh.seek(0)
-        return digest(fh.read(size))
+        data = fh.read(size)
+        if size != found.size:
+            return False
+        if found.checksum:
+            return digest(data) == found.checksum
+        return hashlib.md5(data).hexdigest() == found.etag
 
 
 def real_file(tmp_path: Path, rel: str = "a.mp4", data: bytes = CONTENT) -> LocalFile:
@@ -506,7 +504,7 @@ class FlakyHead(FakeStore):
         super().__init__()
         self.errors = errors
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]:
+    def head(self, key: str) -> Optional[StoredObject]:
         if self.errors:
             raise self.errors.pop(0)
         return super().head(key)

@@ -39,13 +39,14 @@ def drop_locked_bucket(server: SeaweedServer, s3, bucket: str) -> None:
 
 
 @pytest.fixture
-def lock_camp(seaweed: SeaweedServer, tmp_path: Path) -> Iterator[Camp]:
-    """`camp`, but its bucket has Object Lock enabled (and so versioning)."""
+def lock_camp(seaweedfs: SeaweedServer, tmp_path: Path) -> Iterator[Camp]:
+    """`camp`, but its bucket has Object Lock enabled (and so versioning). SeaweedFS only so
+    far: dropping a locked bucket goes through its filer (moto would need its own way)."""
     bucket = f"l-{uuid.uuid4().hex[:12]}"
-    s3 = s3_client(seaweed.endpoint)
+    s3 = s3_client(seaweedfs.endpoint)
     s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
-    c = Camp(tmp_path, seaweed.endpoint, bucket, s3)
+    c = Camp(tmp_path, seaweedfs.endpoint, bucket, s3)
     c.watch.mkdir()
     c.write_config()
     yield c
-    drop_locked_bucket(seaweed, s3, bucket)
+    drop_locked_bucket(seaweedfs, s3, bucket)

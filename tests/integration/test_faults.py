@@ -258,6 +258,10 @@ def test_endpoint_refusing_connections_exits_4_in_bounded_time_then_recovers(
 
 # ---- kill -9 at any instant ----------------------------------------------------------------
 
+# The longest test of the suite (~1 min): on SeaweedFS only, the real object store, to keep the
+# whole suite within 10 minutes on a 2-core machine. moto runs every other kill/resume test.
+@pytest.mark.slow
+@pytest.mark.parametrize("store", ["seaweedfs"], indirect=True)
 def test_kill_9_at_random_instants_loses_nothing_and_leaves_no_multipart_behind(camp: Camp) -> None:
     rng = random.Random(20261124)
     configure(camp, extra=MULTIPART + '  max_bandwidth: "10MB/s"\n')  # passes last ~1-3 s

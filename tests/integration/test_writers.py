@@ -1,7 +1,7 @@
 """Issue 4: never upload a file that is still being written.
 
 Real writer processes (tests/writers.py) hold real files open while camup-sync runs as
-a real subprocess against the session's SeaweedFS: nothing is uploaded while a writer
+a real subprocess against each of the session's S3 servers: nothing is uploaded while a writer
 holds its file, and once the writer is done the object equals the finished bytes.
 """
 

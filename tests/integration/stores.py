@@ -1,0 +1,87 @@
+"""The S3 implementations the integration suite runs against, each one a throwaway server
+on loopback: SeaweedFS (scripts/seaweed.py) and moto's server, an independent emulation of
+AWS S3. Two stores, so a difference between them is found by the tests, not by a user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from seaweed import clean_aws_env, free_ports
+
+READY_TIMEOUT_SECONDS = 60.0
+
+# moto's ThreadedMotoServer in a child process: its own clean environment (no inherited
+# AWS_* variable, dummy keys, no metadata service), its own interpreter (the 2 cores are
+# not shared with the test's GIL), and a kill at the end that cannot leave a thread behind.
+_MOTO_CHILD = """
+import sys, threading
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
+server.start()
+print("ready", flush=True)
+threading.Event().wait()
+"""
+
+
+@dataclass
+class MotoServer:
+    """moto's S3 server on 127.0.0.1 at a free port, for one test session."""
+
+    data_dir: Path
+    process: subprocess.Popen | None = None
+    s3_port: int = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def start(self) -> MotoServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.s3_port = free_ports(1)[0]
+        log = open(self.data_dir / "moto.log", "wb")  # noqa: SIM115 - lives as long as the server
+        self.process = subprocess.Popen([sys.executable, "-c", _MOTO_CHILD, str(self.s3_port)],
+                                        stdout=log, stderr=subprocess.STDOUT, env=clean_aws_env(),
+                                        cwd=self.data_dir)
+        log.close()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                tail = (self.data_dir / "moto.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"moto's server exited with {self.process.returncode}:\n{tail}")
+            try:
+                with opener.open(f"{self.endpoint}/", timeout=5) as resp:  # ListBuckets
+                    resp.read()
+                return
+            except (OSError, urllib.error.URLError) as exc:
+                last = str(exc)
+                time.sleep(0.2)
+        raise RuntimeError(f"moto's server did not answer within {READY_TIMEOUT_SECONDS}s: {last}")
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait(timeout=15)
