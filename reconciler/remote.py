@@ -378,8 +378,9 @@ class Bucket(ObjectLockCalls):
         kwargs = self._extra()
         if self.checksum:
             kwargs[self.checksum.field] = b64(self.checksum.of(data))
-        else:
-            kwargs["ContentMD5"] = b64(hashlib.md5(data).digest())
+        # Always: a PUT under Object Lock needs Content-MD5 or the SDK's algorithm header
+        # (AWS and moto refuse it otherwise), and every store accepts Content-MD5.
+        kwargs["ContentMD5"] = b64(hashlib.md5(data).digest())
         resp = self._call("put_object", Key=key, Body=data, IfNoneMatch="*",
                           ContentType="application/x-ndjson", **kwargs)
         return resp.get("VersionId")

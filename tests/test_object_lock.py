@@ -77,6 +77,25 @@ def test_a_locked_put_carries_the_retention_and_content_md5_or_a_checksum(tmp_pa
     assert stored.version_id == "v7"
 
 
+@pytest.mark.parametrize("checksum", ["off", "sha256"])
+def test_a_locked_ledger_object_carries_content_md5_whatever_the_checksum(tmp_path: Path,
+                                                                          checksum: str) -> None:
+    """A PUT under Object Lock needs Content-MD5 or the SDK's algorithm header: with only
+    x-amz-checksum-sha256, moto (and AWS, by its documentation) refused the ledger object."""
+    data = b'{"key": "cams/a.mp4"}\n'
+    bucket, stub = stubbed(tmp_path, checksum=checksum, object_lock={"mode": "GOVERNANCE", "days": 7})
+    expected = {"Bucket": "cams", "Key": "led", "Body": data, "IfNoneMatch": "*",
+                "ContentType": "application/x-ndjson", "ObjectLockMode": "GOVERNANCE",
+                "ObjectLockRetainUntilDate": NOW + dt.timedelta(days=7),
+                "ContentMD5": base64.b64encode(hashlib.md5(data).digest()).decode()}
+    if checksum == "sha256":
+        expected["ChecksumSHA256"] = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    stub.add_response("put_object", {"VersionId": "v1"}, expected)
+    with stub:
+        assert bucket.put_immutable("led", data) == "v1"
+    stub.assert_no_pending_responses()
+
+
 def test_a_multipart_object_without_retention_gets_it_after_completing(tmp_path: Path) -> None:
     """moto's server ignores lock headers on CreateMultipartUpload: HEAD, then PutObjectRetention."""
     bucket, stub = stubbed(tmp_path, object_lock={"mode": "GOVERNANCE", "days": 1})
