@@ -29,6 +29,7 @@ from .models import (
     Stored,
     StoredObject,
     UploadResult,
+    stat_unchanged,
 )
 from .plan import Found, Taken, when_taken
 from .s3errors import ErrorKind, RemoteError, is_denied
@@ -74,7 +75,7 @@ def _same_as_planned(fh: IO[bytes], file: LocalFile) -> None:
 
 def _differs(fh: IO[bytes], file: LocalFile) -> bool:
     st = os.fstat(fh.fileno())  # the held handle itself: the path may have moved meanwhile
-    return (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns)
+    return not stat_unchanged(st, file)
 
 
 @dataclass

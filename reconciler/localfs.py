@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, Optional
 
 from .localcopy import PARTIAL as PARTIAL
 from .localcopy import clean_partials, copy_verified, discard, fsync_dir
-from .models import LocalFile
+from .models import LocalFile, stat_unchanged
 
 if TYPE_CHECKING:
     from .win32 import WinApi
@@ -148,7 +148,7 @@ class Held:
     def unchanged(self) -> bool:
         """Size and mtime of the held file are still those planned (and verified)."""
         st = os.fstat(self.fh.fileno())
-        return (st.st_size, st.st_mtime_ns) == (self.file.size, self.file.mtime_ns)
+        return stat_unchanged(st, self.file)
 
 
 def open_held(file: LocalFile, delete: bool = False, win: Optional[WinApi] = None,

@@ -108,6 +108,11 @@ def unchanged(a: SizeAndMtime, b: SizeAndMtime) -> bool:
     return a.size == b.size and a.mtime_ns == b.mtime_ns
 
 
+def stat_unchanged(st: Any, b: SizeAndMtime) -> bool:
+    """The same test for a fresh os.stat / os.fstat result."""
+    return bool(st.st_size == b.size and st.st_mtime_ns == b.mtime_ns)
+
+
 @dataclass(frozen=True)
 class Observation:
     """The stability history of a not-yet-uploaded file."""

@@ -22,7 +22,7 @@ from .execute import RetryPolicy
 from .keys import is_reserved
 from .live import observe_heads
 from .manifest import Manifest, local_day
-from .models import DiskSpace, EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject
+from .models import DiskSpace, EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject, unchanged
 from .plan import FileId, LivePolicy, Policy, Snapshot, plan, ready_by_stability, second_look
 from .probe import SweepResult, find_writers
 from .s3errors import ErrorKind, RemoteError
@@ -204,7 +204,7 @@ def _fresh_candidates(files: list[LocalFile],
     candidates = 0
     for f in files:
         e = entries.get(f.id)
-        if e is not None and e.state is EntryState.UPLOADED and (e.size, e.mtime_ns) == (f.size, f.mtime_ns):
+        if e is not None and e.state is EntryState.UPLOADED and unchanged(e, f):
             out.append(f)
             continue
         candidates += 1

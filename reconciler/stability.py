@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .models import LocalFile, Observation, Readiness
+from .models import LocalFile, Observation, Readiness, unchanged
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class StabilityPolicy:
 
 def observe(previous: Optional[Observation], file: LocalFile, now: float) -> Observation:
     """Fold one fresh stat into the file's history: unchanged size+mtime counts up."""
-    if previous and previous.size == file.size and previous.mtime_ns == file.mtime_ns:
+    if previous and unchanged(previous, file):
         return Observation(file.size, file.mtime_ns, previous.count + 1, previous.first_seen)
     return Observation(file.size, file.mtime_ns, 1, now)
 

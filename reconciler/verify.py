@@ -18,7 +18,7 @@ from typing import IO, Any, Callable, Optional, Protocol
 from . import localfs
 from .ledger import broken_links, sha256_hex, split_lines
 from .manifest import Manifest
-from .models import LocalFile, ManifestEntry
+from .models import LocalFile, ManifestEntry, unchanged
 from .s3errors import ErrorKind, RemoteError, is_denied
 from .text import printable
 
@@ -135,7 +135,7 @@ def _deep(store: Reader, row: ManifestEntry, sha: Optional[str]) -> list[Problem
 def check_local(store: Reader, row: ManifestEntry, sha: Optional[str]) -> Optional[list[Problem]]:
     """None when the file is gone or changed since (a later pass uploads it again)."""
     now = localfs.restat(LocalFile(row.root, row.rel, row.size, row.mtime_ns, row.dev, row.ino))
-    if now is None or (now.size, now.mtime_ns) != (row.size, row.mtime_ns) or not (row.checksum or sha):
+    if now is None or not unchanged(now, row) or not (row.checksum or sha):
         return None
     try:
         with localfs.open_for_upload(now) as fh:  # no link followed, the scanned file only
