@@ -167,7 +167,7 @@ def open_bucket(cfg: Config) -> Bucket:
         raise
     except Exception as exc:
         raise classify_error(exc, cfg.bucket) from exc  # re-raises what is not an S3 matter
-    return Bucket(client, cfg)
+    return Bucket.from_config(client, cfg)
 
 
 def _require_a_watch_dir(cfg: Config) -> None:

@@ -53,7 +53,7 @@ class World:
         if self._bucket is None:
             from .remote import Bucket, make_client
 
-            factory = self.bucket or (lambda c: Bucket(make_client(c), c))
+            factory = self.bucket or (lambda c: Bucket.from_config(make_client(c), c))
             self._bucket = factory(cfg)
         return self._bucket
 

@@ -9,6 +9,7 @@ upload carries a checksum of those bytes that the store verifies and keeps.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import IO, Any, Callable, Optional
 
 import boto3
@@ -29,7 +30,7 @@ from .checksums import (
     parts_for,
     split_count,
 )
-from .config import MIB, Config, ConfigError
+from .config import MIB, Config, ConfigError, ObjectLock, Transfer
 from .models import RemoteObject, Stored, StoredObject
 from .multipart import MultipartSettings, MultipartUpload
 from .objectlock import ObjectLockCalls, lock_headers, utcnow
@@ -91,21 +92,46 @@ def _no_expect_for_small_bodies(request: Any, **_: Any) -> None:
         del request.headers["Expect"]
 
 
+@dataclass(frozen=True)
+class BucketSettings:
+    """What the S3 side needs of the config, and nothing more."""
+
+    name: str
+    transfer: Transfer
+    checksum: str = "auto"  # remote.checksum
+    storage_class: Optional[str] = None
+    sse: Optional[str] = None
+    sse_kms_key_id: Optional[str] = None
+    object_lock: Optional[ObjectLock] = None
+    whole_sha256: bool = False  # the ledger records every file's SHA-256
+
+    @classmethod
+    def of(cls, cfg: Config) -> BucketSettings:
+        r = cfg.remote
+        return cls(cfg.bucket, cfg.transfer, r.checksum, r.storage_class, r.sse, r.sse_kms_key_id,
+                   r.object_lock, cfg.ledger.enabled)
+
+
 class Bucket(ObjectLockCalls):
     """One bucket through one client; every call maps failures to RemoteError."""
 
-    def __init__(self, client: Any, cfg: Config, throttle: Optional[Throttle] = None):
+    def __init__(self, client: Any, settings: BucketSettings, throttle: Optional[Throttle] = None):
         self.client = client
-        self.name = cfg.bucket
-        self.cfg = cfg
-        self.checksum = checksum_for(cfg.remote.checksum)
-        self.throttle = throttle or Throttle(rate_source(cfg.transfer))
-        self.memory = MemoryBudget(int(cfg.transfer.max_memory_mb * MIB))
+        self.name = settings.name
+        self.settings = settings
+        self.transfer = settings.transfer
+        self.checksum = checksum_for(settings.checksum)
+        self.throttle = throttle or Throttle(rate_source(settings.transfer))
+        self.memory = MemoryBudget(int(settings.transfer.max_memory_mb * MIB))
         self.conditional_complete = True  # False once the store rejects IfNoneMatch on a complete
         self.algorithm_header = True  # False once the store rejects x-amz-sdk-checksum-algorithm
-        self.lock = cfg.remote.object_lock
-        self.whole_sha256 = cfg.ledger.enabled  # the ledger records every file's SHA-256
+        self.lock = settings.object_lock
+        self.whole_sha256 = settings.whole_sha256
         self.clock = utcnow
+
+    @classmethod
+    def from_config(cls, client: Any, cfg: Config) -> Bucket:
+        return cls(client, BucketSettings.of(cfg))
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         try:
@@ -114,7 +140,7 @@ class Bucket(ObjectLockCalls):
             raise classify_error(exc, self.name) from exc
 
     def _extra(self) -> dict[str, Any]:
-        r = self.cfg.remote
+        r = self.settings
         extra: dict[str, Any] = {}
         if r.storage_class:
             extra["StorageClass"] = r.storage_class
@@ -182,7 +208,7 @@ class Bucket(ObjectLockCalls):
         learned = self._part_one_size(found.key) if found.key else None
         if learned and parts_for(found.size, learned) == found.parts_count:
             return (learned,)
-        return (self.cfg.transfer.chunk_bytes, 8 * MIB, 16 * MIB, 5 * MIB, 64 * MIB, found.size)
+        return (self.transfer.chunk_bytes, 8 * MIB, 16 * MIB, 5 * MIB, 64 * MIB, found.size)
 
     def _part_one_size(self, key: str) -> Optional[int]:
         try:
@@ -199,9 +225,9 @@ class Bucket(ObjectLockCalls):
         if not self.checksum:
             return None
         read_at = SharedHandle(fh).read_at  # block by block: memory stays bounded
-        if size < self.cfg.transfer.threshold_bytes:
+        if size < self.transfer.threshold_bytes:
             return b64(digest_range(read_at, 0, size, self.checksum.new))
-        chunk = self.cfg.transfer.chunk_bytes
+        chunk = self.transfer.chunk_bytes
         digests = [digest_range(read_at, off, min(chunk, size - off), self.checksum.new)
                    for off in range(0, size, chunk)]
         return composite(self.checksum, digests)
@@ -225,7 +251,7 @@ class Bucket(ObjectLockCalls):
         file changed while it was read; it runs before the object is published, so a
         changed file never leaves a truncated object under its key.
         """
-        if size < self.cfg.transfer.threshold_bytes:
+        if size < self.transfer.threshold_bytes:
             return self._put(fh, key, size, overwrite, progress, unchanged)
         if not overwrite and self._taken(key):
             raise RemoteError(ErrorKind.EXISTS, "an object already exists at this key")
@@ -301,7 +327,7 @@ class Bucket(ObjectLockCalls):
     def _multipart(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
                    on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
                    unchanged: Callable[[], None]) -> Stored:
-        t = self.cfg.transfer
+        t = self.transfer
         extra = self._extra()
         settings = MultipartSettings(t.chunk_bytes, t.max_concurrency, self.checksum, extra,
                                      part_md5=bool(self.lock and not self.checksum),

@@ -154,7 +154,7 @@ def test_bucket_remembers_a_store_without_conditional_completes(tmp_path: Path) 
             return {}
 
     client = Client()
-    bucket = Bucket(client, cfg)
+    bucket = Bucket.from_config(client, cfg)
     size = CHUNK + 1
     for _ in range(2):
         bucket.upload(io.BytesIO(b"y" * size), "k", size, False, lambda n: None, lambda u, s: None)
@@ -245,7 +245,7 @@ def test_an_abort_of_a_vanished_upload_drops_the_row(m: Manifest, tmp_path: Path
             raise bx.ClientError({"Error": {"Code": "NoSuchUpload"},
                                   "ResponseMetadata": {"HTTPStatusCode": 404}}, "AbortMultipartUpload")
 
-    bucket = Bucket(Client(), load(cfg_path, env={}))
+    bucket = Bucket.from_config(Client(), load(cfg_path, env={}))
     settle(m, bucket)  # type: ignore[arg-type]
     assert m.open_multiparts() == []
 
@@ -381,5 +381,5 @@ def test_a_range_upload_sends_the_bytes_from_the_handles_position(tmp_path: Path
     data = bytes(range(256)) * ((size + 5000) // 256 + 1)
     fh = io.BytesIO(data)
     fh.seek(5000)
-    Bucket(Client(), cfg).upload_range(fh, "k", 5000, size, lambda n: None, lambda u, s: None)
+    Bucket.from_config(Client(), cfg).upload_range(fh, "k", 5000, size, lambda n: None, lambda u, s: None)
     assert b"".join(sent[n] for n in sorted(sent)) == data[5000:5000 + size]

@@ -53,7 +53,7 @@ def test_lock_headers_are_mode_and_now_plus_days() -> None:
 def stubbed(tmp_path: Path, **remote: Any) -> tuple[Bucket, Stubber]:
     client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="k",
                           aws_secret_access_key="s", endpoint_url="http://127.0.0.1:9")
-    bucket = Bucket(client, config(tmp_path, **remote))
+    bucket = Bucket.from_config(client, config(tmp_path, **remote))
     bucket.clock = lambda: NOW
     return bucket, Stubber(client)
 

@@ -36,7 +36,7 @@ def bucket(tmp_path: Path, client: Client) -> Bucket:
     (tmp_path / "cams").mkdir(exist_ok=True)
     path = tmp_path / "config.yaml"
     path.write_text("watch_dir: cams\nbucket: my-bucket\n")
-    return Bucket(client, load(path, env={}))
+    return Bucket.from_config(client, load(path, env={}))
 
 
 def put(b: Bucket, data: bytes) -> None:

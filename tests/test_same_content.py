@@ -86,7 +86,7 @@ def cfg(tmp_path: Path):
 
 
 def same(cfg, client: StoreClient, local: bytes) -> bool:
-    bucket = Bucket(client, cfg)
+    bucket = Bucket.from_config(client, cfg)
     found = bucket.head("cams/clip.mp4")
     assert found is not None
     return bucket.same_content(io.BytesIO(local), len(local), found)
@@ -118,7 +118,7 @@ def test_without_part_heads_common_part_sizes_are_tried(cfg) -> None:
 
 def test_a_size_mismatch_decides_without_reading(cfg) -> None:
     client = StoreClient(DATA, PART, "aws")
-    bucket = Bucket(client, cfg)
+    bucket = Bucket.from_config(client, cfg)
     found = bucket.head("k")
     assert not bucket.same_content(io.BytesIO(b""), len(DATA) - 1, found)
     assert len(client.heads) == 1  # no part-1 HEAD either
@@ -127,9 +127,9 @@ def test_a_size_mismatch_decides_without_reading(cfg) -> None:
 def test_head_gives_one_composite_form_for_every_store(cfg) -> None:
     value = composite(DATA, PART)
     for style in ("aws", "moto"):
-        found = Bucket(StoreClient(DATA, PART, style), cfg).head("k")
+        found = Bucket.from_config(StoreClient(DATA, PART, style), cfg).head("k")
         assert found == StoredObject(len(DATA), f"{value}-3", multipart_etag(DATA, PART), 3, "k")
-    found = Bucket(StoreClient(DATA, PART, "no-checksum"), cfg).head("k")
+    found = Bucket.from_config(StoreClient(DATA, PART, "no-checksum"), cfg).head("k")
     assert found is not None and found.checksum is None and found.parts_count == 3
 
 
@@ -143,7 +143,7 @@ def test_a_single_put_object_and_a_missing_one(cfg) -> None:
             return {"ContentLength": len(data), "ETag": f'"{hashlib.md5(data).hexdigest()}"',
                     "ChecksumSHA256": b64(hashlib.sha256(data).digest()), "ChecksumType": "FULL_OBJECT"}
 
-    bucket = Bucket(Client(), cfg)
+    bucket = Bucket.from_config(Client(), cfg)
     assert bucket.head("gone") is None
     found = bucket.head("k")
     assert found is not None and found.parts_count is None
