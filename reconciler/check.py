@@ -116,7 +116,7 @@ class Preflight:
             bucket.check_access()
         except RemoteError as exc:
             # Write-only credentials may not HeadBucket; the write probe is the real test.
-            if exc.kind is ErrorKind.KEY and self.cfg.remote.listing == "never":
+            if exc.kind is ErrorKind.THIS_FILE and self.cfg.remote.listing == "never":
                 return "HeadBucket not permitted, fine for write-only credentials"
             raise
         return None

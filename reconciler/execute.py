@@ -222,7 +222,7 @@ class Executor:
                 if judged.kind is ErrorKind.FATAL:
                     raise PassAborted(str(judged)) from judged
                 last, denied = str(judged), is_denied(judged)
-                if judged.kind is ErrorKind.KEY:  # retrying cannot help this file
+                if judged.kind is ErrorKind.THIS_FILE:  # retrying cannot help this file
                     break
                 logger.warning("Upload of {} failed (attempt {} of {}): {}", printable(file.rel), attempt,
                                self.retry.max_attempts, judged)

@@ -141,7 +141,7 @@ class LiveSender:
             except RemoteError as exc:
                 if exc.kind is ErrorKind.FATAL:
                     raise
-                if exc.kind is not ErrorKind.KEY:
+                if exc.kind is not ErrorKind.THIS_FILE:
                     logger.warning("Could not delete live segment {} ({}); the next pass tries "
                                    "again", printable(key), exc)
                     return False

@@ -138,7 +138,7 @@ class MultipartUpload:
         except RemoteError as exc:
             if exc.code in ("NoSuchUpload", "404", "NoSuchKey"):
                 return None
-            if exc.kind in (ErrorKind.KEY, ErrorKind.RETRYABLE):
+            if exc.kind in (ErrorKind.THIS_FILE, ErrorKind.RETRYABLE):
                 logger.warning("Cannot list the parts of the interrupted upload of {} ({}); "
                                "starting a new upload", self.key, exc)
                 self.abort_quietly(upload_id)

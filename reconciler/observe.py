@@ -143,7 +143,7 @@ def _list_remote(cfg: Config, world: World) -> dict[str, RemoteObject]:
 
 def _second_look(snap: Snapshot, cfg: Config, world: World, policy: Policy) -> Snapshot:
     """One wait for all new candidates, then one fresh stat each: their first look becomes the
-    planner's `prior`, so an old, finished file is uploaded on the first --once run."""
+    planner's `first_look`, so an old, finished file is uploaded on the first --once run."""
     looks = second_look(snap, world.clock(), policy)
     if not looks:
         return snap
@@ -155,7 +155,7 @@ def _second_look(snap: Snapshot, cfg: Config, world: World, policy: Policy) -> S
             logger.info("Gone before upload: {} (moved or deleted by the recorder)", printable(rel))
     local = [fresh.get(f.id, f) for f in snap.local]
     return replace(snap, local=[f for f in local if f is not None],
-                   prior={f.id: seen for f, seen in looks if fresh[f.id] is not None})
+                   first_look={f.id: seen for f, seen in looks if fresh[f.id] is not None})
 
 
 def _open_files(snap: Snapshot, now: float, cfg: Config, world: World, policy: Policy) -> dict[FileId, str]:
@@ -233,7 +233,7 @@ def observe_disks(cfg: Config, report: PassReport) -> dict[str, DiskSpace]:
     return found
 
 
-def build_plan(cfg: Config, manifest: Optional[Manifest], world: World, report: PassReport,
+def observe(cfg: Config, manifest: Optional[Manifest], world: World, report: PassReport,
                full: bool = False) -> tuple[Plan, dict[FileId, ManifestEntry], skipping.FolderPass]:
     """Observe everything and decide; no writes anywhere. Also returns the manifest rows
     and the folder pass (which folders were listed or skipped, for recording)."""
@@ -254,7 +254,7 @@ def build_plan(cfg: Config, manifest: Optional[Manifest], world: World, report: 
     live = manifest.live_states() if manifest is not None else {}
     leftovers = manifest.open_multiparts() if manifest is not None else ()
     skipped = [(root, d) for root, r in fp.scans.items() for d in r.skipped]
-    snap = Snapshot(local, entries, identity, remote, found.excluded, unread=found.unreadable,
+    snap = Snapshot(local, entries, identity, remote, found.excluded, unreadable_folders=found.unreadable,
                     skipped=skipped, multiparts=leftovers,
                     live=observe_heads(live, local) if live else {}, disk=observe_disks(cfg, report),
                     sent_today=sent_today(cfg, manifest, report.started_at))

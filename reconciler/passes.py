@@ -32,7 +32,7 @@ from .models import (
     UploadResult,
 )
 from .notify import after_pass
-from .observe import LAST_LISTING, World, build_plan, open_for_writing, retry_policy_of
+from .observe import LAST_LISTING, World, observe, open_for_writing, retry_policy_of
 from .outcomes import Recorder, count_unstorable, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
@@ -235,7 +235,7 @@ def run_pass(cfg: Config, world: Optional[World] = None, dry_run: bool = False,
     ended = True  # False when the pass ends in an exception: no alert round, no heartbeat
     try:
         try:
-            p, entries, folders = build_plan(cfg, manifest, world, report, full or dry_run)
+            p, entries, folders = observe(cfg, manifest, world, report, full or dry_run)
             if p.multiparts and manifest and not dry_run:
                 _settle_multiparts(p.multiparts, manifest, world.get_bucket(cfg),
                                    cfg.remote.listing == "never")

@@ -123,7 +123,7 @@ def _history(entry: Optional[ManifestEntry], snap: Snapshot, fid: FileId,
              now: float) -> Optional[Observation]:
     """The file's earlier observation; one dated in the future (a clock that ran fast) counts
     from now, or the file would wait for the clock to catch up."""
-    seen = snap.prior.get(fid) or (entry.observation if entry else None)
+    seen = snap.first_look.get(fid) or (entry.observation if entry else None)
     if seen is not None and seen.first_seen > now:
         return replace(seen, first_seen=now)
     return seen
@@ -192,7 +192,7 @@ def stability_of(file: LocalFile, snap: Snapshot, now: float,
 
 def second_look(snap: Snapshot, now: float, policy: Policy) -> list[tuple[LocalFile, Observation]]:
     """New candidates that one re-stat after `settle_seconds` can make ready this pass, with
-    this first look's observation (the planner's `prior` once they are re-stat-ed)."""
+    this first look's observation (the planner's `first_look` once they are re-stat-ed)."""
     out = []
     for file in sorted(snap.local, key=lambda f: f.id):
         verdict = stability_of(file, snap, now, policy)
@@ -269,7 +269,8 @@ def plan(snap: Snapshot, now: float, policy: Policy) -> Plan:
     skipped = set(snap.skipped)
     for fid in sorted(snap.entries):
         entry = snap.entries[fid]
-        if fid in present or any(fid[0] == root and fid[1].startswith(sub) for root, sub in snap.unread):
+        unread = any(fid[0] == root and fid[1].startswith(sub) for root, sub in snap.unreadable_folders)
+        if fid in present or unread:
             continue  # here, or in a folder we could not read this pass: not known to be gone
         if skipped and (fid[0], fid[1][:fid[1].rfind("/") + 1]) in skipped:
             continue  # its folder was not listed this pass (only its own files; not subfolders)

@@ -214,7 +214,7 @@ class Bucket(ObjectLockCalls):
         try:
             return int(self._call("head_object", Key=key, PartNumber=1)["ContentLength"])
         except RemoteError as exc:
-            if exc.kind in (ErrorKind.KEY, ErrorKind.FATAL) and exc.code in _UNSUPPORTED:
+            if exc.kind in (ErrorKind.THIS_FILE, ErrorKind.FATAL) and exc.code in _UNSUPPORTED:
                 logger.debug("The store cannot HEAD part 1 of {} ({}); guessing its part size",
                              printable(key), exc)
                 return None
@@ -261,7 +261,7 @@ class Bucket(ObjectLockCalls):
         try:
             return self.head(key) is not None
         except RemoteError as exc:
-            if exc.kind is ErrorKind.KEY:  # write-only credentials may not look: go ahead
+            if exc.kind is ErrorKind.THIS_FILE:  # write-only credentials may not look: go ahead
                 return False
             raise
 
@@ -392,7 +392,7 @@ class Bucket(ObjectLockCalls):
         except OSError:
             raise  # the local side (OUT) failed: the caller says so
         except bx.FlexibleChecksumError as exc:
-            raise RemoteError(ErrorKind.KEY, f"{key}: the bytes received do not match the "
+            raise RemoteError(ErrorKind.THIS_FILE, f"{key}: the bytes received do not match the "
                               "checksum stored with the object") from exc
         except Exception as exc:  # a dropped connection or a checksum mismatch mid-body
             raise classify_error(exc, self.name) from exc

@@ -8,7 +8,7 @@ from enum import Enum
 
 class ErrorKind(str, Enum):
     RETRYABLE = "retryable"  # network blips, 5xx, SlowDown: try again
-    KEY = "key"  # this key only (AccessDenied on it, bad name): fail the file, no retry
+    THIS_FILE = "this file"  # this key only (AccessDenied on it, bad name): fail the file, no retry
     FATAL = "fatal"  # the bucket is unusable (credentials, no bucket, clock): end the pass
     EXISTS = "exists"  # a conditional write found an object already there
 
@@ -64,7 +64,7 @@ def _credential_errors() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type
 
 def is_denied(exc: RemoteError) -> bool:
     """The store refused us this request (IAM): write-only credentials asking to read."""
-    return exc.kind is ErrorKind.KEY and exc.code in _DENIED
+    return exc.kind is ErrorKind.THIS_FILE and exc.code in _DENIED
 
 
 def _one_line(exc: BaseException) -> str:
@@ -102,7 +102,7 @@ def classify_error(exc: BaseException, bucket: str = "") -> RemoteError:
     if credentials:
         return RemoteError(ErrorKind.FATAL, credentials, type(exc).__name__)
     if isinstance(exc, bx.ParamValidationError):
-        return RemoteError(ErrorKind.KEY, "the request was refused before it was sent "
+        return RemoteError(ErrorKind.THIS_FILE, "the request was refused before it was sent "
                            f"({_one_line(exc)}): check this file's key and the remote settings "
                            "(storage_class, sse, sse_kms_key_id).", "ParamValidationError")
     if isinstance(exc, bx.EndpointConnectionError):
@@ -119,11 +119,11 @@ def classify_error(exc: BaseException, bucket: str = "") -> RemoteError:
         if code in _RETRYABLE_CODES:
             return RemoteError(ErrorKind.RETRYABLE, f"S3 answered {code}: {message}", code)
         if code in _DENIED:
-            return RemoteError(ErrorKind.KEY, f"access denied ({message}): the credentials need "
+            return RemoteError(ErrorKind.THIS_FILE, f"access denied ({message}): the credentials need "
                                f"s3:PutObject on bucket {bucket}.", code)
         if code == "NoSuchUpload":
             return RemoteError(ErrorKind.RETRYABLE, "the multipart upload vanished; restarting", code)
-        return RemoteError(ErrorKind.KEY, f"S3 refused the request: {code}: {message}", code)
+        return RemoteError(ErrorKind.THIS_FILE, f"S3 refused the request: {code}: {message}", code)
     if isinstance(exc, (bx.ConnectionError, bx.HTTPClientError, ConnectionError, TimeoutError)):
         return RemoteError(ErrorKind.RETRYABLE, f"network error: {exc}")
     raise exc  # a bug, not an S3 answer: let it surface

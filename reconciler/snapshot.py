@@ -67,8 +67,8 @@ class Snapshot:
     uploaded_by_identity: Mapping[tuple[int, int, int, int], str] = field(default_factory=dict)  # -> key
     remote: Optional[Mapping[str, RemoteObject]] = None  # None: not listed this pass
     excluded: Sequence[FileId] = ()
-    prior: Mapping[FileId, Observation] = field(default_factory=dict)  # this pass's earlier look
-    unread: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
+    first_look: Mapping[FileId, Observation] = field(default_factory=dict)  # the settle wait's first stat
+    unreadable_folders: Sequence[FileId] = ()  # (watch dir, "sub/folder/") the scan could not read
     skipped: Sequence[FileId] = ()  # (watch dir, "sub/folder/") not listed: unchanged and quiet
     disk: Mapping[str, DiskSpace] = field(default_factory=dict)  # watch dir -> its volume's space
     open_by: Mapping[FileId, str] = field(default_factory=dict)  # held open for writing -> "name (pid N)"

@@ -15,7 +15,7 @@ class StabilityPolicy:
     skip_empty: bool = True
 
 
-def observe(previous: Optional[Observation], file: LocalFile, now: float) -> Observation:
+def fold_observation(previous: Optional[Observation], file: LocalFile, now: float) -> Observation:
     """Fold one fresh stat into the file's history: unchanged size+mtime counts up."""
     if previous and unchanged(previous, file):
         return Observation(file.size, file.mtime_ns, previous.count + 1, previous.first_seen)
@@ -47,7 +47,7 @@ def classify(
     Returns the verdict and the history including this observation (to persist).
     Whether another process holds the file open is the probe's to say (plan.apply_open_files).
     """
-    seen = observe(previous, file, now)
+    seen = fold_observation(previous, file, now)
     if file.size == 0 and policy.skip_empty:
         return Readiness.EMPTY, seen
     if previous is not None and seen.count == 1:

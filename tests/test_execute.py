@@ -158,7 +158,8 @@ def test_retries_end_after_max_attempts_with_capped_jittered_delays(tmp_path, ra
 
 def test_key_error_fails_without_retry(tmp_path: Path) -> None:
     store = FakeStore()
-    store.script["cam/a.mp4"] = [RemoteError(ErrorKind.KEY, "access denied (AccessDenied)", "AccessDenied")]
+    denied = RemoteError(ErrorKind.THIS_FILE, "access denied (AccessDenied)", "AccessDenied")
+    store.script["cam/a.mp4"] = [denied]
     ex = executor(store)
     r = ex.upload_one(upload(real_file(tmp_path)))
     assert (r.ok, r.attempts, r.error) == (False, 1, "access denied (AccessDenied)")
@@ -520,7 +521,7 @@ def test_a_failing_head_after_412_is_retried_like_an_upload(tmp_path: Path) -> N
 
 def test_a_denied_head_after_412_is_recorded_unverified_and_not_resent(tmp_path: Path) -> None:
     """Write-only credentials: a 412 whose HEAD is denied is plan.when_taken's UNVERIFIED."""
-    store = FlakyHead([RemoteError(ErrorKind.KEY, "access denied (HEAD)", "403")])
+    store = FlakyHead([RemoteError(ErrorKind.THIS_FILE, "access denied (HEAD)", "403")])
     store.put("cam/a.mp4", CONTENT)
     result = executor(store).upload_one(upload(real_file(tmp_path)))
     assert result.outcome is Outcome.UNVERIFIED and result.ok and result.error is None
@@ -529,7 +530,7 @@ def test_a_denied_head_after_412_is_recorded_unverified_and_not_resent(tmp_path:
 
 
 def test_a_head_failing_otherwise_after_412_still_fails_the_file(tmp_path: Path) -> None:
-    refused = RemoteError(ErrorKind.KEY, "S3 refused the request: InvalidRequest", "InvalidRequest")
+    refused = RemoteError(ErrorKind.THIS_FILE, "S3 refused the request: InvalidRequest", "InvalidRequest")
     store = FlakyHead([refused])
     store.put("cam/a.mp4", CONTENT)
     result = executor(store).upload_one(upload(real_file(tmp_path)))

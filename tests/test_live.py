@@ -113,7 +113,7 @@ def test_without_delete_permission_segments_are_left_and_forgotten(world, tmp_pa
     store, manifest, _, sender = world
     file = recording(tmp_path, b"d" * 10)
     manifest.record_segment(file, BASE, 0, 10, NOW, ("", 0))
-    store.fail_delete = RemoteError(ErrorKind.KEY, "access denied", "AccessDenied")
+    store.fail_delete = RemoteError(ErrorKind.THIS_FILE, "access denied", "AccessDenied")
     (state,) = manifest.live_states().values()
     sender.finish([Action(ActionKind.CLEANUP, Reason.LIVE_DONE, file, "cam/a.mp4", drop=state)])
     assert manifest.live_states() == {}  # not retried every pass: the lifecycle rule expires them

@@ -126,12 +126,12 @@ class FakeBucket:
 
     def lock_configuration(self) -> Optional[dict]:
         if self.denied_reads:
-            raise RemoteError(ErrorKind.KEY, "access denied", "AccessDenied")
+            raise RemoteError(ErrorKind.THIS_FILE, "access denied", "AccessDenied")
         return {"ObjectLockEnabled": "Enabled"} if self.enabled else None
 
     def head_lock(self, key: str):
         if self.denied_reads:
-            raise RemoteError(ErrorKind.KEY, "access denied", "403")
+            raise RemoteError(ErrorKind.THIS_FILE, "access denied", "403")
         return None
 
     def put_locked_probe(self, key: str, mode: str, days: int) -> Optional[str]:
@@ -140,7 +140,7 @@ class FakeBucket:
 
     def delete_version(self, key: str, version_id: str) -> None:
         if not self.deletes:
-            raise RemoteError(ErrorKind.KEY, "access denied (Access Denied.)", "AccessDenied")
+            raise RemoteError(ErrorKind.THIS_FILE, "access denied (Access Denied.)", "AccessDenied")
 
 
 def lock_line(tmp_path: Path, bucket: FakeBucket) -> tuple[int, str]:

@@ -43,7 +43,7 @@ def test_second_look_restats_only_new_candidates_and_keeps_every_other_row(tmp_p
 
     snap = _second_look(Snapshot([new, failing], entries), cfg, NoWait(), policy)
 
-    assert list(snap.prior) == [new.id]  # only the new candidate got a second look
+    assert list(snap.first_look) == [new.id]  # only the new candidate got a second look
     p = plan(snap, time.time(), policy)
     forgotten = [a.detail for a in p.actions if a.kind is ActionKind.FORGET]
     assert forgotten == [f"{tmp_path}|moved-away.mp4"]  # the real orphan, once; not poison.mp4
@@ -61,7 +61,7 @@ def test_a_file_gone_during_the_settle_wait_is_not_planned(tmp_path: Path) -> No
             os.remove(tmp_path / "moved.mp4")  # the recorder moves New -> Stored meanwhile
 
     snap = _second_look(Snapshot([new], {}), cfg, MovesItAway(), policy_of(cfg))
-    assert snap.local == [] and snap.prior == {}
+    assert snap.local == [] and snap.first_look == {}
 
 
 def test_plan_is_called_once_per_pass(tmp_path: Path, monkeypatch) -> None:
@@ -91,7 +91,7 @@ def test_plan_is_called_once_per_pass(tmp_path: Path, monkeypatch) -> None:
     assert len(calls) == 1
     assert probed == [[(str(watch), "old.mp4")]]  # one sweep, for the file that can go
     (snap, _now, _policy) = calls[0]
-    assert snap.prior and list(snap.prior) == [(str(watch), "old.mp4")]
+    assert snap.first_look and list(snap.first_look) == [(str(watch), "old.mp4")]
 
 
 def test_listing_schedule(tmp_path: Path) -> None:

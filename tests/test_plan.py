@@ -87,7 +87,7 @@ def snapshot(files=(), entries=(), twins=(), remote=None, excluded=(), prior=Non
         uploaded_by_identity={(e.dev, e.ino, e.size, e.mtime_ns): e.key for e in twins},
         remote=None if remote is None else {o.key: o for o in remote},
         excluded=list(excluded),
-        prior=prior or {},
+        first_look=prior or {},
         open_by=open_by or {},
         sent_today=sent_today,
     )
@@ -651,7 +651,7 @@ def test_rows_under_a_folder_the_scan_could_not_read_are_neither_forgotten_nor_p
     elsewhere = entry(lf("cam2/gone.mp4"), EntryState.PENDING)
     listing = (RemoteObject("cam/cam1/old.mp4", 100),)
     snap = replace(snapshot([lf("cam2/here.mp4")], [failing, uploaded, elsewhere], remote=listing),
-                   unread=[(A, "cam1/")])
+                   unreadable_folders=[(A, "cam1/")])
 
     p = plan(snap, NOW, policy())
 
@@ -756,7 +756,7 @@ LIVE_CASES = [
 def test_live_rows(case: LiveCase) -> None:
     snap = replace(snapshot([case.file], [case.entry] if case.entry else []),
                    live={(A, "live.mp4"): case.state} if case.state else {},
-                   prior={case.file.id: case.prior} if case.prior else {})
+                   first_look={case.file.id: case.prior} if case.prior else {})
     (action,) = plan(snap, NOW, policy(checks=case.checks, live=case.live)).actions
     assert (action.kind, action.reason) == (case.kind, case.reason)
     if case.key is not None:
@@ -808,7 +808,7 @@ def test_a_live_file_that_may_have_just_finished_gets_a_second_look_keeping_its_
     assert plan(snap, NOW, pol).actions[0].kind is ActionKind.SEGMENT
     ((looked, first),) = second_look(snap, NOW, pol)
     assert looked == finished and first.since == NOW - 600  # the live clock survives the look
-    (again,) = plan(replace(snap, prior={finished.id: first}), NOW + 2, pol).actions
+    (again,) = plan(replace(snap, first_look={finished.id: first}), NOW + 2, pol).actions
     assert (again.kind, again.reason, again.drop) == (ActionKind.UPLOAD, Reason.NEW, None)
     assert second_look(snapshot([G], [growing(since=NOW - 600)]), NOW, pol) == []  # still written
 

@@ -58,7 +58,7 @@ def test_a_parameter_botocore_rejects_fails_the_key_with_a_sentence(monkeypatch,
     with pytest.raises(bx.ParamValidationError) as caught:
         client.put_object(Bucket="my-bucket", Key="", Body=b"x")  # an empty key: refused before sending
     err = classify_error(caught.value, "my-bucket")
-    assert err.kind is ErrorKind.KEY
+    assert err.kind is ErrorKind.THIS_FILE
     assert err.code == "ParamValidationError"
     assert str(err).startswith("the request was refused before it was sent")
     assert "\n" not in str(err)
@@ -91,7 +91,7 @@ def test_credential_provider_failures_are_fatal_sentences(exc: BaseException, ne
 
 def test_param_validation_error_is_a_key_failure() -> None:
     err = classify_error(bx.ParamValidationError(report="Invalid length for parameter Key, value: 0"))
-    assert err.kind is ErrorKind.KEY
+    assert err.kind is ErrorKind.THIS_FILE
     assert "Invalid length for parameter Key" in str(err)
 
 

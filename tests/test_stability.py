@@ -1,4 +1,4 @@
-"""Tables for the pure stability rules: observe(), classify(), worth_recheck()."""
+"""Tables for the pure stability rules: fold_observation(), classify(), worth_recheck()."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Optional
 import pytest
 
 from reconciler.models import LocalFile, Observation, Readiness
-from reconciler.stability import StabilityPolicy, classify, observe, worth_recheck
+from reconciler.stability import StabilityPolicy, classify, fold_observation, worth_recheck
 
 NOW = 1_700_000_000.0
 R, G, Y, S, E = (Readiness.READY, Readiness.GROWING, Readiness.TOO_YOUNG, Readiness.SETTLING,
@@ -41,7 +41,7 @@ F = lf()
     ],
 )
 def test_observe(name, previous, file, expected) -> None:
-    assert observe(previous, file, NOW) == expected, name
+    assert fold_observation(previous, file, NOW) == expected, name
 
 
 def _prev(count: Optional[int], f: LocalFile, moved: bool = False) -> Optional[Observation]:
@@ -85,7 +85,7 @@ def test_classify(name, checks, count, moved, size, age, min_age, skip_empty, ex
     policy = StabilityPolicy(checks=checks, min_age_seconds=min_age, skip_empty=skip_empty)
     readiness, seen = classify(f, _prev(count, f, moved), NOW, policy)
     assert readiness is expected
-    assert seen == observe(_prev(count, f, moved), f, NOW), "returns the history to persist"
+    assert seen == fold_observation(_prev(count, f, moved), f, NOW), "returns the history to persist"
 
 
 def test_classify_does_not_judge_open_files() -> None:

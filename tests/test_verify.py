@@ -60,7 +60,7 @@ def test_an_intact_object_and_its_deep_hash_hold() -> None:
 
 def test_a_denied_read_makes_the_store_unreadable() -> None:
     with pytest.raises(Unreadable, match="the bucket cannot be read"):
-        check_object(Store({}, RemoteError(ErrorKind.KEY, "access denied", "403")), ROW, False, None)
+        check_object(Store({}, RemoteError(ErrorKind.THIS_FILE, "access denied", "403")), ROW, False, None)
 
 
 def ledger(*groups: list[Upload]) -> list[tuple[str, str, bool, list[str]]]:
