@@ -15,36 +15,25 @@ from typing import IO, Any, Callable, Optional
 import boto3
 import botocore.exceptions as bx
 from botocore.config import Config as BotoConfig
-from loguru import logger
 
 from . import __version__
 from .checksums import (
-    MD5,
-    FileChanged,
     b64,
     checksum_for,
-    checksum_matches,
-    composite,
-    digest_range,
-    md5_etag_matches,
-    parts_for,
     split_count,
 )
 from .config import MIB, Config, ConfigError, ObjectLock, Transfer
+from .contentcheck import ContentChecks
 from .models import RemoteObject, Stored, StoredObject
 from .multipart import MultipartSettings, MultipartUpload
 from .objectlock import ObjectLockCalls, lock_headers, utcnow
 from .s3errors import ErrorKind, RemoteError, classify_error
-from .text import printable
-from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
+from .singleput import SinglePut
+from .smallobjects import SmallObjects
+from .throttle import MemoryBudget, Throttle
 from .timetable import rate_source
 
 Progress = Callable[[int], None]
-# A HEAD with PartNumber answered with one of these: the store cannot tell a part's size.
-_UNSUPPORTED = {"400", "404", "416", "501", "NotImplemented", "InvalidRequest", "InvalidArgument",
-                "InvalidPartNumber", "NoSuchKey", "NotFound"}
-
-
 def make_client(cfg: Config) -> Any:
     """The one boto3 client for a process; thread-safe and shared by every upload."""
     r, t = cfg.remote, cfg.transfer
@@ -112,7 +101,7 @@ class BucketSettings:
                    r.object_lock, cfg.ledger.enabled)
 
 
-class Bucket(ObjectLockCalls):
+class Bucket(ObjectLockCalls, ContentChecks, SinglePut, SmallObjects):
     """One bucket through one client; every call maps failures to RemoteError."""
 
     def __init__(self, client: Any, settings: BucketSettings, throttle: Optional[Throttle] = None):
@@ -182,56 +171,6 @@ class Bucket(ObjectLockCalls):
             stored = f"{stored}-{parts}"  # moto's composite lacks AWS's "-N": one form for all
         return StoredObject(resp["ContentLength"], stored, etag, parts, key)
 
-    def same_content(self, fh: IO[bytes], size: int, found: Optional[StoredObject]) -> bool:
-        """Are the first `size` bytes of fh exactly the object head() found?
-
-        The stored checksum decides where it can be compared (same algorithm; for a
-        multipart object, a part size giving its part count); otherwise the ETag (the MD5,
-        or for a multipart object the MD5 of part MD5s). A multipart object is hashed with
-        the part size it was really sent with, learned from the store, so a changed
-        multipart_chunksize_mb or another uploader's part size still compares equal.
-        """
-        if found is None or found.size != size:
-            return False
-        sizes = self._part_sizes(found) if found.parts_count else ()
-        if self.checksum and found.checksum:
-            verdict = checksum_matches(fh, size, found.checksum, self.checksum, sizes)
-            if verdict is not None:
-                return verdict
-            logger.debug("{}: no part size gives its checksum's {} parts; comparing the ETag",
-                         printable(found.key), found.parts_count)
-        return md5_etag_matches(fh, size, found.etag, sizes)
-
-    def _part_sizes(self, found: StoredObject) -> tuple[int, ...]:
-        """Part sizes to hash a multipart object with: part 1's real size where the store
-        tells it (HEAD with PartNumber=1), else ours, boto3's default (8 MiB) and common ones."""
-        learned = self._part_one_size(found.key) if found.key else None
-        if learned and parts_for(found.size, learned) == found.parts_count:
-            return (learned,)
-        return (self.transfer.chunk_bytes, 8 * MIB, 16 * MIB, 5 * MIB, 64 * MIB, found.size)
-
-    def _part_one_size(self, key: str) -> Optional[int]:
-        try:
-            return int(self._call("head_object", Key=key, PartNumber=1)["ContentLength"])
-        except RemoteError as exc:
-            if exc.kind in (ErrorKind.THIS_FILE, ErrorKind.FATAL) and exc.code in _UNSUPPORTED:
-                logger.debug("The store cannot HEAD part 1 of {} ({}); guessing its part size",
-                             printable(key), exc)
-                return None
-            raise
-
-    def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]:
-        """The checksum an upload of these bytes would store now (plain or composite)."""
-        if not self.checksum:
-            return None
-        read_at = SharedHandle(fh).read_at  # block by block: memory stays bounded
-        if size < self.transfer.threshold_bytes:
-            return b64(digest_range(read_at, 0, size, self.checksum.new))
-        chunk = self.transfer.chunk_bytes
-        digests = [digest_range(read_at, off, min(chunk, size - off), self.checksum.new)
-                   for off in range(0, size, chunk)]
-        return composite(self.checksum, digests)
-
     def check_access(self) -> None:
         self._call("head_bucket")
 
@@ -264,65 +203,6 @@ class Bucket(ObjectLockCalls):
             if exc.kind is ErrorKind.THIS_FILE:  # write-only credentials may not look: go ahead
                 return False
             raise
-
-    def _put(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
-             unchanged: Callable[[], None]) -> Stored:
-        """Hash the bytes in a first read, then stream them through the throttle; a file
-        that changes between the two reads is refused by the store (digest mismatch).
-        The bytes start at fh's current position (0, or a live segment's start)."""
-        handle = SharedHandle(fh, fh.tell())
-        with self.memory.hold(BLOCK):
-            digest, sha = self._hash_pass(handle, size)
-            unchanged()
-            kwargs = self._extra()
-            stored = None
-            if self.checksum:
-                stored = b64(digest)
-                kwargs[self.checksum.field] = stored
-                if self.algorithm_header:  # as the SDKs send it: moto keeps a checksum only with it
-                    kwargs["ChecksumAlgorithm"] = self.checksum.name
-            else:  # no flexible checksum: the classic Content-MD5 still guards the bytes
-                kwargs["ContentMD5"] = b64(digest)  # (and a locked write must carry one)
-            if not overwrite:
-                kwargs["IfNoneMatch"] = "*"
-            resp = self._send_put(handle, key, size, progress, kwargs)
-        return Stored(stored, resp.get("VersionId"), sha)
-
-    def _send_put(self, handle: SharedHandle, key: str, size: int, progress: Progress,
-                  kwargs: dict[str, Any]) -> Any:
-        def send() -> Any:
-            body = RangeBody(handle, 0, size, self.throttle, progress)
-            return send_body(body, lambda: self._call("put_object", Key=key, Body=body, **kwargs))
-
-        try:
-            return send()
-        except RemoteError as exc:
-            if "ChecksumAlgorithm" not in kwargs or not _rejects_algorithm_header(exc):
-                raise
-            self.algorithm_header = False  # remembered for the rest of this process
-            logger.info("The store refuses the x-amz-sdk-checksum-algorithm header; the checksum "
-                        "is sent without it")
-            del kwargs["ChecksumAlgorithm"]
-            return send()
-
-    def _hash_pass(self, handle: SharedHandle, size: int) -> tuple[bytes, Optional[str]]:
-        """One read of the bytes: the digest the request carries (checksum, else MD5) and,
-        when the ledger wants it, their SHA-256 hex (the same digest with SHA-256)."""
-        is_sha = self.checksum is not None and self.checksum.name == "SHA256"
-        main = (self.checksum or MD5).new()
-        whole = hashlib.sha256() if self.whole_sha256 and not is_sha else None
-        for at in range(0, size, BLOCK):
-            n = min(BLOCK, size - at)
-            data = handle.read_at(at, n)
-            if len(data) != n:
-                raise FileChanged(f"read {len(data)} bytes where {n} were expected")
-            main.update(data)
-            if whole is not None:
-                whole.update(data)
-        digest = main.digest()
-        if not self.whole_sha256:
-            return digest, None
-        return digest, digest.hex() if whole is None else whole.hexdigest()
 
     def _multipart(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
                    on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
@@ -367,14 +247,6 @@ class Bucket(ObjectLockCalls):
             kwargs.update(KeyMarker=page.get("NextKeyMarker", ""),
                           UploadIdMarker=page.get("NextUploadIdMarker", ""))
 
-    # ---- live segments and recovery ------------------------------------------------
-    def upload_range(self, fh: IO[bytes], key: str, start: int, length: int, progress: Progress,
-                     on_multipart: Callable[[str, bool], None]) -> Optional[str]:
-        """Send bytes [start, start + length) of fh to key, with the usual checksum; a live
-        segment of ours may be replaced (one left by a run killed before recording it)."""
-        fh.seek(start)
-        return self.upload(fh, key, length, True, progress, on_multipart)
-
     def download(self, key: str, out: IO[bytes]) -> Optional[int]:
         """Copy the object at key into out (its stored checksum checked where the store
         returns one); the byte count, or None when there is no such object."""
@@ -398,28 +270,6 @@ class Bucket(ObjectLockCalls):
             raise classify_error(exc, self.name) from exc
         return written
 
-    def put_immutable(self, key: str, data: bytes) -> Optional[str]:
-        """A small object that must never be replaced (ledger): conditional, locked when
-        configured, with a checksum; returns its version id. EXISTS if the key is taken."""
-        kwargs = self._extra()
-        if self.checksum:
-            kwargs[self.checksum.field] = b64(self.checksum.of(data))
-        # Always: a PUT under Object Lock needs Content-MD5 or the SDK's algorithm header
-        # (AWS and moto refuse it otherwise), and every store accepts Content-MD5.
-        kwargs["ContentMD5"] = b64(hashlib.md5(data).digest())
-        resp = self._call("put_object", Key=key, Body=data, IfNoneMatch="*",
-                          ContentType="application/x-ndjson", **kwargs)
-        return resp.get("VersionId")
-
-    def get_bytes(self, key: str) -> Optional[bytes]:
-        """The whole object (small ones: the ledger), or None when there is none."""
-        try:
-            return self._call("get_object", Key=key)["Body"].read()
-        except RemoteError as exc:
-            if exc.code in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-
     def download_hashes(self, key: str, sink: Callable[[bytes], None], chunk: int = 1024 * 1024) -> bool:
         """Stream the object at key into sink; False when there is none."""
         try:
@@ -435,6 +285,7 @@ class Bucket(ObjectLockCalls):
             raise classify_error(exc, self.name) from exc
         return True
 
+
     def put_probe(self, key: str) -> None:
         """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time
         (Content-MD5: a bucket with a default retention requires it)."""
@@ -443,10 +294,3 @@ class Bucket(ObjectLockCalls):
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)
-
-
-def _rejects_algorithm_header(exc: RemoteError) -> bool:
-    """Did the store refuse the x-amz-sdk-checksum-algorithm header itself (some S3-compatible
-    stores answer "Unsupported header")?"""
-    text = f"{exc} {exc.__cause__ or ''}".lower()
-    return exc.code in _UNSUPPORTED and "sdk-checksum-algorithm" in text

@@ -41,6 +41,10 @@ _FATAL_CODES = {
     "InvalidRequest": "the store rejected the request: for stores without flexible checksums "
                       "set remote.checksum: off.",
 }
+# A request the store does not support (an optional header, a HEAD with PartNumber) is
+# answered with one of these; the caller falls back instead of failing.
+UNSUPPORTED_CODES = {"400", "404", "416", "501", "NotImplemented", "InvalidRequest", "InvalidArgument",
+                     "InvalidPartNumber", "NoSuchKey", "NotFound"}
 _RETRYABLE_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout",
                     "RequestTimeoutException", "Throttling", "ThrottlingException", "BadDigest",
                     "XAmzContentSHA256Mismatch", "IncompleteBody", "OperationAborted", "500",
