@@ -12,6 +12,20 @@ class FileChanged(Exception):
     """The file held fewer bytes than its size said: it changed under us."""
 
 
+class SentOtherBytes(FileChanged):
+    """The bytes sent do not hash to the checksum the request carried, yet the store took
+    them (it verified nothing): the file changed during the send. `answer` is the store's."""
+
+    def __init__(self, message: str, answer: object = None):
+        super().__init__(message)
+        self.answer = answer
+
+
+class ChangedAfterPublish(FileChanged):
+    """The file changed while it was sent and the object that holds those bytes could not
+    be removed: the key holds our (wrong) object until the next pass overwrites it."""
+
+
 @dataclass(frozen=True)
 class Checksum:
     """One flexible-checksum algorithm: how to hash, and the S3 fields it travels in."""

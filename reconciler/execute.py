@@ -16,7 +16,7 @@ from typing import IO, Callable, Optional, Protocol
 
 from loguru import logger
 
-from .checksums import FileChanged
+from .checksums import ChangedAfterPublish, FileChanged
 from .keys import keep_both_key
 from .localfs import FileLocked, LinkRefused, NotTheScannedFile, open_for_upload
 from .models import (
@@ -209,6 +209,8 @@ class Executor:
                                     sha256=stored.sha256)
             except Abandoned:
                 return UploadResult(action, Outcome.STOPPED, key=key, attempts=attempt)
+            except ChangedAfterPublish:  # our object, of bytes that changed: overwritten later
+                return UploadResult(action, Outcome.CHANGED, key=key, attempts=attempt)
             except FileChanged:  # caught before publishing: the key holds nothing of this
                 return UploadResult(action, Outcome.CHANGED, attempts=attempt)
             except RemoteError as exc:

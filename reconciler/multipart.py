@@ -169,10 +169,10 @@ class MultipartUpload:
                 progress(length)
                 reused = {"PartNumber": number, "ETag": done["ETag"]}
                 return (reused | kwargs if self.s.checksum else reused), digest
-            body = RangeBody(handle, offset, length, self.throttle, progress)
+            body = RangeBody(handle, offset, length, self.throttle, progress, algorithm.new)
             resp = send_body(body, lambda: self._call(
                 "upload_part", Key=self.key, UploadId=upload_id, PartNumber=number, Body=body,
-                **kwargs))
+                **kwargs), digest)  # a part whose bytes changed mid-send: FileChanged, aborted
         part = {"PartNumber": number, "ETag": resp["ETag"]}
         return (part | kwargs if self.s.checksum else part), digest
 

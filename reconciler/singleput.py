@@ -5,11 +5,12 @@ verifies. A mixin of remote.Bucket (calls go through its `_call`): no boto3 of i
 from __future__ import annotations
 
 import hashlib
+from base64 import b64decode
 from typing import IO, Any, Callable, Optional
 
 from loguru import logger
 
-from .checksums import MD5, FileChanged, b64
+from .checksums import MD5, ChangedAfterPublish, FileChanged, SentOtherBytes, b64
 from .models import Stored
 from .s3errors import UNSUPPORTED_CODES, RemoteError
 from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
@@ -48,14 +49,32 @@ class SinglePut:
                 kwargs["ContentMD5"] = b64(digest)  # (and a locked write must carry one)
             if not overwrite:
                 kwargs["IfNoneMatch"] = "*"
-            resp = self._send_put(handle, key, size, progress, kwargs)
+            try:
+                resp = self._send_put(handle, key, size, progress, kwargs)
+            except SentOtherBytes:
+                self._unpublish(key)
+                raise
         return Stored(stored, resp.get("VersionId"), sha)
+
+    def _unpublish(self, key: str) -> None:
+        """A store that verifies nothing kept bytes that changed mid-send under a checksum
+        they do not have: remove that object (it is ours); if that is refused, say that
+        the key holds our object, which the next pass overwrites."""
+        try:
+            self._call("delete_object", Key=key)
+        except RemoteError as exc:
+            raise ChangedAfterPublish(f"the file changed while it was sent, and the object "
+                                      f"could not be removed ({exc})") from exc
 
     def _send_put(self, handle: SharedHandle, key: str, size: int, progress: Progress,
                   kwargs: dict[str, Any]) -> Any:
+        expected = kwargs.get(self.checksum.field) if self.checksum else kwargs.get("ContentMD5")
+        algorithm = (self.checksum or MD5).new
+
         def send() -> Any:
-            body = RangeBody(handle, 0, size, self.throttle, progress)
-            return send_body(body, lambda: self._call("put_object", Key=key, Body=body, **kwargs))
+            body = RangeBody(handle, 0, size, self.throttle, progress, algorithm)
+            return send_body(body, lambda: self._call("put_object", Key=key, Body=body, **kwargs),
+                             b64decode(expected) if expected else None)
 
         try:
             return send()

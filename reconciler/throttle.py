@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Callable, Optional, Union
 
-from .checksums import DIGEST_MISMATCH, FileChanged
+from .checksums import DIGEST_MISMATCH, FileChanged, SentOtherBytes
 from .s3errors import RemoteError
 
 BLOCK = 64 * 1024  # bytes read from the file (and charged to the bucket) at a time
@@ -125,8 +125,12 @@ class RangeBody:
 
     def __init__(self, handle: SharedHandle, offset: int, length: int,
                  throttle: Optional[Throttle] = None,
-                 on_bytes: Optional[Callable[[int], None]] = None):
+                 on_bytes: Optional[Callable[[int], None]] = None,
+                 hasher: Optional[Callable[[], Any]] = None):
         self.handle = handle
+        self._new_hash = hasher  # hashes the bytes as sent, for stores that verify nothing
+        self._hash = hasher() if hasher is not None else None
+        self._hashed_to = 0
         self.offset = offset
         self.length = length
         self.throttle = throttle
@@ -154,6 +158,8 @@ class RangeBody:
         base = {0: 0, 1: self.pos, 2: self.length}[whence]
         self.pos = max(0, base + pos)
         self._buf = b""  # a rewind is a resend: its bytes are charged again
+        if self.pos == 0 and self._new_hash is not None:  # botocore's retry: hashed afresh
+            self._hash, self._hashed_to = self._new_hash(), 0
         return self.pos
 
     def read(self, n: Optional[int] = -1) -> bytes:
@@ -173,6 +179,13 @@ class RangeBody:
         self.pos += len(data)
         return data
 
+    def sent_digest(self) -> Optional[bytes]:
+        """The digest of the bytes this body sent, in order, or None when it cannot tell
+        (no hasher, or a seek it could not follow)."""
+        if self._hash is None or self._hashed_to != self.length:
+            return None
+        return bytes(self._hash.digest())
+
     def _fill(self) -> None:
         try:
             size = min(BLOCK, self.length - self.pos)
@@ -182,6 +195,9 @@ class RangeBody:
             if len(data) != size:
                 self.changed = True
                 raise FileChanged(f"read {len(data)} bytes where {size} were expected")
+            if self._hash is not None and self.pos == self._hashed_to:
+                self._hash.update(data)
+                self._hashed_to += size
             new = max(0, self.pos + size - self._sent)
             self._sent += new
             if self.on_bytes is not None:
@@ -192,12 +208,19 @@ class RangeBody:
         self._buf, self._buf_at = data, self.pos
 
 
-def send_body(body: RangeBody, call: Callable[[], Any]) -> Any:
+def send_body(body: RangeBody, call: Callable[[], Any], expected: Optional[bytes] = None) -> Any:
     """One request with a streamed body. What the body itself raised (a file that shrank,
     a stop from the progress callback) comes out as itself, not as botocore's wrapping of
-    it; bytes the store found not to match the checksum sent are FileChanged too."""
+    it; bytes the store found not to match the checksum sent are FileChanged too. With
+    `expected` (the digest the request claims), bytes sent that do not hash to it raise
+    SentOtherBytes after the request: a store that verifies nothing (moto) stored them."""
     try:
-        return call()
+        answer = call()
+        sent = body.sent_digest() if expected is not None else None
+        if sent is not None and sent != expected:
+            raise SentOtherBytes("the file changed while it was sent (the bytes sent do not "
+                                 "match the checksum the request carried)", answer)
+        return answer
     except RemoteError as exc:
         if body.failure is not None:
             raise body.failure from exc

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 import time
 
 import pytest
 
-from reconciler.checksums import FileChanged
+from reconciler.checksums import FileChanged, SentOtherBytes
 from reconciler.s3errors import ErrorKind, RemoteError
 from reconciler.throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
 
@@ -244,3 +245,36 @@ def test_a_digest_mismatch_from_the_store_is_a_changed_file() -> None:
         send_body(body, call)
     with pytest.raises(RemoteError):
         send_body(body, lambda: (_ for _ in ()).throw(RemoteError(ErrorKind.RETRYABLE, "503", "SlowDown")))
+
+
+# ---- bytes sent against the checksum claimed (stores that verify nothing) ----------------
+def test_a_body_hashes_what_it_sent_and_a_rewind_hashes_afresh() -> None:
+    data = bytes(range(256)) * 1000
+    body = RangeBody(SharedHandle(io.BytesIO(data)), 0, len(data), hasher=hashlib.sha256)
+    body.read(BLOCK + 10)
+    body.seek(0)  # botocore's retry sends from the start again
+    assert body.read() == data
+    assert body.sent_digest() == hashlib.sha256(data).digest()
+    partial = RangeBody(SharedHandle(io.BytesIO(data)), 0, len(data), hasher=hashlib.sha256)
+    partial.read(100)
+    assert partial.sent_digest() is None  # not all of it went: nothing to compare
+
+
+def test_bytes_that_changed_mid_send_are_told_although_the_store_took_them() -> None:
+    original = b"a" * (3 * BLOCK)
+    fh = io.BytesIO(original)
+    claimed = hashlib.sha256(original).digest()  # the hash pass, before the change
+    body = RangeBody(SharedHandle(fh), 0, len(original), hasher=hashlib.sha256)
+
+    def store_takes_anything() -> dict:
+        body.read(BLOCK)
+        fh.seek(2 * BLOCK)
+        fh.write(b"b" * BLOCK)  # the recorder rewrites the tail mid-send, same size
+        body.read()
+        return {"ETag": '"x"'}
+
+    with pytest.raises(SentOtherBytes) as raised:
+        send_body(body, store_takes_anything, claimed)
+    assert raised.value.answer == {"ETag": '"x"'}
+    same = RangeBody(SharedHandle(io.BytesIO(original)), 0, len(original), hasher=hashlib.sha256)
+    assert send_body(same, lambda: same.read() and {"ok": 1}, claimed) == {"ok": 1}
