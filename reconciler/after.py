@@ -17,7 +17,8 @@ from typing import IO, Callable, Optional, Protocol
 from loguru import logger
 
 from . import localfs
-from .models import Action, ActionKind, LocalFile, StoredObject
+from .models import Action, ActionKind, LocalFile
+from .results import StoredObject
 from .s3errors import RemoteError, is_denied
 from .text import printable
 

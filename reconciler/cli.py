@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from loguru import logger
 
-from . import __version__, logs
+from . import __version__, commands, logs
+from .commands import fail as _fail
+from .commands import open_bucket
 from .config import Config, ConfigError, check_bounds, field_bounds, load
 from .lock import AlreadyRunning, InstanceLock
 from .manifest import Manifest, ManifestError
 
 if TYPE_CHECKING:
-    from .remote import Bucket
+    pass
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_REMOTE = 0, 1, 2, 3, 4
 
@@ -53,12 +55,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, help="seconds between passes (overrides the config)")
     p.add_argument("--version", action="version", version=f"camup-sync {__version__}")
     return p
-
-
-def _fail(code: int, message: str) -> int:
-    logs.setup_plain()
-    logger.error("{}", message)
-    return code
 
 
 def _unexpected(exc: Exception, level: Optional[str], logs_ready: bool) -> int:
@@ -122,9 +118,9 @@ def _run(cfg: Config, once: bool, dry_run: bool, full: bool = False) -> int:
 def _alert_watch_dir_missing(cfg: Config, problem: str) -> None:
     """A --once run that cannot start still opens (or keeps) the watch-dir alert; no heartbeat
     (exit 2), so the monitor notices the silence too."""
-    from .models import PassReport
     from .notify import after_pass
     from .passes import target_of
+    from .results import PassReport
 
     if not cfg.notify.urls or not cfg.manifest_path.exists():
         return  # nobody to tell, or never ran here: a config error writes nothing
@@ -140,34 +136,6 @@ def _alert_watch_dir_missing(cfg: Config, problem: str) -> None:
                 manifest.close()
     except (AlreadyRunning, ManifestError, OSError) as exc:
         logger.debug("No alert for the missing watch dir: {}", exc)
-
-
-def _notify(cfg: Config, test: bool) -> int:
-    from .notify import test_all
-
-    if not test:
-        raise ConfigError("notify needs --test: camup-sync notify --test sends one test message "
-                          "to every notify.urls target and the heartbeat.")
-    if not cfg.notify.urls and not cfg.notify.heartbeat_url:
-        raise ConfigError("notify --test has nothing to test: set notify.urls or "
-                          "notify.heartbeat_url in the config.")
-    return test_all(cfg, sys.stdout)
-
-
-def open_bucket(cfg: Config) -> Bucket:
-    """The bucket and its client. botocore resolves credentials while it builds the client, so
-    a credential setup that fails (credential_process, SSO, a broken profile) fails here: it
-    becomes a RemoteError (the bucket is unusable: exit 4, one sentence), not a traceback."""
-    from .remote import Bucket, make_client
-    from .s3errors import classify_error
-
-    try:
-        client = make_client(cfg)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise classify_error(exc, cfg.bucket) from exc  # re-raises what is not an S3 matter
-    return Bucket.from_config(client, cfg)
 
 
 def _require_a_watch_dir(cfg: Config) -> None:
@@ -187,88 +155,6 @@ def _require_a_watch_dir(cfg: Config) -> None:
         raise ConfigError(problems[0])
 
 
-def _status(cfg: Config, as_json: bool) -> int:
-    from .passes import target_of
-    from .status import gather, render
-
-    manifest = Manifest.open_readonly(cfg.manifest_path, target_of(cfg))
-    try:
-        render(gather(cfg, manifest, time.time()), time.time(), sys.stdout, as_json)
-    finally:
-        if manifest:
-            manifest.close()
-    return EXIT_OK
-
-
-def _check(cfg: Config) -> int:
-    from .check import Preflight
-
-    return Preflight(cfg, lambda: open_bucket(cfg), sys.stdout).run()
-
-
-def _recover(cfg: Config, operands: list[str]) -> int:
-    """Exit 0 written, 1 nothing there, 4 the store cannot be read; no manifest, no lock."""
-    from .recover import recover
-    from .s3errors import RemoteError
-    from .text import printable
-
-    key, out = operands
-    url = f"s3://{cfg.bucket}/{printable(key)}"
-    try:
-        found = recover(open_bucket(cfg), key, [w.prefix for w in cfg.watch_dirs], out)
-    except RemoteError as exc:
-        return _fail(EXIT_REMOTE, f"cannot read {url}: {exc}")
-    if found is None:
-        print(f"nothing to recover: {url} is not in the bucket and has no live segments")
-        return EXIT_FAILED
-    source = f"{found.segments} live segment(s)" if found.segments else "the object"
-    print(f"wrote {found.size} bytes from {source} of {url} to {printable(out)}")
-    return EXIT_OK
-def _verify(cfg: Config, since: Optional[str], deep: bool, as_json: bool) -> int:
-    import json
-
-    from tqdm import tqdm
-
-    from .passes import target_of
-    from .s3errors import RemoteError
-    from .verify import EXIT_OK as ALL_HOLD
-    from .verify import EXIT_PROBLEM, Unreadable, run
-
-    start = _since(since)
-    manifest = Manifest.open_readonly(cfg.manifest_path, target_of(cfg))
-    if manifest is None:
-        return _fail(EXIT_FAILED, f"no manifest for s3://{cfg.bucket} at {cfg.manifest_path}: "
-                     "nothing was recorded to verify; run a pass first.")
-    try:
-        bar = (lambda total: tqdm(total=total, unit="obj", file=sys.stderr, leave=False)) \
-            if sys.stderr.isatty() else (lambda total: None)
-        audit = run(manifest, open_bucket(cfg), start, deep, bar)
-    except (Unreadable, RemoteError) as exc:
-        return _fail(EXIT_REMOTE, str(exc))
-    finally:
-        manifest.close()
-    if as_json:
-        json.dump(audit.as_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        for problem in audit.problems:
-            sys.stdout.write(problem.line() + "\n")
-        sys.stdout.write(audit.summary() + "\n")
-    return EXIT_PROBLEM if audit.problems else ALL_HOLD
-
-
-def _since(text: Optional[str]) -> float:
-    """--since DATE (YYYY-MM-DD or an ISO date and time; local time unless it says) -> epoch."""
-    if not text:
-        return 0.0
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise ConfigError(f"--since {text!r} is not a date: write it as YYYY-MM-DD.") from None
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
     wanted = 2 if args.command == "recover" else 0
@@ -286,15 +172,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         log = cfg.logging
         logs.setup(args.log_level or log.level, log.file, log.rotation, log.retention, log.json)
         logs_ready = True
-        commands: dict[str, Callable[[], int]] = {
-            "status": lambda: _status(cfg, args.json),
-            "check": lambda: _check(cfg),
-            "verify": lambda: _verify(cfg, args.since, args.deep, args.json),
-            "recover": lambda: _recover(cfg, args.operands),
-            "notify": lambda: _notify(cfg, args.test),
+        by_name: dict[str, Callable[[], int]] = {
+            "status": lambda: commands.status(cfg, args.json),
+            "check": lambda: commands.check(cfg),
+            "verify": lambda: commands.verify(cfg, args.since, args.deep, args.json),
+            "recover": lambda: commands.recover(cfg, args.operands),
+            "notify": lambda: commands.notify(cfg, args.test),
             "run": lambda: _run(cfg, args.once or args.dry_run, args.dry_run, args.full),
         }
-        return commands[args.command]()
+        return by_name[args.command]()
     except ConfigError as exc:
         if args.command == "check":  # the preflight's own first line says it too
             print(f"FAIL  config valid: {exc}", flush=True)

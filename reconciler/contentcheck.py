@@ -18,7 +18,7 @@ from .checksums import (
     parts_for,
 )
 from .config import MIB, Transfer
-from .models import StoredObject
+from .results import StoredObject
 from .s3errors import UNSUPPORTED_CODES, ErrorKind, RemoteError
 from .text import printable
 from .throttle import SharedHandle

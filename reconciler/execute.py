@@ -19,19 +19,9 @@ from loguru import logger
 from .checksums import ChangedAfterPublish, FileChanged
 from .keys import keep_both_key
 from .localfs import FileLocked, LinkRefused, NotTheScannedFile, open_for_upload
-from .models import (
-    CREATING,
-    Action,
-    ActionKind,
-    LocalFile,
-    Outcome,
-    Reason,
-    Stored,
-    StoredObject,
-    UploadResult,
-    stat_unchanged,
-)
+from .models import CREATING, Action, ActionKind, LocalFile, Reason, stat_unchanged
 from .plan import Found, Taken, when_taken
+from .results import Outcome, Stored, StoredObject, UploadResult
 from .s3errors import ErrorKind, RemoteError, is_denied
 from .text import printable
 

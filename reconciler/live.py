@@ -20,7 +20,8 @@ from loguru import logger
 
 from .checksums import FileChanged, read_exact
 from .localfs import open_live
-from .models import Action, LiveState, LocalFile, PassReport
+from .models import Action, LiveState, LocalFile
+from .results import PassReport
 from .s3errors import ErrorKind, RemoteError
 from .text import printable
 

@@ -19,7 +19,7 @@ from loguru import logger
 from . import alerts
 from .config import Config
 from .manifest import Manifest, ManifestError
-from .models import PassReport
+from .results import PassReport
 from .text import printable, url_scheme_host
 
 SEND_SECONDS = 10.0  # the whole of one send, whatever the service does

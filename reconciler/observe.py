@@ -22,9 +22,10 @@ from .execute import RetryPolicy
 from .keys import is_reserved
 from .live import observe_heads
 from .manifest import Manifest, local_day
-from .models import DiskSpace, EntryState, LocalFile, ManifestEntry, PassReport, Plan, RemoteObject, unchanged
+from .models import DiskSpace, EntryState, LocalFile, ManifestEntry, Plan, RemoteObject, unchanged
 from .plan import FileId, LivePolicy, Policy, Snapshot, plan, ready_by_stability, second_look
 from .probe import SweepResult, find_writers
+from .results import PassReport
 from .s3errors import ErrorKind, RemoteError
 from .scan import Filters, ScanResult, WatchDirError, restat, scan
 from .stability import StabilityPolicy

@@ -9,19 +9,10 @@ from loguru import logger
 from .config import Config
 from .ledger import Upload
 from .manifest import Manifest, local_day
-from .models import (
-    ActionKind,
-    EntryState,
-    LocalFile,
-    ManifestEntry,
-    Outcome,
-    PassReport,
-    Plan,
-    Reason,
-    UploadResult,
-)
+from .models import ActionKind, EntryState, LocalFile, ManifestEntry, Plan, Reason
 from .plan import FileId, cross_pass_backoff
 from .progress import PassProgress
+from .results import Outcome, PassReport, UploadResult
 from .text import printable
 
 

@@ -20,23 +20,14 @@ from .ledger import Upload
 from .live import LiveSender
 from .logs import live_console
 from .manifest import Manifest
-from .models import (
-    Action,
-    ActionKind,
-    ManifestEntry,
-    MultipartDecision,
-    MultipartStep,
-    PassReport,
-    Plan,
-    Reason,
-    UploadResult,
-)
+from .models import Action, ActionKind, ManifestEntry, MultipartDecision, MultipartStep, Plan, Reason
 from .notify import after_pass
 from .observe import LAST_LISTING, World, observe, open_for_writing, retry_policy_of
 from .outcomes import Recorder, count_unstorable, log_decisions, persist_observations
 from .plan import FileId
 from .progress import PassProgress
 from .render import print_plan, summary_line
+from .results import PassReport, UploadResult
 from .s3errors import ErrorKind, RemoteError, is_denied
 
 if TYPE_CHECKING:

@@ -24,9 +24,10 @@ from .checksums import (
 )
 from .config import MIB, Config, ConfigError, ObjectLock, Transfer
 from .contentcheck import ContentChecks
-from .models import RemoteObject, Stored, StoredObject
+from .models import RemoteObject
 from .multipart import MultipartSettings, MultipartUpload
 from .objectlock import ObjectLockCalls, lock_headers, utcnow
+from .results import Stored, StoredObject
 from .s3errors import ErrorKind, RemoteError, classify_error
 from .singleput import SinglePut
 from .smallobjects import SmallObjects

@@ -6,7 +6,8 @@ from collections import Counter
 from typing import IO
 
 from .config import Config
-from .models import ActionKind, PassReport, Plan, Reason
+from .models import ActionKind, Plan, Reason
+from .results import PassReport
 from .text import printable as _p
 
 

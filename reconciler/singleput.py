@@ -11,7 +11,7 @@ from typing import IO, Any, Callable, Optional
 from loguru import logger
 
 from .checksums import MD5, ChangedAfterPublish, FileChanged, SentOtherBytes, b64
-from .models import Stored
+from .results import Stored
 from .s3errors import UNSUPPORTED_CODES, RemoteError
 from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
 

@@ -10,7 +10,7 @@ from typing import IO, Any, Callable, Optional
 from .checksums import (
     b64,
 )
-from .models import Stored
+from .results import Stored
 from .s3errors import RemoteError
 
 Progress = Callable[[int], None]

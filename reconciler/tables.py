@@ -12,7 +12,8 @@ from typing import Any, Callable, Optional
 
 from .dbfile import write_error
 from .logs import strip_userinfo
-from .models import AlertState, DirRecord, EntryState, LiveState, LocalFile, PassReport
+from .models import AlertState, DirRecord, EntryState, LiveState, LocalFile
+from .results import PassReport
 
 
 class ManifestTables:

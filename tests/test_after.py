@@ -13,7 +13,8 @@ import pytest
 
 from reconciler.after import clean_up
 from reconciler.localfs import restat
-from reconciler.models import Action, ActionKind, LocalFile, Reason, StoredObject
+from reconciler.models import Action, ActionKind, LocalFile, Reason
+from reconciler.results import StoredObject
 from reconciler.s3errors import ErrorKind, RemoteError
 
 

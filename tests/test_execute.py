@@ -20,7 +20,8 @@ from reconciler.execute import (
 )
 from reconciler.keys import keep_both_key
 from reconciler.localfs import FileLocked, open_for_upload
-from reconciler.models import Action, ActionKind, LocalFile, Outcome, Reason, StoredObject, UploadResult
+from reconciler.models import Action, ActionKind, LocalFile, Reason
+from reconciler.results import Outcome, StoredObject, UploadResult
 from reconciler.s3errors import ErrorKind, RemoteError
 
 CONTENT = b"camera bytes " * 100

@@ -10,8 +10,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 FORBIDDEN_IN_PURE = {"os", "time", "boto3", "botocore", "sqlite3", "psutil", "loguru", "yaml"}
-PURE_MAY_IMPORT = {"models", "keys", "stability", "snapshot", "live_rules", "diskguard", "leftovers",
-                   "budget", "conflicts"}
+PURE_MAY_IMPORT = {"models", "results", "keys", "stability", "snapshot", "live_rules", "diskguard",
+                   "leftovers", "budget", "conflicts"}
 LOGGER_SETUP = {"add", "remove", "configure"}
 
 
@@ -120,6 +120,11 @@ def test_only_logs_configures_loguru() -> None:
 def test_models_is_stdlib_only() -> None:
     assert MODULES["models"].internal == set()
     assert MODULES["models"].external <= {"__future__", "dataclasses", "enum", "typing"}
+
+
+def test_results_are_stdlib_records_over_models() -> None:
+    assert MODULES["results"].internal == {"models"}
+    assert MODULES["results"].external <= {"__future__", "dataclasses", "enum", "typing"}
 
 
 # ---- the checker itself can see a violation --------------------------------------------------------

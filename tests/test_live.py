@@ -12,7 +12,8 @@ import pytest
 
 from reconciler.live import LiveSender, observe_heads
 from reconciler.manifest import Manifest
-from reconciler.models import Action, ActionKind, LiveState, LocalFile, PassReport, Reason
+from reconciler.models import Action, ActionKind, LiveState, LocalFile, Reason
+from reconciler.results import PassReport
 from reconciler.s3errors import ErrorKind, RemoteError
 
 BASE = "cam/_camup/live/cam/a.mp4/"

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.manifest import MIGRATIONS, SCHEMA_VERSION, Manifest, local_day
-from reconciler.models import EntryState, LocalFile, ManifestEntry, Observation, PassReport
+from reconciler.models import EntryState, LocalFile, ManifestEntry, Observation
+from reconciler.results import PassReport
 
 ROOT = "/watch/a"
 NOW = 1_700_000_000.0
@@ -664,7 +665,7 @@ def test_ready_files_keep_their_first_seen_ready_time_until_uploaded(m: Manifest
 
 
 def test_exit_codes_newest_first(m: Manifest) -> None:
-    from reconciler.models import PassReport
+    from reconciler.results import PassReport
 
     for code_fatal in (None, "down", "down"):
         pid = m.start_pass(NOW)

@@ -10,7 +10,8 @@ import pytest
 
 from reconciler import notify
 from reconciler.config import Config, Notify
-from reconciler.models import PassReport, WatchDir
+from reconciler.models import WatchDir
+from reconciler.results import PassReport
 from tests.receiver import Receiver
 
 

@@ -7,18 +7,10 @@ from pathlib import Path
 
 from reconciler.config import from_mapping
 from reconciler.manifest import Manifest
-from reconciler.models import (
-    Action,
-    ActionKind,
-    EntryState,
-    LocalFile,
-    Outcome,
-    PassReport,
-    Reason,
-    UploadResult,
-)
+from reconciler.models import Action, ActionKind, EntryState, LocalFile, Reason
 from reconciler.outcomes import BATCH_ROWS, BATCH_SECONDS, Recorder
 from reconciler.progress import PassProgress
+from reconciler.results import Outcome, PassReport, UploadResult
 
 
 def _recorder(tmp_path: Path, clock: list[float]) -> tuple[Recorder, Manifest]:

@@ -18,8 +18,8 @@ import botocore.exceptions as bx
 import pytest
 
 from reconciler.config import load
-from reconciler.models import StoredObject
 from reconciler.remote import Bucket
+from reconciler.results import StoredObject
 
 MIB = 1024 * 1024
 PART = 6 * MIB  # not among the part sizes camup-sync would guess (8, 16, 5, 64 MiB, its own)
