@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Optional
-from urllib.parse import urlsplit
 
 from .dbfile import (
     CHECK_EVERY_SECONDS,
@@ -30,7 +29,6 @@ from .dbfile import (
     write_error,
 )
 from .lock import make_private_dir
-from .logs import strip_userinfo
 from .migrations import MIGRATIONS, SCHEMA_VERSION, _migrate
 from .models import (
     EntryState,
@@ -40,33 +38,11 @@ from .models import (
     PendingMultipart,
 )
 from .tables import ManifestTables
+from .text import normal_target
 
 __all__ = ["CHECK_EVERY_SECONDS", "MIGRATIONS", "SCHEMA_VERSION", "Manifest", "ManifestError",
-           "local_day", "normal_target"]
+           "normal_target"]
 TARGET = "target"  # meta row: the bucket the rows describe
-
-
-def local_day(now: float) -> str:
-    """The local calendar day of `now` (YYYY-MM-DD): what daily_budget counts by."""
-    return time.strftime("%Y-%m-%d", time.localtime(now))
-def normal_target(target: str) -> str:
-    """"endpoint|bucket" in one spelling: no user:password@ (never stored), scheme and host in
-    lower case, no default port, no trailing '/', no query; so the same store written another
-    way is still the same manifest."""
-    url, sep, bucket = target.rpartition("|")
-    if not sep or url == "aws":
-        return target
-    try:
-        parts = urlsplit(url.strip())
-        host, port = parts.hostname or "", parts.port
-    except ValueError:
-        return f"{strip_userinfo(url)}|{bucket}"
-    scheme = parts.scheme.lower()
-    if ":" in host:
-        host = f"[{host}]"  # IPv6
-    if port and (scheme, port) not in (("http", 80), ("https", 443)):
-        host = f"{host}:{port}"
-    return f"{scheme}://{host}{parts.path.rstrip('/')}|{bucket}"
 
 
 _COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns, "

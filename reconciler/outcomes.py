@@ -8,11 +8,12 @@ from loguru import logger
 
 from .config import Config
 from .ledger import Upload
-from .manifest import Manifest, local_day
+from .manifest import Manifest
 from .models import ActionKind, EntryState, LocalFile, ManifestEntry, Plan, Reason
 from .plan import FileId, cross_pass_backoff
 from .progress import PassProgress
 from .results import Outcome, PassReport, UploadResult
+from .tables import local_day
 from .text import printable
 
 

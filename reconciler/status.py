@@ -8,9 +8,10 @@ from typing import IO, Any, Optional
 
 from .config import Config
 from .logs import one_line
-from .manifest import Manifest, local_day
+from .manifest import Manifest
 from .plan import CROSS_PASS_BACKOFF_CAP, due_at
 from .render import human_age, human_bytes
+from .tables import local_day
 from .text import printable, url_scheme_host
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
@@ -14,6 +15,11 @@ from .dbfile import write_error
 from .logs import strip_userinfo
 from .models import AlertState, DirRecord, EntryState, LiveState, LocalFile
 from .results import PassReport
+
+
+def local_day(now: float) -> str:
+    """The local calendar day of `now` (YYYY-MM-DD): what daily_budget counts by."""
+    return time.strftime("%Y-%m-%d", time.localtime(now))
 
 
 class ManifestTables:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+from .logs import strip_userinfo
+
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]|[\ud800-\udfff]")
 
 
@@ -57,3 +59,23 @@ def url_scheme_host(url: str) -> str:
         return "<unparseable URL>"
     host = parts.hostname or ""
     return printable(f"{parts.scheme}://{host}" if host else f"{parts.scheme}://")
+
+
+def normal_target(target: str) -> str:
+    """"endpoint|bucket" in one spelling: no user:password@ (never stored), scheme and host in
+    lower case, no default port, no trailing '/', no query; so the same store written another
+    way is still the same manifest."""
+    url, sep, bucket = target.rpartition("|")
+    if not sep or url == "aws":
+        return target
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return f"{strip_userinfo(url)}|{bucket}"
+    scheme = parts.scheme.lower()
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    if port and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{parts.path.rstrip('/')}|{bucket}"

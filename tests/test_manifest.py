@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.manifest import MIGRATIONS, SCHEMA_VERSION, Manifest, local_day
+from reconciler.manifest import MIGRATIONS, SCHEMA_VERSION, Manifest
 from reconciler.models import EntryState, LocalFile, ManifestEntry, Observation
 from reconciler.results import PassReport
+from reconciler.tables import local_day
 
 ROOT = "/watch/a"
 NOW = 1_700_000_000.0
