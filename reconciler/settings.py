@@ -217,8 +217,9 @@ class Config:
     interval_seconds: float = _doc(60.0, "between passes when running continuously",
                                     bounds=(1, DAY))
     order: str = _doc("newest_first", "which ready files go first", ("newest_first", "oldest_first"))
-    priority: tuple[str, ...] = _doc((), 'globs on the relative path, e.g. ["*.jpg"]: sent first, '
-                                     "and still sent when the daily budget is spent")
+    priority: tuple[str, ...] = _doc(("*.jpg",), "globs on the relative path (alert images by "
+                                     "default): sent first, and still sent when the daily budget "
+                                     "is spent; [] for none")
     stability: Stability = field(default_factory=Stability)
     remote: Remote = field(default_factory=Remote)
     transfer: Transfer = field(default_factory=Transfer)

@@ -412,8 +412,9 @@ def test_bandwidth_schedule_budget_memory_and_priority_in_the_config(write_confi
     assert cfg.priority == ("*.jpg", "doorbell/*")
     minimal = _load(write_config, MINIMAL)
     assert (minimal.transfer.bandwidth_schedule, minimal.transfer.budget_bytes,
-            minimal.transfer.max_memory_mb, minimal.priority) == ((), None, 64.0, ())
+            minimal.transfer.max_memory_mb, minimal.priority) == ((), None, 64.0, ("*.jpg",))
     assert _load(write_config, MINIMAL + "priority: '*.jpg'\n").priority == ("*.jpg",)
+    assert _load(write_config, MINIMAL + "priority: []\n").priority == ()  # none
 
 
 @pytest.mark.parametrize(("text", "says"), [
