@@ -320,18 +320,18 @@ def test_a_file_that_vanishes_between_scan_and_upload_is_logged_gone_and_the_pas
     # One file in flight at a time, and a throttled multipart upload holds the first
     # file long enough for the recorder to move the second one away.
     camp.file("cam/big.mp4", 10 * 1024 * 1024 + 1, age=100)  # newest first: uploaded first
-    camp.file("cam/small.jpg", 2000, age=200)
+    camp.file("cam/small.dat", 2000, age=200)  # not a .jpg: priority would send it first
     camp.write_config("transfer:\n  parallel_files: 1\n  max_bandwidth: 5MB/s\n"
                       "  multipart_threshold_mb: 5\n  multipart_chunksize_mb: 5\n")
     sync = Sync(camp, "--once")
     syncs.append(sync)
 
     sync.wait_for(r"Uploading cam/big\.mp4 ")
-    (camp.watch / "cam/small.jpg").unlink()
+    (camp.watch / "cam/small.dat").unlink()
 
     assert sync.proc.wait(60) == 0, sync.text
     sync.wait_for("<eof>")
-    assert "Gone before upload: cam/small.jpg" in sync.text
+    assert "Gone before upload: cam/small.dat" in sync.text
     assert "failed 0" in sync.text
     assert set(camp.objects()) == {"cams/cam/big.mp4"}
 
