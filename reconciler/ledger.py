@@ -165,7 +165,11 @@ def flush(book: LedgerBook, store: LedgerStore) -> bool:
     return True
 
 
-def write_pass(book: LedgerBook, store: LedgerStore, uploads: Sequence[Upload], prefix: str,
-               host: str, now: Callable[[], float]) -> bool:
+def write_pass(book: LedgerBook, store: Callable[[], LedgerStore], uploads: Sequence[Upload],
+               prefix: str, host: str, now: Callable[[], float]) -> bool:
+    """A pass's ledger: record its uploads, then write what is unwritten. The store is asked
+    for only when there is something to write (an idle pass builds no S3 client)."""
     record(book, uploads, prefix, host, now())
-    return flush(book, store)
+    if not book.ledger_objects(unwritten_only=True):
+        return True
+    return flush(book, store())

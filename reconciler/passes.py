@@ -163,9 +163,8 @@ def _write_ledger(cfg: Config, manifest: Manifest, world: World, sent: list[Uplo
     """One ledger object for this pass's uploads (and any an earlier pass could not write)."""
     if not cfg.ledger.enabled:
         return
-    ledger.record(manifest, sent, cfg.watch_dirs[0].prefix, socket.gethostname(), world.clock())
-    if manifest.ledger_objects(unwritten_only=True):
-        ledger.flush(manifest, world.get_bucket(cfg))
+    ledger.write_pass(manifest, lambda: world.get_bucket(cfg), sent, cfg.watch_dirs[0].prefix,
+                      socket.gethostname(), world.clock)
 
 
 def _done_as_planned(p: Plan) -> set[FileId]:

@@ -92,10 +92,18 @@ def m(tmp_path: Path):
     manifest.close()
 
 
+def test_a_pass_with_nothing_to_write_asks_for_no_store(m: Manifest) -> None:
+    def no_store() -> Store:
+        raise AssertionError("an idle pass must not build an S3 client for the ledger")
+
+    assert ledger.write_pass(m, no_store, [], "cams/", "nvr", lambda: T)
+    assert m.ledger_objects() == []
+
+
 def test_record_and_flush_chain_passes_through_the_manifest(m: Manifest) -> None:
     store = Store()
-    assert ledger.write_pass(m, store, [A, B], "cams/", "nvr", lambda: T)
-    assert ledger.write_pass(m, store, [A], "cams/", "nvr", lambda: T + 60)
+    assert ledger.write_pass(m, lambda: store, [A, B], "cams/", "nvr", lambda: T)
+    assert ledger.write_pass(m, lambda: store, [A], "cams/", "nvr", lambda: T + 60)
     objects = m.ledger_objects()
     assert [k for k, *_ in objects] == sorted(store.objects)
     assert all(written for _k, _s, written, _l in objects)
@@ -109,14 +117,14 @@ def test_record_and_flush_chain_passes_through_the_manifest(m: Manifest) -> None
 
 def test_an_unwritten_ledger_object_is_written_by_a_later_pass(m: Manifest) -> None:
     down = Store(RemoteError(ErrorKind.RETRYABLE, "S3 answered 503", "503"))
-    assert not ledger.write_pass(m, down, [A], "", "nvr", lambda: T)
+    assert not ledger.write_pass(m, lambda: down, [A], "", "nvr", lambda: T)
     assert [w for _k, _s, w, _l in m.ledger_objects()] == [False]
     up = Store()
-    assert ledger.write_pass(m, up, [B], "", "nvr", lambda: T + 1)
+    assert ledger.write_pass(m, lambda: up, [B], "", "nvr", lambda: T + 1)
     assert len(up.objects) == 2 and all(w for _k, _s, w, _l in m.ledger_objects())
 
 
 def test_a_ledger_object_found_already_written_counts_as_written(m: Manifest) -> None:
     taken = Store(RemoteError(ErrorKind.EXISTS, "an object already exists at this key", "412"))
-    assert ledger.write_pass(m, taken, [A], "", "nvr", lambda: T)
+    assert ledger.write_pass(m, lambda: taken, [A], "", "nvr", lambda: T)
     assert m.ledger_objects()[0][2] is True
