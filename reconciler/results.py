@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterator, Optional  # noqa: UP035 - test_layering allows typing, not collections
+from typing import Optional
 
 from .models import Action
 
@@ -26,10 +26,6 @@ class StoredObject:
     etag: str
     parts_count: Optional[int] = None
     key: str = ""
-
-    def __iter__(self) -> Iterator[Any]:
-        """`size, checksum, etag = found`, as callers unpacked the tuple head() once returned."""
-        return iter((self.size, self.checksum, self.etag))
 
 
 class Outcome(str, Enum):

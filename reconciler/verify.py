@@ -19,6 +19,7 @@ from . import localfs
 from .ledger import broken_links, sha256_hex, split_lines
 from .manifest import Manifest
 from .models import LocalFile, ManifestEntry, unchanged
+from .results import StoredObject
 from .s3errors import ErrorKind, RemoteError, is_denied
 from .text import printable
 
@@ -26,7 +27,7 @@ EXIT_OK, EXIT_PROBLEM, EXIT_REMOTE = 0, 1, 4
 
 
 class Reader(Protocol):
-    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]: ...
+    def head(self, key: str) -> Optional[StoredObject]: ...
 
     def local_checksum(self, fh: IO[bytes], size: int) -> Optional[str]: ...
 
@@ -100,7 +101,7 @@ def check_object(store: Reader, row: ManifestEntry, deep: bool, sha: Optional[st
     found = _read(lambda: store.head(row.key), "HEAD")
     if found is None:
         return [Problem("missing", row.key, "the object is no longer in the bucket")]
-    size, stored, _etag = found
+    size, stored = found.size, found.checksum
     if size != row.size:
         return [Problem("size", row.key, f"the object has {size} bytes, {row.size} were uploaded")]
     if row.checksum and stored != row.checksum:

@@ -9,6 +9,7 @@ import pytest
 
 from reconciler.ledger import Upload, chain, object_bytes, sha256_hex
 from reconciler.models import EntryState, ManifestEntry
+from reconciler.results import StoredObject
 from reconciler.s3errors import ErrorKind, RemoteError
 from reconciler.verify import Audit, Unreadable, check_ledger, check_object
 
@@ -19,11 +20,11 @@ class Store:
     def __init__(self, objects: dict[str, tuple[bytes, Optional[str]]], error: Optional[RemoteError] = None):
         self.objects, self.error = objects, error
 
-    def head(self, key: str) -> Optional[tuple[int, Optional[str], str]]:
+    def head(self, key: str) -> Optional[StoredObject]:
         if self.error:
             raise self.error
         obj = self.objects.get(key)
-        return None if obj is None else (len(obj[0]), obj[1], "")
+        return None if obj is None else StoredObject(len(obj[0]), obj[1], "")
 
     def local_checksum(self, fh, size: int) -> Optional[str]:
         return None
