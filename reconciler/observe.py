@@ -21,13 +21,14 @@ from .config import Config
 from .execute import RetryPolicy
 from .keys import is_reserved
 from .live import observe_heads
+from .localfs import restat
 from .manifest import Manifest
 from .models import DiskSpace, EntryState, LocalFile, ManifestEntry, Plan, RemoteObject, unchanged
 from .plan import FileId, LivePolicy, Policy, Snapshot, plan, ready_by_stability, second_look
 from .probe import SweepResult, find_writers
 from .results import PassReport
 from .s3errors import ErrorKind, RemoteError
-from .scan import Filters, ScanResult, WatchDirError, restat, scan
+from .scan import Filters, ScanResult, WatchDirError, scan
 from .stability import StabilityPolicy
 from .tables import local_day
 from .text import printable

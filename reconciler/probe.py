@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from .localfs import WINDOWS, FileLocked, long_path, short_path  # noqa: F401  (moved there)
-
 _WRITE_MODES = {"w", "a", "r+", "a+", "w+"}
 
 

@@ -14,7 +14,7 @@ from typing import Optional
 from loguru import logger
 
 from .dirstate import SkipRule, children
-from .localfs import WINDOWS, local_file, long_path, path_of, restat, short_path  # noqa: F401
+from .localfs import WINDOWS, local_file, long_path, short_path
 from .models import DirRecord, LocalFile, WatchDir
 
 

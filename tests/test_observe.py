@@ -9,11 +9,11 @@ from pathlib import Path
 
 import reconciler.observe as observe
 from reconciler.config import from_mapping
+from reconciler.localfs import restat
 from reconciler.models import ActionKind, EntryState, LocalFile, ManifestEntry, Reason
 from reconciler.observe import World, _listing_due, _second_look, policy_of
 from reconciler.passes import run_pass
 from reconciler.plan import Snapshot, plan
-from reconciler.scan import restat
 
 
 class NoWait(World):

@@ -12,8 +12,9 @@ from loguru import logger
 
 from reconciler.config import DEFAULT_EXCLUDE, DEFAULT_EXTENSIONS
 from reconciler.dirstate import SkipRule, records_after_pass
+from reconciler.localfs import path_of, restat
 from reconciler.models import DirRecord, LocalFile, WatchDir
-from reconciler.scan import Filters, WatchDirError, path_of, restat, scan, scan_root
+from reconciler.scan import Filters, WatchDirError, scan, scan_root
 
 FILTERS = Filters(DEFAULT_EXTENSIONS, DEFAULT_EXCLUDE, recursive=True)
 
