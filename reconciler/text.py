@@ -3,13 +3,14 @@
 A file name is chosen by whoever writes into the watch dir (a camera, an FTP client, an
 attacker): printed raw, a newline in it would forge a log line. A URL may carry a password
 (`http://user:pass@host`) or a token (notification URLs). Every line a person reads shows
-names through `printable` and URLs through `safe_url`.
+names through `printable`; URLs lose their user-info (logs.strip_userinfo) or show only
+scheme and host (`url_scheme_host`, for notification URLs).
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .logs import strip_userinfo
 
@@ -33,21 +34,6 @@ def printable(text: str) -> str:
     Names without any of those (nearly all) come back unchanged.
     """
     return _UNPRINTABLE.sub(_escape, text)
-
-
-def safe_url(url: str) -> str:
-    """The URL without user-info (user:password@) and without its query string; for a URL
-    whose path may itself hold a token (notification URLs), use `url_scheme_host`."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # raises ValueError too, on a port that is not 0-65535
-    except ValueError:
-        return "<unparseable URL>"
-    host = parts.hostname or ""
-    if port:
-        host = f"{host}:{port}"
-    query = "****" if parts.query else ""
-    return printable(urlunsplit((parts.scheme, host, parts.path, query, "")))
 
 
 def url_scheme_host(url: str) -> str:
