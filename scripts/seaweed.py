@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,21 +25,66 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 READY_TIMEOUT_SECONDS = 60.0
 
 
+START_ATTEMPTS = 4  # a port can be taken between choosing it and the server binding it
+
+
 def free_ports(count: int) -> list[int]:
-    """Ports the kernel says are free now, all distinct."""
+    """Distinct ports free on 127.0.0.1 now, chosen below the kernel's ephemeral range.
+
+    A port the kernel hands out for bind(0) is also one it hands out for the next outgoing
+    connection, and test sessions in parallel make thousands of those: a server told to
+    listen there a moment later can find it taken. Below the range only another listener
+    can take it, and start() tries again with new ports if one did.
+    """
+    low, _high = _ephemeral_range()
+    rng = random.SystemRandom()
+    chosen: list[int] = []
     sockets = []
     try:
-        for _ in range(count):
+        while len(chosen) < count:
+            port = rng.randrange(10_000, low)
+            if port in chosen:
+                continue
             s = socket.socket()
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
             sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
+            chosen.append(port)
+        return chosen
     finally:
         for s in sockets:
             s.close()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default; Windows starts at 49152
+
+
+def listens_on(process: subprocess.Popen, port: int) -> bool:
+    """Whether `process` itself listens on `port`: a server that answers there may be
+    another session's, started on the same port a moment earlier."""
+    try:
+        conns = psutil.Process(process.pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in conns)
+
+
+def port_taken(log_tail: str) -> bool:
+    """Whether a server's log says one of its ports was already in use."""
+    return "address already in use" in log_tail.lower()
 
 
 def weed_binary() -> str:
@@ -71,6 +117,10 @@ def clean_aws_env(endpoint: str | None = None) -> dict[str, str]:
     return env
 
 
+class PortTaken(RuntimeError):
+    """The server exited because another process listened on one of its ports first."""
+
+
 @dataclass
 class SeaweedServer:
     data_dir: Path
@@ -85,9 +135,25 @@ class SeaweedServer:
 
     def start(self) -> SeaweedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.data_dir / "tmp"
-        tmp.mkdir(exist_ok=True)
-        p = free_ports(8)
+        (self.data_dir / "tmp").mkdir(exist_ok=True)
+        for attempt in range(START_ATTEMPTS):
+            self._launch(free_ports(8))
+            try:
+                self._wait_ready()
+                return self
+            except PortTaken:
+                self.stop()
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _launch(self, p: list[int]) -> None:
+        # a fresh data folder each attempt: the master keeps its own address in there
+        shutil.rmtree(self.data_dir / "data", ignore_errors=True)
+        (self.data_dir / "data").mkdir()
         self.ports = tuple(p)
         self.s3_port = p[6]
         args = [
@@ -103,22 +169,15 @@ class SeaweedServer:
         ]
         if self.metrics_port:
             args += ["-metricsIp=127.0.0.1", f"-metricsPort={self.metrics_port}"]
-        (self.data_dir / "data").mkdir(exist_ok=True)
         # weed turns AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY into an identity and then refuses
         # anonymous requests: start it without any AWS_* variable ("any credentials accepted").
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env["TMPDIR"] = str(tmp)
+        env["TMPDIR"] = str(self.data_dir / "tmp")
         log = open(self.data_dir / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         log.close()
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -127,13 +186,17 @@ class SeaweedServer:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 tail = (self.data_dir / "weed.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"weed exited with {self.process.returncode}:\n{tail}")
+                error = PortTaken if port_taken(tail) else RuntimeError
+                raise error(f"weed exited with {self.process.returncode}:\n{tail}")
             try:
                 _anonymous(url, "PUT")  # create a bucket, then write into it
                 _anonymous(f"{url}/ready", "PUT", b"ok")
                 _anonymous(f"{url}/ready", "DELETE")
                 _anonymous(url, "DELETE")
-                return
+                if self.process is not None and listens_on(self.process, self.s3_port):
+                    return
+                last = f"port {self.s3_port} answers, but not from this server"
+                time.sleep(0.3)
             except (OSError, urllib.error.URLError) as exc:
                 last = str(exc)
                 time.sleep(0.3)

@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from seaweed import clean_aws_env, free_ports
+from seaweed import START_ATTEMPTS, PortTaken, clean_aws_env, free_ports, listens_on, port_taken
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -22,8 +22,12 @@ READY_TIMEOUT_SECONDS = 60.0
 # AWS_* variable, dummy keys, no metadata service), its own interpreter (the 2 cores are
 # not shared with the test's GIL), and a kill at the end that cannot leave a thread behind.
 _MOTO_CHILD = """
-import sys, threading
+import os, sys, threading
 from moto.server import ThreadedMotoServer
+def died(args):  # a port already taken: say so and exit, not wait forever for "ready"
+    print(args.exc_value, flush=True)
+    os._exit(98)
+threading.excepthook = died
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
 server.start()
 print("ready", flush=True)
@@ -45,18 +49,27 @@ class MotoServer:
 
     def start(self) -> MotoServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.s3_port = free_ports(1)[0]
+        for attempt in range(START_ATTEMPTS):
+            self._launch(free_ports(1)[0])
+            try:
+                self._wait_ready()
+                return self
+            except PortTaken:
+                self.stop()
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _launch(self, port: int) -> None:
+        self.s3_port = port
         log = open(self.data_dir / "moto.log", "wb")  # noqa: SIM115 - lives as long as the server
-        self.process = subprocess.Popen([sys.executable, "-c", _MOTO_CHILD, str(self.s3_port)],
+        self.process = subprocess.Popen([sys.executable, "-c", _MOTO_CHILD, str(port)],
                                         stdout=log, stderr=subprocess.STDOUT, env=clean_aws_env(),
                                         cwd=self.data_dir)
         log.close()
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -65,11 +78,15 @@ class MotoServer:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 tail = (self.data_dir / "moto.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"moto's server exited with {self.process.returncode}:\n{tail}")
+                error = PortTaken if port_taken(tail) else RuntimeError
+                raise error(f"moto's server exited with {self.process.returncode}:\n{tail}")
             try:
                 with opener.open(f"{self.endpoint}/", timeout=5) as resp:  # ListBuckets
                     resp.read()
-                return
+                if self.process is not None and listens_on(self.process, self.s3_port):
+                    return
+                last = f"port {self.s3_port} answers, but not from this server"
+                time.sleep(0.3)
             except (OSError, urllib.error.URLError) as exc:
                 last = str(exc)
                 time.sleep(0.2)

@@ -1,0 +1,79 @@
+"""The throwaway servers the suite and the demo start: a port taken between choosing it and
+the server binding it (parallel test sessions open thousands of connections) costs a retry
+with new ports, not a session of errors."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+import seaweed
+from seaweed import SeaweedServer, free_ports
+
+from .stores import MotoServer
+
+
+def test_free_ports_are_distinct_bindable_and_below_the_ephemeral_range() -> None:
+    low, _high = seaweed._ephemeral_range()
+    ports = free_ports(8)
+    assert len(set(ports)) == 8
+    assert all(10_000 <= p < low for p in ports)
+    for p in ports:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", p))
+
+
+@pytest.fixture
+def squatter() -> socket.socket:
+    """A listener on a port, as another process that got there first."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    yield s
+    s.close()
+
+
+def _first_call_includes(port: int, monkeypatch: pytest.MonkeyPatch, module) -> list[list[int]]:
+    """free_ports answers its first call with `port` last in the list, then as usual."""
+    real, calls = seaweed.free_ports, []
+
+    def rigged(count: int) -> list[int]:
+        ports = real(count)
+        if not calls:
+            ports[-1 if count == 1 else 6] = port  # the S3 port
+        calls.append(ports)
+        return ports
+
+    monkeypatch.setattr(module, "free_ports", rigged)
+    return calls
+
+
+def test_seaweedfs_starts_on_new_ports_when_one_was_taken(
+    tmp_path: Path, squatter: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = squatter.getsockname()[1]
+    calls = _first_call_includes(taken, monkeypatch, seaweed)
+    server = SeaweedServer(tmp_path / "weed").start()
+    try:
+        assert len(calls) == 2
+        assert server.s3_port != taken
+        assert server.process is not None and server.process.poll() is None
+    finally:
+        server.stop()
+
+
+def test_moto_starts_on_a_new_port_when_its_port_was_taken(
+    tmp_path: Path, squatter: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from . import stores
+
+    taken = squatter.getsockname()[1]
+    calls = _first_call_includes(taken, monkeypatch, stores)
+    server = MotoServer(tmp_path / "moto").start()
+    try:
+        assert len(calls) == 2
+        assert server.s3_port != taken
+    finally:
+        server.stop()
