@@ -76,8 +76,12 @@ def _no_expect_for_small_bodies(request: Any, **_: Any) -> None:
     trip before the bytes go. Worth it for a big body the store may refuse (a 412 to our
     conditional write), not for an alert JPEG. (Expect is never a signed header.)"""
     body = request.body
-    size = len(body.getbuffer()) if hasattr(body, "getbuffer") else (
-        len(body) if isinstance(body, (bytes, bytearray)) else None)
+    if hasattr(body, "getbuffer"):
+        size: Optional[int] = len(body.getbuffer())
+    elif hasattr(body, "__len__"):  # bytes, or the RangeBody uploads stream from the file
+        size = len(body)
+    else:
+        size = None
     if size is not None and size < EXPECT_MIN_BYTES and "Expect" in request.headers:
         del request.headers["Expect"]
 
