@@ -72,8 +72,8 @@ class Bench:
 
 
 # ---- the tools ---------------------------------------------------------------------------------
-def camup_config(b: Bench, src: Path, bucket: str, extra: str = "") -> Path:
-    folder = b.work / "camup" / bucket
+def camup_config(b: Bench, src: Path, bucket: str, extra: str = "", folder_name: str = "") -> Path:
+    folder = b.work / "camup" / (folder_name or bucket)
     folder.mkdir(parents=True, exist_ok=True)
     cfg = folder / "config.yaml"
     cfg.write_text(f"watch_dir: {src}\nbucket: {bucket}\nprefix: bench/\nremote:\n"
@@ -201,7 +201,7 @@ def build_manifest(cfg_path: Path) -> int:
     return total
 
 
-def idle_tree(b: Bench, count: int) -> None:
+def idle_tree(b: Bench, count: int, s3=None) -> None:
     data = bl.nvr_tree(count)
     src = b.work / "data" / data.name
     t = time.perf_counter()
@@ -221,7 +221,58 @@ def idle_tree(b: Bench, count: int) -> None:
     say(f"  camup-sync idle {bl.with_range(b.results[name]['camup-sync --once (idle)'].values('wall'))} s, "
         f"find {bl.with_range(b.results[name]['floor: find stat walk'].values('wall'))} s, "
         f"--full {b.results[name + ' full sweep']['camup-sync --once --full'].median('wall'):.2f} s")
+    if s3 is not None:
+        lost_manifest(b, s3, src, data)
     shutil.rmtree(src)
+
+
+# ---- a lost manifest over a bucket of many objects --------------------------------------------------
+def fill_bucket(b: Bench, s3, src: Path, data: bl.Dataset, bucket: str) -> None:
+    """Every file of the tree as an object, with the SHA-256 camup-sync would have stored,
+    put by a pool of raw boto3 calls (the setup is not measured)."""
+    import base64
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    def put(rel: str) -> None:
+        body = (src / rel).read_bytes()
+        s3.put_object(Bucket=bucket, Key="bench/" + rel, Body=body,
+                      ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode())
+
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(put, (rel for rel, _size in data.files)))
+
+
+def lost_manifest(b: Bench, s3, src: Path, data: bl.Dataset) -> None:
+    """What losing the manifest costs over a bucket of len(data) objects: a dry run shows the
+    listing alone (its pages, nothing per object); the real pass adopts every file, each
+    after a HEAD that checks the stored checksum against the local bytes."""
+    bucket = f"listing-{len(data.files)}"
+    s3.create_bucket(Bucket=bucket)
+    t = time.perf_counter()
+    fill_bucket(b, s3, src, data, bucket)
+    say(f"{bucket}: {len(data.files)} objects put ({time.perf_counter() - t:.0f} s)")
+    name = f"listing-{len(data.files)}"
+    for run in range(b.runs):
+        cfg = camup_config(b, src, bucket, folder_name=f"{bucket}-dry-{run}")
+        b.record(name, "camup-sync --once --dry-run, no manifest (the listing)",
+                 b.measured(camup_cmd(cfg, "--dry-run"), bucket))
+    cfg = camup_config(b, src, bucket, folder_name=f"{bucket}-adopt")
+    b.record(name, "camup-sync --once, no manifest (listing + adopting every file)",
+             b.measured(camup_cmd(cfg), bucket))
+    say(f"  listing {bl.with_range(b.results[name][next(iter(b.results[name]))].values('wall'))} s")
+    drop_bucket(s3, bucket)
+
+
+def listing_table(b: Bench, counts: list[int]) -> str:
+    rows = []
+    for count in counts:
+        for what, series in b.results.get(f"listing-{count}", {}).items():
+            rows.append([f"{count:,}", what, bl.with_range(series.values("wall")) + " s",
+                         bl.with_range(series.values("cpu")) + " s",
+                         bl.with_range(series.values("rss_mb"), "{:.0f}") + " MB",
+                         f"{series.median('requests'):.0f}"])
+    return bl.table(["objects", "what", "wall", "client CPU", "peak RSS", "S3 requests"], rows)
 
 
 # ---- output ----------------------------------------------------------------------------------------
@@ -326,6 +377,11 @@ def report(b: Bench, mixed: bl.Dataset, many: bl.Dataset, counts: list[int], arg
         *[f"- {n}" for n in b.notes], "",
         "## First pass and idle pass, every tool", "", first_pass_table(b, mixed, many), "",
         "## Idle pass over large trees (camera/day/hour)", "", idle_table(b, counts), "",
+        "## A lost manifest over a full bucket", "",
+        "The smaller idle tree's files put as objects (with their SHA-256), then camup-sync run "
+        "with no manifest. S3 requests: the listing's pages (1,000 keys each), plus one HEAD "
+        "per adopted file (a listing carries no checksum; same size alone is not trusted).", "",
+        listing_table(b, counts[:1]), "",
         "## Ratios (issue 10)", "", *[f"- {r}" for r in ratios(b, counts)], "",
     ]
     return "\n".join(parts)
@@ -368,8 +424,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             say(note)
         for data in (mixed, many):
             first_and_idle(b, data, tools, s3)
-        for count in counts:
-            idle_tree(b, count)
+        for i, count in enumerate(counts):
+            idle_tree(b, count, s3 if i == 0 else None)  # the listing scenario on the smaller tree
         text = report(b, mixed, many, counts, args)
     finally:
         server.stop()
