@@ -17,6 +17,7 @@ from typing import IO, Callable, Optional, Protocol
 from loguru import logger
 
 from .checksums import ChangedAfterPublish, FileChanged
+from .events import NO_EVENTS, TransferEvents
 from .keys import keep_both_key
 from .localfs import FileLocked, LinkRefused, NotTheScannedFile, open_for_upload
 from .models import CREATING, Action, ActionKind, LocalFile, Reason, stat_unchanged
@@ -28,9 +29,8 @@ from .text import printable
 
 class Store(Protocol):
     def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
-               progress: Callable[[int], None], on_multipart: Callable[[str, bool], None],
-               resume_id: Optional[str] = None,
-               unchanged: Callable[[], None] = lambda: None) -> Stored | Optional[str]: ...
+               events: TransferEvents = NO_EVENTS,
+               resume_id: Optional[str] = None) -> Stored | Optional[str]: ...
 
     def head(self, key: str) -> Optional[StoredObject]: ...
 
@@ -122,11 +122,6 @@ class Executor:
                     record(result)
         return fatal
 
-    def _checked_progress(self, n: int) -> None:
-        if self._stopping():
-            raise Abandoned()
-        self.progress(n)
-
     def upload_one(self, action: Action) -> UploadResult:
         file = action.file
         assert file is not None
@@ -175,14 +170,7 @@ class Executor:
         last, denied = "no attempt made", False
         attempt = 0
         # A multipart upload left by an earlier attempt or run is continued, not restarted.
-        upload_id: Optional[str] = action.resume_id
-
-        def remember(uid: str, started: bool) -> None:
-            nonlocal upload_id
-            if not uid.startswith(CREATING):  # an intent row is for the manifest, never resumable
-                upload_id = uid if started else (None if uid == upload_id else upload_id)
-            self.on_multipart(uid, key, started)  # the key of the attempt in flight
-
+        events = AttemptEvents(self, fh, file, key, action.resume_id)
         while attempt < self.retry.max_attempts:
             attempt += 1
             if self._stopping():
@@ -190,9 +178,9 @@ class Executor:
             logger.info("Uploading {} -> {} attempt {}", printable(file.rel), printable(key), attempt)
             fh.seek(0)
             try:
-                sent = self.store.upload(fh, key, file.size, overwrite, self._checked_progress,
-                                         remember, upload_id if key == action.key else None,
-                                         lambda: _same_as_planned(fh, file))
+                events.key = key  # multipart ids are told to the pass under the key in flight
+                sent = self.store.upload(fh, key, file.size, overwrite, events,
+                                         events.upload_id if key == action.key else None)
                 stored = sent if isinstance(sent, Stored) else Stored(sent)  # or just a checksum
                 return UploadResult(action, Outcome.UPLOADED, key=key, checksum=stored.checksum,
                                     attempts=attempt, version_id=stored.version_id,
@@ -289,3 +277,33 @@ class Executor:
         if self.store.same_content(fh, file.size, found):  # size, then content, any part size
             return Found.SAME, found.checksum
         return Found.OTHER, found.checksum
+
+
+@dataclass
+class AttemptEvents(TransferEvents):
+    """What one file's upload attempts hear. Bytes sent go to the pass's progress, and a
+    stop request ends the attempt there; multipart ids are kept for the next attempt to
+    resume and told to the pass under the key in flight; the held file must still be the
+    one planned before anything is published."""
+
+    executor: Executor
+    fh: IO[bytes]
+    file: LocalFile
+    key: str
+    upload_id: Optional[str] = None  # a multipart upload of this file a later attempt continues
+
+    def sent(self, n: int) -> None:
+        if self.executor._stopping():
+            raise Abandoned()
+        self.executor.progress(n)
+
+    def multipart(self, upload_id: str, started: bool) -> None:
+        if not upload_id.startswith(CREATING):  # an intent row is for the manifest, never resumable
+            if started:
+                self.upload_id = upload_id
+            elif upload_id == self.upload_id:
+                self.upload_id = None
+        self.executor.on_multipart(upload_id, self.key, started)
+
+    def check_unchanged(self) -> None:
+        _same_as_planned(self.fh, self.file)

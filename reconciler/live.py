@@ -19,6 +19,7 @@ from typing import IO, Callable, Optional, Protocol
 from loguru import logger
 
 from .checksums import FileChanged, read_exact
+from .events import TransferEvents
 from .localfs import open_live
 from .models import Action, LiveState, LocalFile
 from .results import PassReport
@@ -34,8 +35,7 @@ class SegmentStore(Protocol):
     name: str
 
     def upload_range(self, fh: IO[bytes], key: str, start: int, length: int,
-                     progress: Callable[[int], None],
-                     on_multipart: Callable[[str, bool], None]) -> Optional[str]: ...
+                     events: TransferEvents) -> Optional[str]: ...
 
     def delete(self, key: str) -> None: ...
 
@@ -67,6 +67,17 @@ def observe_heads(states: Mapping[FileId, LiveState], files: list[LocalFile],
                 logger.debug("Cannot read the start of {}: {}", printable(file.rel), exc)
         out[fid] = state
     return out
+
+
+@dataclass
+class SegmentEvents(TransferEvents):
+    """A segment's upload tells the pass of its multipart uploads, under the segment's key."""
+
+    key: str
+    on_multipart: Callable[[str, str, bool], None]
+
+    def multipart(self, upload_id: str, started: bool) -> None:
+        self.on_multipart(upload_id, self.key, started)
 
 
 @dataclass
@@ -104,8 +115,8 @@ class LiveSender:
                             printable(file.rel))
                 return
             try:
-                self.store.upload_range(fh, a.key, start, end - start, lambda n: None,
-                                        lambda uid, started: self.on_multipart(uid, a.key, started))
+                self.store.upload_range(fh, a.key, start, end - start,
+                                        SegmentEvents(a.key, self.on_multipart))
                 head = (head_hash(fh, min(end, HEAD_BYTES)), min(end, HEAD_BYTES)) if start == 0 else ("", 0)
             except RemoteError as exc:
                 if exc.kind is ErrorKind.FATAL:

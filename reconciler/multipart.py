@@ -19,11 +19,11 @@ from typing import IO, Any, Callable, Optional
 from loguru import logger
 
 from .checksums import MD5, Checksum, FileChanged, b64, composite, digest_range
+from .events import TransferEvents
 from .models import CREATING
 from .s3errors import ErrorKind, RemoteError
 from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
 
-Progress = Callable[[int], None]
 Call = Callable[..., Any]  # Bucket._call: one S3 operation, failures as RemoteError
 
 
@@ -56,36 +56,35 @@ class MultipartUpload:
         self.sha256: Optional[str] = None  # hex of every byte read, with settings.whole_sha256
         self.base = 0  # where in the file the bytes start (set by run)
 
-    def run(self, fh: IO[bytes], size: int, progress: Progress,
-            on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
-            unchanged: Callable[[], None] = lambda: None) -> Optional[str]:
+    def run(self, fh: IO[bytes], size: int, events: TransferEvents,
+            resume_id: Optional[str]) -> Optional[str]:
         self.base = fh.tell()
         existing = self._parts(resume_id) if resume_id else None
         if resume_id and existing is None:  # vanished or unusable: its row must not outlive it
-            on_multipart(resume_id, False)
+            events.multipart(resume_id, False)
         if existing is None:
             extra = dict(self.s.extra)
             if self.s.checksum:
                 extra["ChecksumAlgorithm"] = self.s.checksum.name
             intent = CREATING + self.key  # a kill before the new id is recorded leaves this
-            on_multipart(intent, True)
+            events.multipart(intent, True)
             answer = self._call("create_multipart_upload", Key=self.key, **extra)
             upload_id = answer["UploadId"]
-            on_multipart(upload_id, True)
+            events.multipart(upload_id, True)
             # A create that failed or was retried by botocore may have made an upload whose id
             # we never saw: the intent row then stays, and the next pass aborts any upload at
             # this key the manifest does not know. A clean first answer leaves nothing unknown.
             if not answer.get("ResponseMetadata", {}).get("RetryAttempts"):
-                on_multipart(intent, False)
+                events.multipart(intent, False)
             existing = {}
         else:
             upload_id = resume_id  # type: ignore[assignment]
         try:
-            parts, digests = self._send(fh, size, upload_id, existing, progress)
-            unchanged()  # before CompleteMultipartUpload publishes the object
+            parts, digests = self._send(fh, size, upload_id, existing, events)
+            events.check_unchanged()  # before CompleteMultipartUpload publishes the object
         except FileChanged:
             if self.abort_quietly(upload_id):  # these parts can never complete this file
-                on_multipart(upload_id, False)
+                events.multipart(upload_id, False)
             raise
         if existing:
             logger.info("Resumed {}: {} of {} parts were already in the bucket", self.key,
@@ -95,9 +94,9 @@ class MultipartUpload:
         except RemoteError as exc:
             # Another writer got there first: leave nothing behind.
             if exc.kind is ErrorKind.EXISTS and self.abort_quietly(upload_id):
-                on_multipart(upload_id, False)
+                events.multipart(upload_id, False)
             raise
-        on_multipart(upload_id, False)
+        events.multipart(upload_id, False)
         if not self.s.checksum:
             return None
         return composite(self.s.checksum, digests)
@@ -155,7 +154,7 @@ class MultipartUpload:
         return etag == digest_range(handle.read_at, offset, length, hashlib.md5).hex()
 
     def _part(self, handle: SharedHandle, number: int, offset: int, length: int, upload_id: str,
-              existing: dict[int, dict[str, Any]], progress: Progress) -> tuple[dict[str, Any], bytes]:
+              existing: dict[int, dict[str, Any]], events: TransferEvents) -> tuple[dict[str, Any], bytes]:
         """One part: hash its range, reuse it if the store has it already, else stream it."""
         algorithm = self.s.checksum or MD5
         with self.memory.hold(BLOCK):  # the one block buffered by the hash pass, then the body
@@ -166,10 +165,10 @@ class MultipartUpload:
             if self._reusable(done, handle, offset, length, digest if self.s.checksum else None):
                 assert done is not None
                 self.reused += 1
-                progress(length)
+                events.sent(length)
                 reused = {"PartNumber": number, "ETag": done["ETag"]}
                 return (reused | kwargs if self.s.checksum else reused), digest
-            body = RangeBody(handle, offset, length, self.throttle, progress, algorithm.new)
+            body = RangeBody(handle, offset, length, self.throttle, events.sent, algorithm.new)
             resp = send_body(body, lambda: self._call(
                 "upload_part", Key=self.key, UploadId=upload_id, PartNumber=number, Body=body,
                 **kwargs), digest)  # a part whose bytes changed mid-send: FileChanged, aborted
@@ -177,7 +176,7 @@ class MultipartUpload:
         return (part | kwargs if self.s.checksum else part), digest
 
     def _send(self, fh: IO[bytes], size: int, upload_id: str, existing: dict[int, dict[str, Any]],
-              progress: Progress) -> tuple[list[dict[str, Any]], list[bytes]]:
+              events: TransferEvents) -> tuple[list[dict[str, Any]], list[bytes]]:
         """Send the parts, up to `concurrency` at once, each from its own range of the handle
         (ranges count from fh's position at the start of run(): 0, or a live segment's start)."""
         handle = SharedHandle(fh, self.base)
@@ -186,7 +185,7 @@ class MultipartUpload:
 
         def send(number: int, offset: int, length: int) -> tuple[dict[str, Any], bytes]:
             try:
-                return self._part(handle, number, offset, length, upload_id, existing, progress)
+                return self._part(handle, number, offset, length, upload_id, existing, events)
             finally:
                 limit.release()
 

@@ -24,6 +24,7 @@ from .checksums import (
 )
 from .config import MIB, Config, ConfigError, ObjectLock, Transfer
 from .contentcheck import ContentChecks
+from .events import NO_EVENTS, TransferEvents
 from .models import RemoteObject
 from .multipart import MultipartSettings, MultipartUpload
 from .objectlock import ObjectLockCalls, lock_headers, utcnow
@@ -34,7 +35,7 @@ from .smallobjects import SmallObjects
 from .throttle import MemoryBudget, Throttle
 from .timetable import rate_source
 
-Progress = Callable[[int], None]
+
 def make_client(cfg: Config) -> Any:
     """The one boto3 client for a process; thread-safe and shared by every upload."""
     r, t = cfg.remote, cfg.transfer
@@ -183,23 +184,21 @@ class Bucket(ObjectLockCalls, ContentChecks, SinglePut, SmallObjects):
         self._call("list_objects_v2", Prefix=prefix, MaxKeys=1)
 
     # ---- writing ------------------------------------------------------------------
-    def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
-               on_multipart: Callable[[str, bool], None], resume_id: Optional[str] = None,
-               unchanged: Callable[[], None] = lambda: None) -> Stored:
+    def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
+               events: TransferEvents = NO_EVENTS, resume_id: Optional[str] = None) -> Stored:
         """Send `size` bytes from fh (at offset 0) to key; returns the stored checksum (with the
         version id, and the SHA-256 hex when the ledger wants it).
 
         overwrite=False never replaces an existing object: RemoteError(EXISTS) instead.
-        on_multipart(upload_id, started) lets the caller remember uploads to resume or
-        clean up; resume_id continues one of them. unchanged() raises FileChanged if the
-        file changed while it was read; it runs before the object is published, so a
-        changed file never leaves a truncated object under its key.
+        `events` hears of bytes sent and of multipart uploads begun and ended (to resume or
+        clean up; resume_id continues one), and checks the file is unchanged before the
+        object is published (events.TransferEvents).
         """
         if size < self.transfer.threshold_bytes:
-            return self._put(fh, key, size, overwrite, progress, unchanged)
+            return self._put(fh, key, size, overwrite, events)
         if not overwrite and self._taken(key):
             raise RemoteError(ErrorKind.EXISTS, "an object already exists at this key")
-        return self._multipart(fh, key, size, overwrite, progress, on_multipart, resume_id, unchanged)
+        return self._multipart(fh, key, size, overwrite, events, resume_id)
 
     def _taken(self, key: str) -> bool:
         try:
@@ -209,9 +208,8 @@ class Bucket(ObjectLockCalls, ContentChecks, SinglePut, SmallObjects):
                 return False
             raise
 
-    def _multipart(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
-                   on_multipart: Callable[[str, bool], None], resume_id: Optional[str],
-                   unchanged: Callable[[], None]) -> Stored:
+    def _multipart(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
+                   events: TransferEvents, resume_id: Optional[str]) -> Stored:
         t = self.transfer
         extra = self._extra()
         settings = MultipartSettings(t.chunk_bytes, t.max_concurrency, self.checksum, extra,
@@ -220,7 +218,7 @@ class Bucket(ObjectLockCalls, ContentChecks, SinglePut, SmallObjects):
         upload = MultipartUpload(self._call, key, settings, self.throttle, overwrite,
                                  self.conditional_complete, self.memory)
         try:
-            checksum = upload.run(fh, size, progress, on_multipart, resume_id, unchanged)
+            checksum = upload.run(fh, size, events, resume_id)
         finally:
             if not upload.conditional:  # remembered for the rest of this process
                 self.conditional_complete = False

@@ -11,11 +11,10 @@ from typing import IO, Any, Callable, Optional
 from loguru import logger
 
 from .checksums import MD5, ChangedAfterPublish, FileChanged, SentOtherBytes, b64
+from .events import TransferEvents
 from .results import Stored
 from .s3errors import UNSUPPORTED_CODES, RemoteError
 from .throttle import BLOCK, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
-
-Progress = Callable[[int], None]
 
 
 class SinglePut:
@@ -29,15 +28,15 @@ class SinglePut:
     whole_sha256: bool
     algorithm_header: bool
 
-    def _put(self, fh: IO[bytes], key: str, size: int, overwrite: bool, progress: Progress,
-             unchanged: Callable[[], None]) -> Stored:
+    def _put(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
+             events: TransferEvents) -> Stored:
         """Hash the bytes in a first read, then stream them through the throttle; a file
         that changes between the two reads is refused by the store (digest mismatch).
         The bytes start at fh's current position (0, or a live segment's start)."""
         handle = SharedHandle(fh, fh.tell())
         with self.memory.hold(BLOCK):
             digest, sha = self._hash_pass(handle, size)
-            unchanged()
+            events.check_unchanged()
             kwargs = self._extra()
             stored = None
             if self.checksum:
@@ -50,7 +49,7 @@ class SinglePut:
             if not overwrite:
                 kwargs["IfNoneMatch"] = "*"
             try:
-                resp = self._send_put(handle, key, size, progress, kwargs)
+                resp = self._send_put(handle, key, size, events, kwargs)
             except SentOtherBytes:
                 self._unpublish(key)
                 raise
@@ -66,13 +65,13 @@ class SinglePut:
             raise ChangedAfterPublish(f"the file changed while it was sent, and the object "
                                       f"could not be removed ({exc})") from exc
 
-    def _send_put(self, handle: SharedHandle, key: str, size: int, progress: Progress,
+    def _send_put(self, handle: SharedHandle, key: str, size: int, events: TransferEvents,
                   kwargs: dict[str, Any]) -> Any:
         expected = kwargs.get(self.checksum.field) if self.checksum else kwargs.get("ContentMD5")
         algorithm = (self.checksum or MD5).new
 
         def send() -> Any:
-            body = RangeBody(handle, 0, size, self.throttle, progress, algorithm)
+            body = RangeBody(handle, 0, size, self.throttle, events.sent, algorithm)
             return send_body(body, lambda: self._call("put_object", Key=key, Body=body, **kwargs),
                              b64decode(expected) if expected else None)
 

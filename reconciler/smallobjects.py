@@ -10,10 +10,9 @@ from typing import IO, Any, Callable, Optional
 from .checksums import (
     b64,
 )
+from .events import TransferEvents
 from .results import Stored
 from .s3errors import RemoteError
-
-Progress = Callable[[int], None]
 
 
 class SmallObjects:
@@ -24,12 +23,12 @@ class SmallObjects:
     checksum: Any
     upload: Callable[..., Stored]
 
-    def upload_range(self, fh: IO[bytes], key: str, start: int, length: int, progress: Progress,
-                     on_multipart: Callable[[str, bool], None]) -> Optional[str]:
+    def upload_range(self, fh: IO[bytes], key: str, start: int, length: int,
+                     events: TransferEvents) -> Optional[str]:
         """Send bytes [start, start + length) of fh to key, with the usual checksum; a live
         segment of ours may be replaced (one left by a run killed before recording it)."""
         fh.seek(start)
-        return self.upload(fh, key, length, True, progress, on_multipart)
+        return self.upload(fh, key, length, True, events)
 
     def put_immutable(self, key: str, data: bytes) -> Optional[str]:
         """A small object that must never be replaced (ledger): conditional, locked when

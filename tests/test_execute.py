@@ -13,6 +13,7 @@ from typing import IO, Callable, Optional
 import pytest
 
 from reconciler.checksums import FileChanged
+from reconciler.events import NO_EVENTS, TransferEvents
 from reconciler.execute import (
     Executor,
     PassAborted,
@@ -46,9 +47,7 @@ class FakeStore:
         self.objects[key] = (data, digest(data) if self.keep_checksums else None)
 
     def upload(self, fh: IO[bytes], key: str, size: int, overwrite: bool,
-               progress: Callable[[int], None], on_multipart: Callable[[str, bool], None],
-               resume_id: Optional[str] = None,
-               unchanged: Callable[[], None] = lambda: None) -> Optional[str]:
+               events: TransferEvents = NO_EVENTS, resume_id: Optional[str] = None) -> Optional[str]:
         with self.lock:
             self.calls.append((key, overwrite))
             steps = self.script.get(key) or []
@@ -56,14 +55,14 @@ class FakeStore:
         if isinstance(step, BaseException):
             raise step
         if step is not None:
-            step(fh, progress, on_multipart)
+            step(fh, events.sent, events.multipart)
         if not overwrite and key in self.objects:
             raise RemoteError(ErrorKind.EXISTS, "an object already exists at this key", "412")
         data = fh.read(size)
         if len(data) < size:
             raise FileChanged()
-        unchanged()  # as the real store does: before the object is published
-        progress(len(data))
+        events.check_unchanged()  # as the real store does: before the object is published
+        events.sent(len(data))
         self.put(key, data)
         return digest(data)
 
@@ -585,8 +584,7 @@ def test_listed_object_deleted_since_the_listing_is_uploaded_to_its_key(tmp_path
 class TakenButEmpty(FakeStore):
     """A store that refuses every conditional write as taken while HEAD finds nothing."""
 
-    def upload(self, fh, key, size, overwrite, progress, on_multipart, resume_id=None,
-               unchanged=lambda: None):
+    def upload(self, fh, key, size, overwrite, events=NO_EVENTS, resume_id=None):
         self.calls.append((key, overwrite))
         raise RemoteError(ErrorKind.EXISTS, "an object already exists at this key", "412")
 
@@ -602,13 +600,12 @@ def test_an_intent_row_is_never_taken_for_a_resumable_upload(tmp_path: Path) -> 
     seen_resume: list = []
 
     class CreateFailsOnce(FakeStore):
-        def upload(self, fh, key, size, overwrite, progress, on_multipart, resume_id=None,
-                   unchanged=lambda: None):
+        def upload(self, fh, key, size, overwrite, events=NO_EVENTS, resume_id=None):
             seen_resume.append(resume_id)
             if len(seen_resume) == 1:
-                on_multipart("creating:" + key, True)  # as MultipartUpload does before a create
+                events.multipart("creating:" + key, True)  # as MultipartUpload does before a create
                 raise RemoteError(ErrorKind.RETRYABLE, "S3 answered 500", "InternalError")
-            return super().upload(fh, key, size, overwrite, progress, on_multipart, None, unchanged)
+            return super().upload(fh, key, size, overwrite, events, None)
 
     result = executor(CreateFailsOnce()).upload_one(upload(real_file(tmp_path)))
     assert result.ok

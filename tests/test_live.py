@@ -28,7 +28,7 @@ class MemoryStore:
     fail_delete: Optional[RemoteError] = None
     fail_upload: Optional[RemoteError] = None
 
-    def upload_range(self, fh: IO[bytes], key: str, start: int, length: int, progress, on_multipart):
+    def upload_range(self, fh: IO[bytes], key: str, start: int, length: int, events):
         if self.fail_upload:
             raise self.fail_upload
         fh.seek(start)

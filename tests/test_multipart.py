@@ -12,6 +12,7 @@ import pytest
 
 from reconciler.checksums import FileChanged, b64, checksum_for
 from reconciler.config import load
+from reconciler.events import NO_EVENTS, TransferEvents
 from reconciler.manifest import Manifest
 from reconciler.models import LocalFile, MultipartDecision, MultipartStep
 from reconciler.multipart import MultipartSettings, MultipartUpload
@@ -59,13 +60,23 @@ class FakeS3:
         return [kw for op, kw in self.calls if op == name]
 
 
+class Heard(TransferEvents):
+    """Keeps the multipart events an upload tells, in order."""
+
+    def __init__(self, seen: list[tuple[str, bool]]):
+        self.seen = seen
+
+    def multipart(self, upload_id: str, started: bool) -> None:
+        self.seen.append((upload_id, started))
+
+
 def upload(s3: FakeS3, overwrite: bool, resume_id: Optional[str] = None,
            conditional: bool = True) -> tuple[MultipartUpload, list[tuple[str, bool]]]:
     size = 2 * CHUNK + 10
     mp = MultipartUpload(s3, "cam/a.mp4", MultipartSettings(CHUNK, 2, None, {}), Throttle(0),
                          overwrite, conditional)
     seen: list[tuple[str, bool]] = []
-    mp.run(io.BytesIO(b"x" * size), size, lambda n: None, lambda uid, s: seen.append((uid, s)), resume_id)
+    mp.run(io.BytesIO(b"x" * size), size, Heard(seen), resume_id)
     return mp, seen
 
 
@@ -96,8 +107,7 @@ def test_a_taken_key_ends_the_manifest_row() -> None:
     seen: list[tuple[str, bool]] = []
     mp = MultipartUpload(s3, "cam/a.mp4", MultipartSettings(CHUNK, 2, None, {}), Throttle(0), False)
     with pytest.raises(RemoteError):
-        mp.run(io.BytesIO(b"x" * (CHUNK + 1)), CHUNK + 1, lambda n: None,
-               lambda uid, s: seen.append((uid, s)), None)
+        mp.run(io.BytesIO(b"x" * (CHUNK + 1)), CHUNK + 1, Heard(seen), None)
     assert ("new-1", False) in seen and seen[-1] == ("new-1", False)
 
 
@@ -157,7 +167,7 @@ def test_bucket_remembers_a_store_without_conditional_completes(tmp_path: Path) 
     bucket = Bucket.from_config(client, cfg)
     size = CHUNK + 1
     for _ in range(2):
-        bucket.upload(io.BytesIO(b"y" * size), "k", size, False, lambda n: None, lambda u, s: None)
+        bucket.upload(io.BytesIO(b"y" * size), "k", size, False)
     assert client.completes == ["*", None, None]
 
 
@@ -295,8 +305,7 @@ def test_a_retried_or_failed_create_keeps_its_intent_row_for_the_next_pass() -> 
     mp = MultipartUpload(failing, "cam/a.mp4", MultipartSettings(CHUNK, 2, None, {}), Throttle(0),
                          True, True)
     with pytest.raises(RemoteError):
-        mp.run(io.BytesIO(b"x" * (2 * CHUNK)), 2 * CHUNK, lambda n: None,
-               lambda uid, s: seen_failed.append((uid, s)), None)
+        mp.run(io.BytesIO(b"x" * (2 * CHUNK)), 2 * CHUNK, Heard(seen_failed), None)
     assert seen_failed == [("creating:cam/a.mp4", True)]
 
 
@@ -322,7 +331,7 @@ def test_each_part_streams_its_own_range_with_the_checksum_of_a_first_read() -> 
     s3 = ReadingS3()
     mp = MultipartUpload(s3, "cam/a.mp4", MultipartSettings(CHUNK, 2, checksum_for("sha256"), {}),
                          Throttle(0))
-    mp.run(io.BytesIO(data), len(data), lambda n: None, lambda uid, s: None, None)
+    mp.run(io.BytesIO(data), len(data), NO_EVENTS, None)
     assert b"".join(s3.bodies[n] for n in sorted(s3.bodies)) == data
     for kw in s3.ops("upload_part"):
         n = kw["PartNumber"]
@@ -333,7 +342,7 @@ def test_without_a_flexible_checksum_each_part_carries_content_md5() -> None:
     data = b"z" * (CHUNK + 10)
     s3 = ReadingS3()
     mp = MultipartUpload(s3, "cam/a.mp4", MultipartSettings(CHUNK, 2, None, {}), Throttle(0))
-    mp.run(io.BytesIO(data), len(data), lambda n: None, lambda uid, s: None, None)
+    mp.run(io.BytesIO(data), len(data), NO_EVENTS, None)
     md5s = [kw["ContentMD5"] for kw in s3.ops("upload_part")]
     assert sorted(md5s) == sorted([b64(hashlib.md5(data[:CHUNK]).digest()),
                                    b64(hashlib.md5(data[CHUNK:]).digest())])
@@ -345,8 +354,7 @@ def test_a_part_the_store_finds_altered_is_a_changed_file_and_the_upload_is_abor
     seen: list[tuple[str, bool]] = []
     mp = MultipartUpload(s3, "cam/a.mp4", MultipartSettings(CHUNK, 1, None, {}), Throttle(0))
     with pytest.raises(FileChanged):
-        mp.run(io.BytesIO(b"x" * (CHUNK + 1)), CHUNK + 1, lambda n: None,
-               lambda uid, s: seen.append((uid, s)), None)
+        mp.run(io.BytesIO(b"x" * (CHUNK + 1)), CHUNK + 1, Heard(seen), None)
     assert [kw["UploadId"] for kw in s3.ops("abort_multipart_upload")] == ["new-1"]
     assert seen[-1] == ("new-1", False)
     assert not s3.ops("complete_multipart_upload")
@@ -381,5 +389,5 @@ def test_a_range_upload_sends_the_bytes_from_the_handles_position(tmp_path: Path
     data = bytes(range(256)) * ((size + 5000) // 256 + 1)
     fh = io.BytesIO(data)
     fh.seek(5000)
-    Bucket.from_config(Client(), cfg).upload_range(fh, "k", 5000, size, lambda n: None, lambda u, s: None)
+    Bucket.from_config(Client(), cfg).upload_range(fh, "k", 5000, size, NO_EVENTS)
     assert b"".join(sent[n] for n in sorted(sent)) == data[5000:5000 + size]

@@ -72,7 +72,7 @@ def test_a_locked_put_carries_the_retention_and_content_md5_or_a_checksum(tmp_pa
         expected["ChecksumAlgorithm"] = "SHA256"  # as the SDKs send it (moto keeps it only so)
     stub.add_response("put_object", {"VersionId": "v7"}, expected)
     with stub:
-        stored = bucket.upload(io.BytesIO(data), "k", len(data), False, lambda n: None, lambda u, s: None)
+        stored = bucket.upload(io.BytesIO(data), "k", len(data), False)
     stub.assert_no_pending_responses()
     assert stored.version_id == "v7"
 

@@ -40,7 +40,7 @@ def bucket(tmp_path: Path, client: Client) -> Bucket:
 
 
 def put(b: Bucket, data: bytes) -> None:
-    b.upload(io.BytesIO(data), "k", len(data), True, lambda n: None, lambda u, s: None)
+    b.upload(io.BytesIO(data), "k", len(data), True)
 
 
 def test_the_checksum_goes_with_its_algorithm(tmp_path: Path) -> None:
