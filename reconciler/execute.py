@@ -57,12 +57,6 @@ class RetryPolicy:
         return ceiling / 2 + rand() * ceiling / 2
 
 
-def _same_as_planned(fh: IO[bytes], file: LocalFile) -> None:
-    """Raise FileChanged if the open file no longer has the size and mtime it was planned with."""
-    if _differs(fh, file):
-        raise FileChanged(f"{file.rel} changed while it was read")
-
-
 def _differs(fh: IO[bytes], file: LocalFile) -> bool:
     st = os.fstat(fh.fileno())  # the held handle itself: the path may have moved meanwhile
     return not stat_unchanged(st, file)
@@ -281,10 +275,9 @@ class Executor:
 
 @dataclass
 class AttemptEvents(TransferEvents):
-    """What one file's upload attempts hear. Bytes sent go to the pass's progress, and a
-    stop request ends the attempt there; multipart ids are kept for the next attempt to
-    resume and told to the pass under the key in flight; the held file must still be the
-    one planned before anything is published."""
+    """What one file's attempts hear: bytes sent (a stop request ends the attempt there),
+    multipart ids (kept for the next attempt, told to the pass under the key in flight),
+    and the check that the held file is still the one planned, before anything is published."""
 
     executor: Executor
     fh: IO[bytes]
@@ -297,13 +290,11 @@ class AttemptEvents(TransferEvents):
             raise Abandoned()
         self.executor.progress(n)
 
-    def multipart(self, upload_id: str, started: bool) -> None:
-        if not upload_id.startswith(CREATING):  # an intent row is for the manifest, never resumable
-            if started:
-                self.upload_id = upload_id
-            elif upload_id == self.upload_id:
-                self.upload_id = None
-        self.executor.on_multipart(upload_id, self.key, started)
+    def multipart(self, uid: str, started: bool) -> None:
+        if not uid.startswith(CREATING):  # an intent row is for the manifest, never resumable
+            self.upload_id = uid if started else (None if uid == self.upload_id else self.upload_id)
+        self.executor.on_multipart(uid, self.key, started)
 
-    def check_unchanged(self) -> None:
-        _same_as_planned(self.fh, self.file)
+    def check_unchanged(self) -> None:  # the size and mtime it was planned with
+        if _differs(self.fh, self.file):
+            raise FileChanged(f"{self.file.rel} changed while it was read")
