@@ -2,9 +2,8 @@
 
 With migrations.py, dbfile.py and tables.py, the only sqlite3 users. WAL mode, small
 transactions, written only after S3 confirms, so a kill at any instant leaves either the
-old row or the new one. A file that is not a
-valid manifest (or is from a future version) is moved aside and rebuilt from the
-listing: the manifest is a cache, never trusted blindly and never fatal.
+old row or the new one. A file that is not a valid manifest (or is from a future version)
+is moved aside and rebuilt from the listing: a cache, never trusted blindly, never fatal.
 """
 
 from __future__ import annotations
@@ -30,13 +29,7 @@ from .dbfile import (
 )
 from .lock import make_private_dir
 from .migrations import MIGRATIONS, SCHEMA_VERSION, _migrate
-from .models import (
-    EntryState,
-    LocalFile,
-    ManifestEntry,
-    Observation,
-    PendingMultipart,
-)
+from .models import EntryState, LocalFile, ManifestEntry, Observation, PendingMultipart
 from .tables import ManifestTables
 from .text import normal_target
 
@@ -44,12 +37,9 @@ __all__ = ["CHECK_EVERY_SECONDS", "MIGRATIONS", "SCHEMA_VERSION", "Manifest", "M
            "normal_target"]
 TARGET = "target"  # meta row: the bucket the rows describe
 
-
 _COLUMNS = ("root, rel, key, state, size, mtime_ns, dev, ino, checksum, obs_size, obs_mtime_ns, "
             "obs_count, obs_first, attempts, next_attempt_at, last_error, uploaded_at, obs_since, "
             "unverified")
-
-
 _STATES = {s.value: s for s in EntryState}
 
 
