@@ -29,7 +29,8 @@ def open_bucket(cfg: Config) -> Bucket:
     """The bucket and its client. botocore resolves credentials while it builds the client, so
     a credential setup that fails (credential_process, SSO, a broken profile) fails here: it
     becomes a RemoteError (the bucket is unusable: exit 4, one sentence), not a traceback."""
-    from .remote import Bucket, make_client
+    from .remote import Bucket
+    from .s3client import make_client
     from .s3errors import classify_error
 
     try:

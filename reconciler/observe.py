@@ -54,7 +54,8 @@ class World:
 
     def get_bucket(self, cfg: Config) -> Bucket:
         if self._bucket is None:
-            from .remote import Bucket, make_client
+            from .remote import Bucket
+            from .s3client import make_client
 
             factory = self.bucket or (lambda c: Bucket.from_config(make_client(c), c))
             self._bucket = factory(cfg)

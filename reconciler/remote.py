@@ -1,4 +1,4 @@
-"""The S3 side: the only boto3 user.
+"""The S3 side: with s3client.py (the client it is handed), the only boto3 user.
 
 Uploads read from one already-open handle, so the bytes sent, the bytes hashed and the
 bytes verified are the same bytes even if the recorder moves or appends to the file
@@ -12,17 +12,14 @@ import hashlib
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Optional
 
-import boto3
 import botocore.exceptions as bx
-from botocore.config import Config as BotoConfig
 
-from . import __version__
 from .checksums import (
     b64,
     checksum_for,
     split_count,
 )
-from .config import MIB, Config, ConfigError, ObjectLock, Transfer
+from .config import MIB, Config, ObjectLock, Transfer
 from .contentcheck import ContentChecks
 from .events import NO_EVENTS, TransferEvents
 from .models import RemoteObject
@@ -34,57 +31,6 @@ from .singleput import SinglePut
 from .smallobjects import SmallObjects
 from .throttle import MemoryBudget, Throttle
 from .timetable import rate_source
-
-
-def make_client(cfg: Config) -> Any:
-    """The one boto3 client for a process; thread-safe and shared by every upload."""
-    r, t = cfg.remote, cfg.transfer
-    style = r.addressing_style
-    if style == "auto":
-        style = "path" if r.endpoint_url else "virtual"
-    boto_cfg = BotoConfig(
-        retries={"mode": "standard", "max_attempts": 3},
-        connect_timeout=5, read_timeout=60, tcp_keepalive=True,
-        max_pool_connections=max(10, t.parallel_files * t.max_concurrency + 2),
-        # Our bodies are streamed from the file through the throttle: botocore must not read
-        # them a second time to sign the payload (it would over plain http). Integrity is
-        # the checksum (or Content-MD5) that every upload carries and the store verifies.
-        s3={"addressing_style": style, "payload_signing_enabled": False},
-        # We send our own checksum where wanted; botocore's default CRC32 is rejected by
-        # some S3-compatible stores.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        user_agent_extra=f"camup-sync/{__version__}",
-        # Our parameters are built by this module from a validated config and safe keys
-        # (keys.py): botocore's per-call schema walk is pure overhead per small file.
-        parameter_validation=False,
-    )
-    try:
-        session = boto3.session.Session(profile_name=r.profile, region_name=r.region)
-    except bx.ProfileNotFound:
-        raise ConfigError(f'remote.profile "{r.profile}" is not in your AWS config: run '
-                          f"'aws configure --profile {r.profile}' or fix the name.") from None
-    client = session.client("s3", endpoint_url=r.endpoint_url, config=boto_cfg)
-    client.meta.events.register("before-sign.s3.PutObject", _no_expect_for_small_bodies)
-    return client
-
-
-EXPECT_MIN_BYTES = 1024 * 1024
-
-
-def _no_expect_for_small_bodies(request: Any, **_: Any) -> None:
-    """botocore asks for `Expect: 100-continue` on every PUT with a body: one more round
-    trip before the bytes go. Worth it for a big body the store may refuse (a 412 to our
-    conditional write), not for an alert JPEG. (Expect is never a signed header.)"""
-    body = request.body
-    if hasattr(body, "getbuffer"):
-        size: Optional[int] = len(body.getbuffer())
-    elif hasattr(body, "__len__"):  # bytes, or the RangeBody uploads stream from the file
-        size = len(body)
-    else:
-        size = None
-    if size is not None and size < EXPECT_MIN_BYTES and "Expect" in request.headers:
-        del request.headers["Expect"]
 
 
 @dataclass(frozen=True)
