@@ -74,6 +74,7 @@ class Recorder:
         self.done: set[FileId] = set() if done is None else done  # files now uploaded
         self._batch: list[tuple[LocalFile, str, Optional[str]]] = []
         self._batch_since = 0.0
+        self._batch_bytes = 0  # sent by the batch's uploads: counted for transfer.daily_budget
         self.progress = progress
         self.denied = 0
         self.ledger: list[Upload] = []  # what this pass sent, for the ledger
@@ -96,12 +97,12 @@ class Recorder:
 
     def _sent(self, r: UploadResult, f: LocalFile, now: float) -> None:
         name, url = self._names(r, f)
+        self._batch_bytes += f.size  # recorded with the batch (for daily_budget), not one a file
         self._uploaded(f, r.key, r.checksum, now)
         self.done.add(f.id)
         self.report.uploaded += 1
         self.report.uploaded_bytes += f.size
         self.ledger.append(Upload(r.key, f.size, r.sha256, f.mtime_ns, now, r.version_id))
-        self.manifest.add_sent(local_day(now), f.size)  # for transfer.daily_budget
         logger.success("Successfully uploaded {} -> {} ({} bytes)", name, url, f.size)
         self.progress.file_done()
 
@@ -161,7 +162,10 @@ class Recorder:
         """Write the confirmed uploads not yet recorded (called at the end of the uploads)."""
         if self._batch:
             rows, self._batch = self._batch, []
+            sent, self._batch_bytes = self._batch_bytes, 0
             self.manifest.record_uploaded(rows, self.clock())
+            if sent:  # on the day the batch began (a batch spans at most BATCH_SECONDS)
+                self.manifest.add_sent(local_day(self._batch_since), sent)
 
     def _backoff(self, f: LocalFile) -> float:
         entry = self.entries.get(f.id)

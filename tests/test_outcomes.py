@@ -3,6 +3,7 @@ end of the uploads; nothing is recorded that the store did not confirm."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from reconciler.config import from_mapping
@@ -11,6 +12,7 @@ from reconciler.models import Action, ActionKind, EntryState, LocalFile, Reason
 from reconciler.outcomes import BATCH_ROWS, BATCH_SECONDS, Recorder
 from reconciler.progress import PassProgress
 from reconciler.results import Outcome, PassReport, UploadResult
+from reconciler.tables import local_day
 
 
 def _recorder(tmp_path: Path, clock: list[float]) -> tuple[Recorder, Manifest]:
@@ -54,4 +56,19 @@ def test_a_slow_trickle_is_written_after_batch_seconds(tmp_path: Path) -> None:
     clock[0] += BATCH_SECONDS
     rec(_ok(2, str(tmp_path)))
     assert len(m.entries_for(str(tmp_path))) == 2
+    m.close()
+
+
+def test_bytes_sent_today_are_counted_with_each_batch_and_all_by_the_flush(tmp_path: Path) -> None:
+    clock = [time.mktime((2026, 11, 20, 12, 0, 0, 0, 0, -1))]  # local noon: one local day
+    rec, m = _recorder(tmp_path, clock)
+    root = str(tmp_path)
+    for i in range(BATCH_ROWS):  # one full batch: its rows and its bytes, together
+        rec(_ok(i, root))
+    assert m.bytes_sent_on(local_day(clock[0])) == 10 * BATCH_ROWS
+    rec(_ok(BATCH_ROWS, root))
+    adopted = _ok(500, root)
+    rec(UploadResult(adopted.action, Outcome.ADOPTED, key=adopted.action.key, checksum="c"))
+    rec.flush()
+    assert m.bytes_sent_on(local_day(clock[0])) == 10 * (BATCH_ROWS + 1)  # adopting sends nothing
     m.close()
