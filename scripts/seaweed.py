@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import psutil
 
@@ -82,6 +83,24 @@ def listens_on(process: subprocess.Popen, port: int) -> bool:
     return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in conns)
 
 
+def start_retrying(launch: Callable[[], None], wait_ready: Callable[[], None],
+                   stop: Callable[[], None]) -> None:
+    """launch() a server on fresh ports and wait_ready(); a port taken meanwhile (PortTaken)
+    means stop() and again on new ports, START_ATTEMPTS times; any other failure stops it."""
+    for attempt in range(START_ATTEMPTS):
+        launch()
+        try:
+            wait_ready()
+            return
+        except PortTaken:
+            stop()
+            if attempt == START_ATTEMPTS - 1:
+                raise
+        except BaseException:
+            stop()
+            raise
+
+
 def port_taken(log_tail: str) -> bool:
     """Whether a server's log says one of its ports was already in use."""
     return "address already in use" in log_tail.lower()
@@ -136,19 +155,8 @@ class SeaweedServer:
     def start(self) -> SeaweedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "tmp").mkdir(exist_ok=True)
-        for attempt in range(START_ATTEMPTS):
-            self._launch(free_ports(8))
-            try:
-                self._wait_ready()
-                return self
-            except PortTaken:
-                self.stop()
-                if attempt == START_ATTEMPTS - 1:
-                    raise
-            except BaseException:
-                self.stop()
-                raise
-        raise AssertionError("unreachable")
+        start_retrying(lambda: self._launch(free_ports(8)), self._wait_ready, self.stop)
+        return self
 
     def _launch(self, p: list[int]) -> None:
         # a fresh data folder each attempt: the master keeps its own address in there

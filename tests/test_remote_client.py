@@ -18,13 +18,18 @@ class Captured(Exception):
     pass
 
 
-def _sent_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: Any) -> dict[str, Any]:
+def _client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The client camup-sync makes, pointed at a closed loopback port: nothing is sent."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "camup-test-key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "camup-test-secret")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     cfg = from_mapping({"watch_dir": str(tmp_path), "bucket": "b-b-b", "remote": {
         "endpoint_url": "http://127.0.0.1:9", "region": "us-east-1"}}, tmp_path, env={})
-    client = make_client(cfg)
+    return make_client(cfg)
+
+
+def _sent_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: Any) -> dict[str, Any]:
+    client = _client(tmp_path, monkeypatch)
     seen: dict[str, Any] = {}
 
     def capture(request: Any, **_: Any) -> None:
@@ -90,12 +95,7 @@ def _answered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, op: str, status: 
     """Call `op` on a real client whose HTTP answer is canned: botocore parses it as usual."""
     from botocore.awsrequest import AWSResponse
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "camup-test-key")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "camup-test-secret")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    cfg = from_mapping({"watch_dir": str(tmp_path), "bucket": "b-b-b", "remote": {
-        "endpoint_url": "http://127.0.0.1:9", "region": "us-east-1"}}, tmp_path, env={})
-    client = make_client(cfg)
+    client = _client(tmp_path, monkeypatch)
     client.meta.events.register(
         f"before-send.s3.{op}",
         lambda request, **_: AWSResponse(request.url, status, headers, Raw(body)))

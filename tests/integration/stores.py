@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from seaweed import START_ATTEMPTS, PortTaken, clean_aws_env, free_ports, listens_on, port_taken
+from seaweed import PortTaken, clean_aws_env, free_ports, listens_on, port_taken, start_retrying
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -49,19 +49,8 @@ class MotoServer:
 
     def start(self) -> MotoServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for attempt in range(START_ATTEMPTS):
-            self._launch(free_ports(1)[0])
-            try:
-                self._wait_ready()
-                return self
-            except PortTaken:
-                self.stop()
-                if attempt == START_ATTEMPTS - 1:
-                    raise
-            except BaseException:
-                self.stop()
-                raise
-        raise AssertionError("unreachable")
+        start_retrying(lambda: self._launch(free_ports(1)[0]), self._wait_ready, self.stop)
+        return self
 
     def _launch(self, port: int) -> None:
         self.s3_port = port

@@ -50,30 +50,19 @@ def _first_call_includes(port: int, monkeypatch: pytest.MonkeyPatch, module) -> 
     return calls
 
 
-def test_seaweedfs_starts_on_new_ports_when_one_was_taken(
-    tmp_path: Path, squatter: socket.socket, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    taken = squatter.getsockname()[1]
-    calls = _first_call_includes(taken, monkeypatch, seaweed)
-    server = SeaweedServer(tmp_path / "weed").start()
-    try:
-        assert len(calls) == 2
-        assert server.s3_port != taken
-        assert server.process is not None and server.process.poll() is None
-    finally:
-        server.stop()
-
-
-def test_moto_starts_on_a_new_port_when_its_port_was_taken(
-    tmp_path: Path, squatter: socket.socket, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("kind", ["seaweedfs", "moto"])
+def test_a_server_starts_on_new_ports_when_its_port_was_taken(
+    tmp_path: Path, squatter: socket.socket, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     from . import stores
 
     taken = squatter.getsockname()[1]
-    calls = _first_call_includes(taken, monkeypatch, stores)
-    server = MotoServer(tmp_path / "moto").start()
+    module, server_type = (seaweed, SeaweedServer) if kind == "seaweedfs" else (stores, MotoServer)
+    calls = _first_call_includes(taken, monkeypatch, module)
+    server = server_type(tmp_path / kind).start()
     try:
         assert len(calls) == 2
         assert server.s3_port != taken
+        assert server.process is not None and server.process.poll() is None
     finally:
         server.stop()
