@@ -30,7 +30,7 @@ from .dbfile import (
 from .lock import make_private_dir
 from .migrations import MIGRATIONS, SCHEMA_VERSION, _migrate
 from .models import EntryState, LocalFile, ManifestEntry, Observation, PendingMultipart
-from .tables import ManifestTables
+from .tables import ADD_SENT, ManifestTables
 from .text import normal_target
 
 __all__ = ["CHECK_EVERY_SECONDS", "MIGRATIONS", "SCHEMA_VERSION", "Manifest", "ManifestError",
@@ -216,11 +216,13 @@ class Manifest(ManifestTables):
         return [PendingMultipart(*r) for r in rows]
 
     # ---- writing (each a small transaction) ----------------------------------------
-    def _write(self, sql: str, rows: Iterable[tuple]) -> None:
+    def _write(self, sql: str, rows: Iterable[tuple], *more: tuple[str, Iterable[tuple]]) -> None:
+        """One transaction: `sql` for every row, then each (sql, rows) of `more`."""
         try:
             with self._lock, self.db:
                 self.db.execute("BEGIN IMMEDIATE")
-                self.db.executemany(sql, rows)
+                for statement, params in ((sql, rows), *more):
+                    self.db.executemany(statement, params)
         except sqlite3.OperationalError as exc:
             raise write_error(exc, self.path) from None
 
@@ -228,14 +230,15 @@ class Manifest(ManifestTables):
         self._write("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", [(name, value)])
 
     def record_uploaded(self, rows: list[tuple[LocalFile, str, Optional[str]]], now: float,
-                        unverified: bool = False) -> None:
-        """(file, key, checksum) rows the bucket now holds; one transaction for the batch.
+                        unverified: bool = False, sent: Optional[dict[str, int]] = None) -> None:
+        """(file, key, checksum) rows the bucket now holds; one transaction for the batch,
+        with the bytes they sent counted by local day (`sent`, for daily_budget).
         `unverified`: sent, but the store would not let us confirm it (write-only keys)."""
         self._write(
             f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES "
             "(?, ?, ?, 'uploaded', ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0, NULL, NULL, ?, NULL, ?)",
             [(f.root, f.rel, key, f.size, f.mtime_ns, f.dev, f.ino, checksum, now, int(unverified))
-             for f, key, checksum in rows])
+             for f, key, checksum in rows], (ADD_SENT, list((sent or {}).items())))
 
     def record_overwritten(self, file: LocalFile, key: str, now: float) -> None:
         """We wrote key, but the file changed meanwhile: not done, yet the object is ours."""

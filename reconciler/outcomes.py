@@ -55,15 +55,18 @@ def log_decisions(p: Plan, entries: dict[FileId, ManifestEntry], after_upload: s
 
 BATCH_ROWS = 32  # confirmed uploads recorded per transaction ...
 BATCH_SECONDS = 0.5  # ... or after this long, whichever comes first; and at the pass's end
+RECORD_AT_ONCE_BYTES = 1024 * 1024  # a file this big is recorded (with its bytes) at once
 
 
 class Recorder:
     """Turns each upload result into manifest rows, log lines and report counts.
 
-    Confirmed uploads are written in small batches (one transaction per file costs as
-    much CPU as a small file's whole request). A kill before a batch is written loses
-    only its rows, never a file: the next pass's conditional PUT finds the object, and
-    its checksum check adopts it.
+    Confirmed uploads of small files are written in small batches (one transaction per
+    file costs as much CPU as a small file's whole request), with the bytes they sent
+    (daily_budget) in the same transaction. A kill before a batch is written loses its
+    rows, never a file: the next pass's conditional PUT finds the object, and its checksum
+    check adopts it; the bytes lost from the day's count are under 32 MiB (files of
+    RECORD_AT_ONCE_BYTES or more are recorded at once).
     """
 
     def __init__(self, cfg: Config, manifest: Manifest, report: PassReport, clock: Callable[[], float],
@@ -74,7 +77,8 @@ class Recorder:
         self.done: set[FileId] = set() if done is None else done  # files now uploaded
         self._batch: list[tuple[LocalFile, str, Optional[str]]] = []
         self._batch_since = 0.0
-        self._batch_bytes = 0  # sent by the batch's uploads: counted for transfer.daily_budget
+        self._batch_bytes: dict[str, int] = {}  # local day -> bytes the batch sent (daily_budget)
+        self._day: tuple[int, str] = (-1, "")  # (minute, its local day): local_day is not free
         self.progress = progress
         self.denied = 0
         self.ledger: list[Upload] = []  # what this pass sent, for the ledger
@@ -97,7 +101,8 @@ class Recorder:
 
     def _sent(self, r: UploadResult, f: LocalFile, now: float) -> None:
         name, url = self._names(r, f)
-        self._batch_bytes += f.size  # recorded with the batch (for daily_budget), not one a file
+        day = self._day_of(now)  # the day it was confirmed on, whenever its batch is written
+        self._batch_bytes[day] = self._batch_bytes.get(day, 0) + f.size
         self._uploaded(f, r.key, r.checksum, now)
         self.done.add(f.id)
         self.report.uploaded += 1
@@ -155,17 +160,22 @@ class Recorder:
         if not self._batch:
             self._batch_since = now
         self._batch.append((f, key, checksum))
-        if len(self._batch) >= BATCH_ROWS or now - self._batch_since >= BATCH_SECONDS:
+        if (len(self._batch) >= BATCH_ROWS or now - self._batch_since >= BATCH_SECONDS
+                or f.size >= RECORD_AT_ONCE_BYTES):
             self.flush()
+
+    def _day_of(self, now: float) -> str:
+        minute = int(now // 60)  # local days begin on a minute
+        if minute != self._day[0]:
+            self._day = (minute, local_day(now))
+        return self._day[1]
 
     def flush(self) -> None:
         """Write the confirmed uploads not yet recorded (called at the end of the uploads)."""
         if self._batch:
             rows, self._batch = self._batch, []
-            sent, self._batch_bytes = self._batch_bytes, 0
-            self.manifest.record_uploaded(rows, self.clock())
-            if sent:  # on the day the batch began (a batch spans at most BATCH_SECONDS)
-                self.manifest.add_sent(local_day(self._batch_since), sent)
+            sent, self._batch_bytes = self._batch_bytes, {}
+            self.manifest.record_uploaded(rows, self.clock(), sent=sent)
 
     def _backoff(self, f: LocalFile) -> float:
         entry = self.entries.get(f.id)

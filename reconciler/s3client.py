@@ -60,8 +60,8 @@ def fast_timestamp(value: Any) -> dt.datetime:
     standard library; anything else by botocore's own parser. botocore's default hands
     every one to dateutil: over half the client time of a 1,000-key listing page."""
     if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value)
+        try:  # Python before 3.11 reads "+00:00" but not "Z"
+            parsed = dt.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
             if parsed.tzinfo is not None:
                 return parsed
         except ValueError:  # an HTTP date, or ISO 8601 this Python cannot read

@@ -16,6 +16,9 @@ from .logs import strip_userinfo
 from .models import AlertState, DirRecord, EntryState, LiveState, LocalFile
 from .results import PassReport
 
+ADD_SENT = ("INSERT INTO daily_bytes (day, bytes) VALUES (?, ?) ON CONFLICT (day) DO "
+            "UPDATE SET bytes = daily_bytes.bytes + excluded.bytes")  # (day, bytes) more sent
+
 
 def local_day(now: float) -> str:
     """The local calendar day of `now` (YYYY-MM-DD): what daily_budget counts by."""
@@ -97,8 +100,7 @@ class ManifestTables:
 
     def add_sent(self, day: str, n: int) -> None:
         """Count n more bytes uploaded on `day` (one small row per day)."""
-        self._write("INSERT INTO daily_bytes (day, bytes) VALUES (?, ?) ON CONFLICT (day) DO "
-                    "UPDATE SET bytes = daily_bytes.bytes + excluded.bytes", [(day, n)])
+        self._write(ADD_SENT, [(day, n)])
 
     def live_states(self) -> dict[tuple[str, str], LiveState]:
         rows = self.db.execute("SELECT root, rel, base, segments, sent, last_at, head_sha, "

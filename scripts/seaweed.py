@@ -35,34 +35,47 @@ START_ATTEMPTS = 4  # a port can be taken between choosing it and the server bin
 
 
 def free_ports(count: int) -> list[int]:
-    """Distinct ports free on 127.0.0.1 now, chosen below the kernel's ephemeral range.
+    """Distinct ports free on 127.0.0.1 now, chosen outside the kernel's ephemeral range.
 
     A port the kernel hands out for bind(0) is also one it hands out for the next outgoing
     connection, and test sessions in parallel make thousands of those: a server told to
     listen there a moment later can find it taken. Below the range only another listener
     can take it, and start() tries again with new ports if one did.
     """
-    low, _high = _ephemeral_range()
+    low, high = _ephemeral_range()
+    # Below the range, else above it (a host tuned to "1024 65535" has neither: then the
+    # kernel's choice, and start() retries if a connection took the port meanwhile).
+    spans = [(lo, hi) for lo, hi in ((10_000, low), (high + 1, 65_536)) if hi - lo >= 1_000]
     rng = random.SystemRandom()
     chosen: list[int] = []
     sockets = []
     try:
+        for _ in range(100 * count):  # bounded: a crowded span gives way to bind(0) below
+            if len(chosen) == count or not spans:
+                break
+            lo, hi = spans[0]
+            port = rng.randrange(lo, hi)
+            if port not in chosen and _bind(port, sockets):
+                chosen.append(port)
         while len(chosen) < count:
-            port = rng.randrange(10_000, low)
-            if port in chosen:
-                continue
-            s = socket.socket()
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                s.close()
-                continue
-            sockets.append(s)
-            chosen.append(port)
+            if not _bind(0, sockets):
+                raise RuntimeError("no free port on 127.0.0.1")
+            chosen.append(sockets[-1].getsockname()[1])
         return chosen
     finally:
         for s in sockets:
             s.close()
+
+
+def _bind(port: int, sockets: list[socket.socket]) -> bool:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        return False
+    sockets.append(s)
+    return True
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -76,8 +89,9 @@ def _ephemeral_range() -> tuple[int, int]:
 def listens_on(process: subprocess.Popen, port: int) -> bool:
     """Whether `process` itself listens on `port`: a server that answers there may be
     another session's, started on the same port a moment earlier."""
-    try:
-        conns = psutil.Process(process.pid).net_connections(kind="tcp")
+    proc = psutil.Process(process.pid)
+    try:  # net_connections() since psutil 6.0; connections() before
+        conns = (getattr(proc, "net_connections", None) or proc.connections)(kind="tcp")
     except psutil.Error:
         return False
     return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in conns)
@@ -196,15 +210,16 @@ class SeaweedServer:
                 tail = (self.data_dir / "weed.log").read_text(errors="replace")[-2000:]
                 error = PortTaken if port_taken(tail) else RuntimeError
                 raise error(f"weed exited with {self.process.returncode}:\n{tail}")
+            if self.process is None or not listens_on(self.process, self.s3_port):
+                last = f"not listening on port {self.s3_port} yet"  # whoever else might answer
+                time.sleep(0.3)
+                continue
             try:
                 _anonymous(url, "PUT")  # create a bucket, then write into it
                 _anonymous(f"{url}/ready", "PUT", b"ok")
                 _anonymous(f"{url}/ready", "DELETE")
                 _anonymous(url, "DELETE")
-                if self.process is not None and listens_on(self.process, self.s3_port):
-                    return
-                last = f"port {self.s3_port} answers, but not from this server"
-                time.sleep(0.3)
+                return
             except (OSError, urllib.error.URLError) as exc:
                 last = str(exc)
                 time.sleep(0.3)

@@ -9,7 +9,7 @@ from pathlib import Path
 from reconciler.config import from_mapping
 from reconciler.manifest import Manifest
 from reconciler.models import Action, ActionKind, EntryState, LocalFile, Reason
-from reconciler.outcomes import BATCH_ROWS, BATCH_SECONDS, Recorder
+from reconciler.outcomes import BATCH_ROWS, BATCH_SECONDS, RECORD_AT_ONCE_BYTES, Recorder
 from reconciler.progress import PassProgress
 from reconciler.results import Outcome, PassReport, UploadResult
 from reconciler.tables import local_day
@@ -71,4 +71,34 @@ def test_bytes_sent_today_are_counted_with_each_batch_and_all_by_the_flush(tmp_p
     rec(UploadResult(adopted.action, Outcome.ADOPTED, key=adopted.action.key, checksum="c"))
     rec.flush()
     assert m.bytes_sent_on(local_day(clock[0])) == 10 * (BATCH_ROWS + 1)  # adopting sends nothing
+    m.close()
+
+
+def test_bytes_count_on_the_day_each_file_was_confirmed_not_the_batchs_first(tmp_path: Path) -> None:
+    before_midnight = time.mktime((2026, 11, 20, 23, 59, 59, 0, 0, -1))
+    clock = [before_midnight]
+    rec, m = _recorder(tmp_path, clock)
+    root = str(tmp_path)
+    rec(_ok(1, root))
+    clock[0] += 20 * 60  # a long upload in between: the batch stays open past midnight
+    rec(_ok(2, root))
+    rec.flush()
+    assert m.bytes_sent_on(local_day(before_midnight)) == 10
+    assert m.bytes_sent_on(local_day(clock[0])) == 10
+    m.close()
+
+
+def test_a_big_file_is_recorded_with_its_bytes_at_once(tmp_path: Path) -> None:
+    """A kill right after a clip's upload must not lose its bytes from the day's count (an
+    adopted file adds none): files of RECORD_AT_ONCE_BYTES or more do not wait for a batch."""
+    clock = [time.mktime((2026, 11, 20, 12, 0, 0, 0, 0, -1))]
+    rec, m = _recorder(tmp_path, clock)
+    root = str(tmp_path)
+    rec(_ok(1, root))  # a small one waits for its batch ...
+    clip = LocalFile(root, "cam/clip.mp4", RECORD_AT_ONCE_BYTES, 1)
+    rec(UploadResult(Action(ActionKind.UPLOAD, Reason.NEW, clip, clip.rel), Outcome.UPLOADED,
+                     key=clip.rel, checksum="c"))
+    # ... and goes with the clip, before any flush (no flush: as if killed here)
+    assert set(m.entries_for(root)) == {(root, "cam/001.jpg"), (root, "cam/clip.mp4")}
+    assert m.bytes_sent_on(local_day(clock[0])) == 10 + RECORD_AT_ONCE_BYTES
     m.close()

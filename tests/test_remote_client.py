@@ -85,7 +85,7 @@ LISTING = b"""<?xml version="1.0" encoding="UTF-8"?>
 <Prefix>cam/</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>
 <Contents><Key>cam/a.mp4</Key><LastModified>2026-11-20T08:01:02.000Z</LastModified>
 <ETag>"abc"</ETag><Size>10</Size><StorageClass>STANDARD</StorageClass></Contents>
-<Contents><Key>cam/b.mp4</Key><LastModified>2026-11-20T08:01:03.5Z</LastModified>
+<Contents><Key>cam/b.mp4</Key><LastModified>2026-11-20T08:01:03.500Z</LastModified>
 <ETag>"def"</ETag><Size>20</Size><StorageClass>STANDARD</StorageClass></Contents>
 </ListBucketResult>"""
 

@@ -69,13 +69,14 @@ class MotoServer:
                 tail = (self.data_dir / "moto.log").read_text(errors="replace")[-2000:]
                 error = PortTaken if port_taken(tail) else RuntimeError
                 raise error(f"moto's server exited with {self.process.returncode}:\n{tail}")
+            if self.process is None or not listens_on(self.process, self.s3_port):
+                last = f"not listening on port {self.s3_port} yet"  # whoever else might answer
+                time.sleep(0.2)
+                continue
             try:
                 with opener.open(f"{self.endpoint}/", timeout=5) as resp:  # ListBuckets
                     resp.read()
-                if self.process is not None and listens_on(self.process, self.s3_port):
-                    return
-                last = f"port {self.s3_port} answers, but not from this server"
-                time.sleep(0.3)
+                return
             except (OSError, urllib.error.URLError) as exc:
                 last = str(exc)
                 time.sleep(0.2)
