@@ -98,10 +98,6 @@ class ManifestTables:
         """When the longest-waiting ready file was first seen ready; None: no backlog."""
         return self.db.execute("SELECT min(since) FROM ready_since").fetchone()[0]
 
-    def add_sent(self, day: str, n: int) -> None:
-        """Count n more bytes uploaded on `day` (one small row per day)."""
-        self._write(ADD_SENT, [(day, n)])
-
     def live_states(self) -> dict[tuple[str, str], LiveState]:
         rows = self.db.execute("SELECT root, rel, base, segments, sent, last_at, head_sha, "
                                "head_len FROM live")

@@ -681,9 +681,8 @@ def test_bytes_sent_are_counted_per_day_and_survive_reopening(path: Path) -> Non
     m = Manifest.open(path)
     try:
         assert m.bytes_sent_on("2026-12-01") == 0
-        m.add_sent("2026-12-01", 600)
-        m.add_sent("2026-12-01", 400)
-        m.add_sent("2026-12-02", 7)
+        m.record_uploaded([], NOW, sent={"2026-12-01": 600})  # as the Recorder writes a batch
+        m.record_uploaded([], NOW, sent={"2026-12-01": 400, "2026-12-02": 7})
     finally:
         m.close()
     again = Manifest.open(path)
@@ -708,7 +707,7 @@ def test_a_version_2_manifest_gains_the_daily_table_keeping_its_rows(path: Path)
     m = Manifest.open(path)
     try:
         assert [e.rel for e in m.all_entries()] == ["a.mp4"]
-        m.add_sent("2026-12-01", 5)
+        m.record_uploaded([], NOW, sent={"2026-12-01": 5})
         assert m.bytes_sent_on("2026-12-01") == 5
     finally:
         m.close()
