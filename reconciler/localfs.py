@@ -168,18 +168,18 @@ def open_held(file: LocalFile, delete: bool = False, win: Optional[WinApi] = Non
 
 def open_for_upload(file: LocalFile) -> IO[bytes]:
     """The handle an upload reads from (no link followed, identity checked)."""
-    held = open_held(file)
-    if held.dir_fd is not None:
-        os.close(held.dir_fd)
-        held.dir_fd = None
-    return held.fh
+    return _handle_only(open_held(file))
 
 
 def open_live(file: LocalFile, win: Optional[WinApi] = None) -> IO[bytes]:
     """The handle a live segment reads from, while the recorder still writes the file: as
     open_for_upload (no link followed, identity checked), but on Windows it also shares
     WRITE, so the recorder is never refused or blocked. (POSIX has no share modes.)"""
-    held = open_held(file, win=win, share_write=True)
+    return _handle_only(open_held(file, win=win, share_write=True))
+
+
+def _handle_only(held: Held) -> IO[bytes]:
+    """Reading needs no folder handle (that is for acting on the name): close it now."""
     if held.dir_fd is not None:
         os.close(held.dir_fd)
         held.dir_fd = None
