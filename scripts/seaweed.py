@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import psutil
 
@@ -115,6 +115,30 @@ def start_retrying(launch: Callable[[], None], wait_ready: Callable[[], None],
             raise
 
 
+def wait_until_ready(process: Optional[subprocess.Popen], port: int, log: Path,
+                     probe: Callable[[], None], name: str, ready_means: str) -> None:
+    """Until `process` listens on `port` itself (another session's server might answer
+    there) and probe() succeeds. A process that exits raises, PortTaken when its log says
+    a port was in use (start_retrying then tries new ports); so does READY_TIMEOUT_SECONDS."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            error = PortTaken if port_taken(tail) else RuntimeError
+            raise error(f"{name} exited with {process.returncode}:\n{tail}")
+        if process is None or not listens_on(process, port):
+            last = f"not listening on port {port} yet"
+        else:
+            try:
+                probe()
+                return
+            except (OSError, urllib.error.URLError) as exc:
+                last = str(exc)
+        time.sleep(0.3)
+    raise RuntimeError(f"{name} did not {ready_means} within {READY_TIMEOUT_SECONDS}s: {last}")
+
+
 def port_taken(log_tail: str) -> bool:
     """Whether a server's log says one of its ports was already in use."""
     return "address already in use" in log_tail.lower()
@@ -202,28 +226,15 @@ class SeaweedServer:
         log.close()
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        wait_until_ready(self.process, self.s3_port, self.data_dir / "weed.log", self._probe,
+                         "SeaweedFS (weed)", "accept a PUT")
+
+    def _probe(self) -> None:
         url = f"{self.endpoint}/camup-ready-probe"
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                tail = (self.data_dir / "weed.log").read_text(errors="replace")[-2000:]
-                error = PortTaken if port_taken(tail) else RuntimeError
-                raise error(f"weed exited with {self.process.returncode}:\n{tail}")
-            if self.process is None or not listens_on(self.process, self.s3_port):
-                last = f"not listening on port {self.s3_port} yet"  # whoever else might answer
-                time.sleep(0.3)
-                continue
-            try:
-                _anonymous(url, "PUT")  # create a bucket, then write into it
-                _anonymous(f"{url}/ready", "PUT", b"ok")
-                _anonymous(f"{url}/ready", "DELETE")
-                _anonymous(url, "DELETE")
-                return
-            except (OSError, urllib.error.URLError) as exc:
-                last = str(exc)
-                time.sleep(0.3)
-        raise RuntimeError(f"SeaweedFS did not accept a PUT within {READY_TIMEOUT_SECONDS}s: {last}")
+        _anonymous(url, "PUT")  # create a bucket, then write into it
+        _anonymous(f"{url}/ready", "PUT", b"ok")
+        _anonymous(f"{url}/ready", "DELETE")
+        _anonymous(url, "DELETE")
 
     def stop(self) -> None:
         proc, self.process = self.process, None

@@ -8,15 +8,11 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from seaweed import PortTaken, clean_aws_env, free_ports, listens_on, port_taken, start_retrying
-
-READY_TIMEOUT_SECONDS = 60.0
+from seaweed import clean_aws_env, free_ports, start_retrying, wait_until_ready
 
 # moto's ThreadedMotoServer in a child process: its own clean environment (no inherited
 # AWS_* variable, dummy keys, no metadata service), its own interpreter (the 2 cores are
@@ -61,26 +57,13 @@ class MotoServer:
         log.close()
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        wait_until_ready(self.process, self.s3_port, self.data_dir / "moto.log", self._probe,
+                         "moto's server", "answer")
+
+    def _probe(self) -> None:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                tail = (self.data_dir / "moto.log").read_text(errors="replace")[-2000:]
-                error = PortTaken if port_taken(tail) else RuntimeError
-                raise error(f"moto's server exited with {self.process.returncode}:\n{tail}")
-            if self.process is None or not listens_on(self.process, self.s3_port):
-                last = f"not listening on port {self.s3_port} yet"  # whoever else might answer
-                time.sleep(0.2)
-                continue
-            try:
-                with opener.open(f"{self.endpoint}/", timeout=5) as resp:  # ListBuckets
-                    resp.read()
-                return
-            except (OSError, urllib.error.URLError) as exc:
-                last = str(exc)
-                time.sleep(0.2)
-        raise RuntimeError(f"moto's server did not answer within {READY_TIMEOUT_SECONDS}s: {last}")
+        with opener.open(f"{self.endpoint}/", timeout=5) as resp:  # ListBuckets
+            resp.read()
 
     def stop(self) -> None:
         proc, self.process = self.process, None
