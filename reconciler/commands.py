@@ -39,7 +39,7 @@ def open_bucket(cfg: Config) -> Bucket:
         raise
     except Exception as exc:
         raise classify_error(exc, cfg.bucket) from exc  # re-raises what is not an S3 matter
-    return Bucket.from_config(client, cfg)
+    return Bucket.for_uploads(client, cfg)
 
 
 def status(cfg: Config, as_json: bool) -> int:

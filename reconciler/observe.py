@@ -57,7 +57,7 @@ class World:
             from .remote import Bucket
             from .s3client import make_client
 
-            factory = self.bucket or (lambda c: Bucket.from_config(make_client(c), c))
+            factory = self.bucket or (lambda c: Bucket.for_uploads(make_client(c), c))
             self._bucket = factory(cfg)
         return self._bucket
 

@@ -24,6 +24,7 @@ from .contentcheck import ContentChecks
 from .events import NO_EVENTS, TransferEvents
 from .models import RemoteObject
 from .multipart import MultipartSettings, MultipartUpload
+from .native import LazyNative, native_for
 from .objectlock import ObjectLockCalls, lock_headers, utcnow
 from .results import Stored, StoredObject
 from .s3errors import ErrorKind, RemoteError, classify_error
@@ -56,7 +57,8 @@ class BucketSettings:
 class Bucket(ObjectLockCalls, ContentChecks, SinglePut, SmallObjects):
     """One bucket through one client; every call maps failures to RemoteError."""
 
-    def __init__(self, client: Any, settings: BucketSettings, throttle: Optional[Throttle] = None):
+    def __init__(self, client: Any, settings: BucketSettings, throttle: Optional[Throttle] = None,
+                 native: Optional[LazyNative] = None):
         self.client = client
         self.name = settings.name
         self.settings = settings
@@ -68,11 +70,20 @@ class Bucket(ObjectLockCalls, ContentChecks, SinglePut, SmallObjects):
         self.algorithm_header = True  # False once the store rejects x-amz-sdk-checksum-algorithm
         self.lock = settings.object_lock
         self.whole_sha256 = settings.whole_sha256
+        self.native = native  # None: botocore sends every request (unit tests, stubbed clients)
         self.clock = utcnow
 
     @classmethod
     def from_config(cls, client: Any, cfg: Config) -> Bucket:
         return cls(client, BucketSettings.of(cfg))
+
+    @classmethod
+    def for_uploads(cls, client: Any, cfg: Config) -> Bucket:
+        """from_config, plus awscrt's native client for small bodies (native.py), made on
+        first use unless transfer.native_client is off."""
+        setting = cfg.transfer.native_client
+        return cls(client, BucketSettings.of(cfg),
+                   native=LazyNative(lambda: native_for(client, cfg.bucket, setting)))
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         try:

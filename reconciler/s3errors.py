@@ -93,6 +93,22 @@ def _credential_problem(exc: BaseException) -> str:
     return ""
 
 
+def classify_answer(code: str, message: str, bucket: str = "") -> RemoteError:
+    """The store's error answer (its Code, else the HTTP status) as an ErrorKind and a sentence."""
+    if code in ("PreconditionFailed", "412"):
+        return RemoteError(ErrorKind.EXISTS, "an object already exists at this key", code)
+    if code in _FATAL_CODES:
+        return RemoteError(ErrorKind.FATAL, _FATAL_CODES[code].format(bucket=bucket), code)
+    if code in _RETRYABLE_CODES:
+        return RemoteError(ErrorKind.RETRYABLE, f"S3 answered {code}: {message}", code)
+    if code in _DENIED:
+        return RemoteError(ErrorKind.THIS_FILE, f"access denied ({message}): the credentials need "
+                           f"s3:PutObject on bucket {bucket}.", code)
+    if code == "NoSuchUpload":
+        return RemoteError(ErrorKind.RETRYABLE, "the multipart upload vanished; restarting", code)
+    return RemoteError(ErrorKind.THIS_FILE, f"S3 refused the request: {code}: {message}", code)
+
+
 def classify_error(exc: BaseException, bucket: str = "") -> RemoteError:
     """Map any boto3/botocore failure to an ErrorKind and a sentence."""
     if isinstance(exc, RemoteError):
@@ -115,19 +131,7 @@ def classify_error(exc: BaseException, bucket: str = "") -> RemoteError:
     if isinstance(exc, bx.ClientError):
         err = exc.response.get("Error", {})
         code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
-        message = err.get("Message") or code
-        if code in ("PreconditionFailed", "412"):
-            return RemoteError(ErrorKind.EXISTS, "an object already exists at this key", code)
-        if code in _FATAL_CODES:
-            return RemoteError(ErrorKind.FATAL, _FATAL_CODES[code].format(bucket=bucket), code)
-        if code in _RETRYABLE_CODES:
-            return RemoteError(ErrorKind.RETRYABLE, f"S3 answered {code}: {message}", code)
-        if code in _DENIED:
-            return RemoteError(ErrorKind.THIS_FILE, f"access denied ({message}): the credentials need "
-                               f"s3:PutObject on bucket {bucket}.", code)
-        if code == "NoSuchUpload":
-            return RemoteError(ErrorKind.RETRYABLE, "the multipart upload vanished; restarting", code)
-        return RemoteError(ErrorKind.THIS_FILE, f"S3 refused the request: {code}: {message}", code)
+        return classify_answer(code, err.get("Message") or code, bucket)
     if isinstance(exc, (bx.ConnectionError, bx.HTTPClientError, ConnectionError, TimeoutError)):
         return RemoteError(ErrorKind.RETRYABLE, f"network error: {exc}")
     raise exc  # a bug, not an S3 answer: let it surface

@@ -94,6 +94,8 @@ class Transfer:
     daily_budget: Optional[str] = _opt(None, (str, int), 'e.g. "5GB" per local day; then only priority files')
     max_memory_mb: float = _doc(64.0, "bytes buffered across all files and parts in flight",
                                 bounds=(1, 1024 * 1024))
+    native_client: str = _doc("auto", "auto: bodies under 1 MiB go through awscrt's native S3 "
+                              "client; off: botocore sends everything", choices=("auto", "off"))
 
     @property
     def threshold_bytes(self) -> int:

@@ -1,4 +1,4 @@
-"""An idle pass (nothing new, no listing due) never loads boto3, botocore, tqdm or psutil:
+"""An idle pass (nothing new, no listing due) never loads boto3, botocore, awscrt, tqdm or psutil:
 their import alone costs more than the whole idle pass of a quiet camera folder."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from reconciler.observe import LAST_LISTING
 from reconciler.passes import target_of
 from reconciler.scan import Filters, scan
 
-HEAVY = ("boto3", "botocore", "s3transfer", "tqdm", "psutil")
+HEAVY = ("boto3", "botocore", "s3transfer", "awscrt", "tqdm", "psutil")
 
 
 def test_an_idle_once_pass_imports_no_s3_progress_or_process_library(tmp_path: Path) -> None:

@@ -101,10 +101,11 @@ def test_observers_never_import_one_another(a: str, b: str) -> None:
 
 
 # The S3 side is remote.py (every call), s3client.py (the client it is handed) and
-# s3errors.py, which reads botocore's exception types to sort failures; nothing else may
-# touch either library.
+# s3errors.py, which reads botocore's exception types to sort failures; native.py alone
+# sends small PUTs through awscrt. Nothing else may touch these libraries.
 @pytest.mark.parametrize(("library", "owners"), [("boto3", ["s3client"]),
                                                  ("botocore", ["remote", "s3client", "s3errors"]),
+                                                 ("awscrt", ["native"]),
                                                  ("sqlite3", ["dbfile", "manifest", "migrations", "tables"])])
 def test_only_the_owner_imports_its_library(library: str, owners: list[str]) -> None:
     users = sorted(name for name, imp in MODULES.items() if library in imp.external)

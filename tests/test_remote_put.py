@@ -1,18 +1,26 @@
 """Bucket's single PUT: the checksum travels as the SDKs send it, and a store that refuses
-the algorithm header still gets the checksum (the fallback is remembered)."""
+the algorithm header still gets the checksum (the fallback is remembered). A small body
+goes to the native client as read and hashed; a big one, or one bigger than a burst of the
+bandwidth cap, is streamed through botocore."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import io
+import os
 from pathlib import Path
 from typing import Any
 
 import botocore.exceptions as bx
+import pytest
 
 from reconciler.config import load
-from reconciler.remote import Bucket
+from reconciler.events import TransferEvents
+from reconciler.native import NATIVE_MAX_BYTES, LazyNative
+from reconciler.remote import Bucket, BucketSettings
+from reconciler.s3errors import classify_error
+from reconciler.throttle import BLOCK, Throttle
 
 UNSUPPORTED = bx.ClientError(
     {"Error": {"Code": "InvalidArgument",
@@ -58,3 +66,95 @@ def test_a_store_refusing_the_algorithm_header_gets_the_checksum_alone(tmp_path:
     put(b, b"clip2")
     assert ["ChecksumAlgorithm" in p for p in client.puts] == [True, False, False]
     assert all("ChecksumSHA256" in p for p in client.puts)
+
+
+class FakeNative:
+    """Stands in for native.NativePut: what a small PUT hands the native client."""
+
+    def __init__(self, refuse_algorithm: bool = False) -> None:
+        self.refuse_algorithm = refuse_algorithm
+        self.puts: list[tuple[str, bytes, dict[str, Any]]] = []
+
+    def put(self, key: str, body: bytes, params: dict[str, Any]) -> dict[str, Any]:
+        self.puts.append((key, body, dict(params)))
+        if self.refuse_algorithm and "ChecksumAlgorithm" in params:
+            raise classify_error(UNSUPPORTED)
+        return {"ETag": '"e"', "VersionId": "v1"}
+
+
+def native_bucket(tmp_path: Path, client: Client, fake: FakeNative, extra: str = "") -> Bucket:
+    (tmp_path / "cams").mkdir(exist_ok=True)
+    path = tmp_path / "config.yaml"
+    path.write_text("watch_dir: cams\nbucket: my-bucket\n" + extra)
+    cfg = load(path, env={})
+    return Bucket(client, BucketSettings.of(cfg), native=LazyNative(lambda: fake))  # type: ignore[arg-type]
+
+
+def test_a_small_body_goes_to_the_native_client_with_the_checksum_of_exactly_those_bytes(
+        tmp_path: Path) -> None:
+    client, fake = Client(refuse_algorithm=False), FakeNative()
+    data = os.urandom(70_000)
+    stored = native_bucket(tmp_path, client, fake).upload(io.BytesIO(data), "cam/a.jpg", len(data), False)
+    value = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert fake.puts == [("cam/a.jpg", data, {"ChecksumSHA256": value, "ChecksumAlgorithm": "SHA256",
+                                               "IfNoneMatch": "*"})]
+    assert client.puts == [] and stored.checksum == value and stored.version_id == "v1"
+
+
+def test_a_live_segment_sends_the_bytes_from_the_handles_position(tmp_path: Path) -> None:
+    fake = FakeNative()
+    data = os.urandom(9_000)
+    fh = io.BytesIO(data)
+    fh.seek(4_000)
+    native_bucket(tmp_path, Client(False), fake).upload(fh, "k", 5_000, True)
+    assert fake.puts[0][1] == data[4_000:]
+
+
+def test_a_body_of_1_mib_or_more_is_streamed_through_botocore(tmp_path: Path) -> None:
+    client, fake = Client(refuse_algorithm=False), FakeNative()
+    data = os.urandom(NATIVE_MAX_BYTES)
+    native_bucket(tmp_path, client, fake).upload(io.BytesIO(data), "k", len(data), True)
+    assert fake.puts == [] and len(client.puts) == 1
+
+
+@pytest.mark.parametrize("size, native", [(60_000, True), (70_000, False)])
+def test_under_a_cap_only_a_body_within_one_burst_goes_native(tmp_path: Path, size: int,
+                                                               native: bool) -> None:
+    client, fake = Client(refuse_algorithm=False), FakeNative()
+    b = native_bucket(tmp_path, client, fake, "transfer:\n  max_bandwidth: 64KB/s\n")
+    b.throttle = Throttle(64_000, sleep=lambda s: None)
+    b.upload(io.BytesIO(os.urandom(size)), "k", size, True)
+    assert (len(fake.puts), len(client.puts)) == ((1, 0) if native else (0, 1))
+
+
+def test_the_bytes_sent_natively_are_charged_to_the_bandwidth_cap_and_reported(tmp_path: Path) -> None:
+    charged: list[int] = []
+    heard: list[int] = []
+
+    class Heard(TransferEvents):
+        def sent(self, n: int) -> None:
+            heard.append(n)
+
+    b = native_bucket(tmp_path, Client(False), FakeNative())
+    throttle = Throttle(None)
+    throttle.consume = charged.append  # type: ignore[method-assign]
+    b.throttle = throttle
+    b.upload(io.BytesIO(os.urandom(200_000)), "k", 200_000, True, Heard())
+    assert sum(charged) == sum(heard) == 200_000 and max(charged) <= BLOCK
+
+
+def test_a_store_refusing_the_algorithm_header_natively_gets_the_checksum_alone(tmp_path: Path) -> None:
+    fake = FakeNative(refuse_algorithm=True)
+    b = native_bucket(tmp_path, Client(False), fake)
+    b.upload(io.BytesIO(b"clip"), "k", 4, True)
+    b.upload(io.BytesIO(b"clip2"), "k2", 5, True)
+    assert ["ChecksumAlgorithm" in p for _, _, p in fake.puts] == [True, False, False]
+    assert all("ChecksumSHA256" in p for _, _, p in fake.puts)
+
+
+def test_without_a_native_client_botocore_sends_the_small_body(tmp_path: Path) -> None:
+    client = Client(refuse_algorithm=False)
+    b = native_bucket(tmp_path, client, FakeNative())
+    b.native = LazyNative(lambda: None)  # awscrt missing, a proxy set, or native_client: off
+    put(b, b"clip")
+    assert len(client.puts) == 1

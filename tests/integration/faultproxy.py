@@ -14,6 +14,7 @@ connection and the response relayed back. Faults are set at run time from the te
     proxy.deny_reads()                             # 403 to every GET and HEAD (lists are GETs)
     proxy.drop_response(methods={"PUT"})           # forward, store acts, client gets a reset
     proxy.counts["PUT"]                            # requests seen, by method
+    proxy.agents                                   # (method, target, User-Agent) of each
 
 `stop()` closes every socket and joins the threads.
 """
@@ -213,6 +214,7 @@ class FaultProxy:
         self.port = 0
         self.counts: collections.Counter[str] = collections.Counter()
         self.log: list[tuple[str, str]] = []  # (method, target) of every request seen
+        self.agents: list[tuple[str, str, str]] = []  # (method, target, User-Agent) likewise
         self.injected: collections.Counter[str] = collections.Counter()  # faults fired by kind
         self.received: list[tuple[float, int]] = []  # (monotonic time, bytes) from clients
         self._rules: list[_Rule] = []
@@ -424,6 +426,8 @@ class FaultProxy:
         chunked = "chunked" in (req.header("Transfer-Encoding") or "").lower()
         length = int(req.header("Content-Length") or 0)
         rules = self._take(req.method, req.target, length if not chunked else 1)
+        with self._lock:
+            self.agents.append((req.method, req.target, req.header("User-Agent") or ""))
         if (req.header("Expect") or "").lower() == "100-continue":
             conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
         for rule in rules:

@@ -1,0 +1,98 @@
+"""Small bodies go through awscrt's native S3 client, on both stores, through the proxy:
+the object holds exactly the file's bytes with their checksum, odd names keep their keys,
+conditional writes and faults behave as they do through botocore, and `native_client:
+off` (or a body of 1 MiB or more) leaves every request to botocore."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from urllib.parse import unquote
+
+from .faultproxy import FaultProxy
+from .harness import Camp, assert_clean_stderr
+
+ODD = "cam/a b+c~d=é;🎥.jpg"
+
+
+def puts_by(proxy: FaultProxy, native: bool) -> set[str]:
+    """Keys of the PUTs the proxy saw from the native client (or from botocore)."""
+    return {unquote(target.split("?", 1)[0]).split("/", 2)[2] for method, target, agent in proxy.agents
+            if method == "PUT" and "?" not in target and ("CRTS3NativeClient" in agent) == native}
+
+
+def sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_small_files_go_native_with_their_checksum_and_big_ones_through_botocore(
+        pcamp: Camp, proxy: FaultProxy) -> None:
+    camp = pcamp
+    small = {rel: camp.file(rel, size) for rel, size in [("cam/alert.jpg", 30_000), (ODD, 5_000),
+                                                         ("cam/near.mp4", 1024 * 1024 - 1)]}
+    camp.file("cam/clip.mp4", 1024 * 1024)
+
+    result = camp.run("--once")
+
+    assert result.returncode == 0, result.stderr
+    assert_clean_stderr(result)
+    assert puts_by(proxy, native=True) == {f"cams/{rel}" for rel in small}
+    assert puts_by(proxy, native=False) == {"cams/cam/clip.mp4"}
+    assert camp.objects() == camp.expected()
+    for rel, path in small.items():
+        head = camp.s3.head_object(Bucket=camp.bucket, Key=f"cams/{rel}", ChecksumMode="ENABLED")
+        assert head["ChecksumSHA256"] == sha256_b64(path.read_bytes())
+
+
+def test_native_client_off_leaves_every_request_to_botocore(pcamp: Camp, proxy: FaultProxy) -> None:
+    camp = pcamp
+    camp.write_config("transfer:\n  native_client: off\n", endpoint=proxy.endpoint)
+    camp.file("cam/alert.jpg", 30_000)
+
+    result = camp.run("--once")
+
+    assert result.returncode == 0, result.stderr
+    assert puts_by(proxy, native=True) == set() and puts_by(proxy, native=False) == {"cams/cam/alert.jpg"}
+    assert camp.objects() == camp.expected()
+
+
+def test_a_native_put_refused_by_the_condition_keeps_both(pcamp: Camp, proxy: FaultProxy) -> None:
+    camp = pcamp
+    camp.s3.put_object(Bucket=camp.bucket, Key="cams/cam/alert.jpg", Body=b"someone else's")
+    camp.write_config("remote:\n  listing: never\n", endpoint=proxy.endpoint)  # only the PUT can tell
+    camp.file("cam/alert.jpg", 30_000)
+
+    result = camp.run("--once")
+
+    assert result.returncode == 0, result.stderr
+    objects = camp.objects()
+    assert objects["cams/cam/alert.jpg"] == b"someone else's"
+    assert [k for k in objects if k != "cams/cam/alert.jpg"] and len(objects) == 2
+    assert "cams/cam/alert.jpg" in puts_by(proxy, native=True)
+
+
+def test_a_native_put_reset_mid_body_is_retried_and_stored_whole(pcamp: Camp, proxy: FaultProxy) -> None:
+    camp = pcamp
+    camp.file("cam/alert.jpg", 600_000)
+    proxy.reset_mid_body(after=100_000, count=4, path_contains="alert.jpg", methods={"PUT"})
+
+    result = camp.run("--once")
+
+    assert result.returncode == 0, result.stderr
+    assert_clean_stderr(result)
+    assert proxy.injected["reset"] == 4  # past the native client's own retries: the pass retried too
+    assert camp.objects() == camp.expected()
+
+
+def test_a_native_put_denied_fails_that_file_only(pcamp: Camp, proxy: FaultProxy) -> None:
+    camp = pcamp
+    camp.file("cam/a.jpg", 10_000)
+    camp.file("cam/b.jpg", 10_000)
+    proxy.error_for("cam/a.jpg", 403, "AccessDenied")
+
+    result = camp.run("--once")
+
+    assert result.returncode == 1, result.stderr
+    assert_clean_stderr(result)
+    assert "access denied" in result.stderr
+    assert set(camp.objects()) == {"cams/cam/b.jpg"}
