@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -104,6 +105,15 @@ def tool_camup(b: Bench, src: Path, bucket: str, idle: bool) -> bl.Sample:
     return b.measured(camup_cmd(camup_config(b, src, bucket, FAST)), bucket)
 
 
+BOTOCORE_ONLY = "camup-sync, botocore only (native_client: off)"
+
+
+def tool_camup_botocore(b: Bench, src: Path, bucket: str, idle: bool) -> bl.Sample:
+    """camup-sync with every request through botocore: what the native client changes."""
+    extra = FAST + "transfer:\n  native_client: off\n"
+    return b.measured(camup_cmd(camup_config(b, src, bucket, extra)), bucket)
+
+
 def tool_boto3(b: Bench, src: Path, bucket: str, idle: bool) -> bl.Sample:
     cmd = [PY, str(ROOT / "scripts" / "bench_boto3.py"), "idle" if idle else "upload", str(src),
            bucket, b.server.endpoint]
@@ -127,7 +137,9 @@ def tool_find(b: Bench, src: Path, bucket: str, idle: bool) -> bl.Sample:
 
 
 def available_tools(b: Bench) -> dict[str, Tool]:
-    tools: dict[str, Tool] = {"camup-sync": tool_camup, "raw boto3 (one TransferManager)": tool_boto3}
+    tools: dict[str, Tool] = {"camup-sync": tool_camup,
+                              BOTOCORE_ONLY: tool_camup_botocore,
+                              "raw boto3 (one TransferManager)": tool_boto3}
     if shutil.which("rclone"):
         tools["rclone copy"] = tool_rclone
     else:
@@ -142,7 +154,8 @@ def available_tools(b: Bench) -> dict[str, Tool]:
 
 # ---- one dataset, every tool ------------------------------------------------------------------------
 def bucket_name(tool: str, dataset: str, run: int) -> str:
-    return f"{tool.split()[0].replace(':', '')}-{dataset}-{run}".lower()[:60]
+    slug = re.sub(r"[^a-z0-9]+", "-", tool.lower()).strip("-")[:30].strip("-")
+    return f"{slug}-{dataset}-{run}"[:63]
 
 
 def first_and_idle(b: Bench, data: bl.Dataset, tools: dict[str, Tool], s3) -> None:
@@ -347,7 +360,7 @@ def ratios(b: Bench, counts: list[int]) -> list[str]:
                    f"{bl.ratio(camup.median('wall'), r['floor: find stat walk'].median('wall'))} "
                    f"(target <= 1); peak RSS {camup.median('rss_mb'):.0f} MB; "
                    f"S3 requests {camup.median('requests'):.0f}")
-    for other in ("rclone copy", "raw boto3 (one TransferManager)", "aws s3 sync"):
+    for other in ("rclone copy", "raw boto3 (one TransferManager)", "aws s3 sync", BOTOCORE_ONLY):
         if other in b.results.get("many", {}):
             c, o = b.results["many"]["camup-sync"], b.results["many"][other]
             m, mo = b.results["mixed"]["camup-sync"], b.results["mixed"][other]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -60,6 +61,17 @@ def test_without_rclone_and_aws_the_bench_runs_the_rest_and_says_how_to_install_
     monkeypatch.setattr(bench.shutil, "which", lambda name: None)
     b = bench.Bench(Path("/nonexistent"), server=None, runs=1, env={})  # type: ignore[arg-type]
     tools = bench.available_tools(b)
-    assert list(tools) == ["camup-sync", "raw boto3 (one TransferManager)", "floor: find stat / cat"]
+    assert list(tools) == ["camup-sync", bench.BOTOCORE_ONLY, "raw boto3 (one TransferManager)",
+                           "floor: find stat / cat"]
     assert any("apt-get install rclone" in n for n in b.notes)
     assert any("apt-get install awscli" in n for n in b.notes)
+
+
+def test_bucket_names_are_valid_and_distinct_for_every_tool() -> None:
+    import bench
+
+    tools = ["camup-sync", bench.BOTOCORE_ONLY, "raw boto3 (one TransferManager)", "rclone copy",
+             "aws s3 sync", "floor: find stat / cat"]
+    names = {bench.bucket_name(tool, "mixed", 2) for tool in tools}
+    assert len(names) == len(tools)
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", n) for n in names), names
