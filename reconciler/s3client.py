@@ -55,6 +55,16 @@ def make_client(cfg: Config) -> Any:
     return client
 
 
+def ca_bundle_of(client: Any) -> Any:
+    """The trust botocore uses for this client, for another HTTP client to use the same: a
+    CA bundle path (remote.profile's ca_bundle or AWS_CA_BUNDLE, else the bundle botocore
+    ships with), or False when it does not verify."""
+    from botocore.httpsession import get_cert_path
+
+    session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    return get_cert_path(getattr(session, "_verify", True))
+
+
 def fast_timestamp(value: Any) -> dt.datetime:
     """Timestamps in S3's answers. ISO 8601 (every LastModified of a listing) is read by the
     standard library; anything else by botocore's own parser. botocore's default hands

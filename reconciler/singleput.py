@@ -13,7 +13,7 @@ from loguru import logger
 
 from .checksums import DIGEST_MISMATCH, MD5, ChangedAfterPublish, FileChanged, SentOtherBytes, b64
 from .events import TransferEvents
-from .native import NATIVE_MAX_BYTES, LazyNative, NativePut
+from .native import NATIVE_MAX_BYTES, LazyNative, NativePut, NativeRefused
 from .results import Stored
 from .s3errors import UNSUPPORTED_CODES, ErrorKind, RemoteError
 from .throttle import BLOCK, BURST_SECONDS, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
@@ -106,7 +106,13 @@ class SinglePut:
             self.throttle.consume(n)
             events.sent(n)
         try:
-            return native.put(key, body, kwargs)
+            return native.put(key, body, kwargs, waiting=lambda: events.sent(0))
+        except NativeRefused as exc:  # a redirect, a signature or TLS botocore handles itself
+            if self.native is not None:
+                self.native.off()
+            logger.info("The store answered the native S3 client with {}; uploads go through "
+                        "botocore from now on", exc)
+            return self._call("put_object", Key=key, Body=body, **kwargs)
         except RemoteError as exc:
             if exc.code in DIGEST_MISMATCH:  # cannot be the file: these bytes did not change
                 raise RemoteError(ErrorKind.RETRYABLE, f"the store received other bytes than "

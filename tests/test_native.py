@@ -4,7 +4,11 @@ themselves are exercised against both real stores in tests/integration/test_nati
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import socket
+import threading
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,12 +17,18 @@ import pytest
 from awscrt.exceptions import AwsCrtError
 from awscrt.s3 import S3ResponseError
 from botocore.config import Config as BotoConfig
+from botocore.credentials import ReadOnlyCredentials
+from botocore.exceptions import CredentialRetrievalError
+from botocore.httpsession import get_cert_path
 
 from reconciler import native
-from reconciler.native import HEADERS, endpoint_of, headers_of, native_for
+from reconciler.native import NativePut, NativeRefused, native_for
 from reconciler.objectlock import lock_headers
-from reconciler.s3errors import ErrorKind
+from reconciler.putrequest import HEADERS, Endpoint, endpoint_of, headers_of
+from reconciler.s3client import ca_bundle_of
+from reconciler.s3errors import ErrorKind, RemoteError
 from reconciler.settings import ObjectLock
+from reconciler.singleput import _rejects_algorithm_header
 
 KEYS = ["cam1/2026-12-01/alert.jpg", "a b+c%41~d é.jpg", "ünï/cödé/🎥.mp4", "x=1&y;z@:,$!'()*.jpg"]
 
@@ -98,10 +108,32 @@ def s3_error(code: str, message: str = "why") -> bytes:
     (response_error(400, b"<html>not xml"), ErrorKind.THIS_FILE, "400"),
     (AwsCrtError(1047, "AWS_IO_SOCKET_CONNECTION_REFUSED", "refused"), ErrorKind.FATAL, ""),
     (AwsCrtError(2058, "AWS_ERROR_HTTP_CONNECTION_CLOSED", "closed"), ErrorKind.RETRYABLE, ""),
+    (AwsCrtError(1048, "AWS_IO_SOCKET_TIMEOUT", "timeout"), ErrorKind.RETRYABLE, ""),  # as botocore's
+    (AwsCrtError(14, "AWS_ERROR_S3_REQUEST_TIME_TOO_SKEWED", "skew"), ErrorKind.FATAL,
+     "RequestTimeTooSkewed"),
 ])
 def test_failures_are_sorted_as_botocores_are(exc: Exception, kind: ErrorKind, code: str) -> None:
     err = native._classify(exc, "cams")
     assert (err.kind, err.code) == (kind, code)
+
+
+@pytest.mark.parametrize("exc", [
+    response_error(301, s3_error("PermanentRedirect")),
+    response_error(400, s3_error("AuthorizationHeaderMalformed", "the region 'us-east-1' is wrong")),
+    response_error(403, s3_error("SignatureDoesNotMatch")),
+    response_error(307, b""),
+    AwsCrtError(1029, "AWS_IO_TLS_ERROR_NEGOTIATION_FAILURE", "tls"),
+])
+def test_answers_botocore_handles_itself_are_handed_back_to_it(exc: Exception) -> None:
+    assert isinstance(native._classify(exc, "cams"), NativeRefused)
+
+
+def test_a_store_refusing_the_algorithm_header_is_recognised_from_the_native_answer() -> None:
+    """singleput falls back to sending the checksum alone: it reads the store's own words."""
+    words = "Unsupported header 'x-amz-sdk-checksum-algorithm' received for this API call."
+    for code in ("InvalidRequest", "NotImplemented", "InvalidArgument"):
+        err = native._classify(response_error(400, s3_error(code, words)), "cams")
+        assert _rejects_algorithm_header(err), code  # type: ignore[arg-type]
 
 
 def test_an_error_message_from_the_store_is_one_line() -> None:
@@ -133,3 +165,87 @@ def test_no_credentials_leaves_uploads_to_botocore(monkeypatch: pytest.MonkeyPat
 def test_a_client_is_set_up_for_a_custom_endpoint() -> None:
     sender = native_for(client("http://127.0.0.1:9000"), "cams", "auto")
     assert sender is not None and sender.endpoint.host == "127.0.0.1:9000"
+
+
+class FailingCredentials:
+    """botocore's refreshable credentials whose refresh starts failing (an expired SSO
+    session, a credential_process that errors)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_frozen_credentials(self) -> Any:
+        self.calls += 1
+        if self.calls > 1:
+            raise CredentialRetrievalError(provider="custom-process", error_msg="SSO session expired")
+        return ReadOnlyCredentials("AKIDEXAMPLE", "secret", None)
+
+
+def test_a_failing_credential_refresh_is_botocores_error_on_the_upload_thread() -> None:
+    sender = NativePut(Endpoint("http", "127.0.0.1:9", "/cams/", "us-east-1"), FailingCredentials(),
+                       "cams", None)
+    with pytest.raises(RemoteError) as caught:
+        sender.put("k", b"clip", {})
+    assert caught.value.kind is ErrorKind.FATAL and "credential" in str(caught.value).lower()
+
+
+@pytest.fixture
+def silent_server() -> Any:
+    """A loopback port that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):  # the 0.2 s timeout: look at `stop` again
+                accepted.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+def test_a_stop_cancels_a_put_the_store_never_answers(silent_server: int) -> None:
+    class Stop(Exception):
+        pass
+
+    calls: list[float] = []
+
+    def waiting() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 3:
+            raise Stop()
+
+    sender = NativePut(Endpoint("http", f"127.0.0.1:{silent_server}", "/cams/", "us-east-1"),
+                       FailingCredentials(), "cams", None)
+    sender._credentials = type("Fixed", (), {"get_frozen_credentials": lambda self: ReadOnlyCredentials(
+        "AKIDEXAMPLE", "secret", None)})()
+    started = time.monotonic()
+    with pytest.raises(Stop):
+        sender.put("k", b"clip", {}, waiting=waiting)
+    assert time.monotonic() - started < 10  # not the 180 s answer timeout
+
+
+def test_native_trusts_the_ca_bundle_botocore_trusts(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    bundle = tmp_path / "private-ca.pem"
+    bundle.write_text("not read here")
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
+    assert ca_bundle_of(client("https://nas.local:9000")) == str(bundle)
+    monkeypatch.delenv("AWS_CA_BUNDLE")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)  # botocore reads that one too
+    assert ca_bundle_of(client("https://nas.local:9000")) == get_cert_path(True)  # botocore's own
+
+
+def test_tls_botocore_does_not_verify_stays_botocores() -> None:
+    c = boto3.client("s3", endpoint_url="https://127.0.0.1:9000", region_name="us-east-1", verify=False,
+                     aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret")
+    assert ca_bundle_of(c) is False and native_for(c, "cams", "auto") is None

@@ -10,17 +10,17 @@ import hashlib
 import io
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 import botocore.exceptions as bx
 import pytest
 
 from reconciler.config import load
 from reconciler.events import TransferEvents
-from reconciler.native import NATIVE_MAX_BYTES, LazyNative
+from reconciler.native import NATIVE_MAX_BYTES, LazyNative, NativeRefused
 from reconciler.remote import Bucket, BucketSettings
-from reconciler.s3errors import classify_error
-from reconciler.throttle import BLOCK, Throttle
+from reconciler.s3errors import ErrorKind, RemoteError, classify_error
+from reconciler.throttle import BLOCK, MemoryBudget, Throttle
 
 UNSUPPORTED = bx.ClientError(
     {"Error": {"Code": "InvalidArgument",
@@ -69,16 +69,22 @@ def test_a_store_refusing_the_algorithm_header_gets_the_checksum_alone(tmp_path:
 
 
 class FakeNative:
-    """Stands in for native.NativePut: what a small PUT hands the native client."""
+    """Stands in for native.NativePut: what a small PUT hands the native client. `answer`
+    may raise instead of storing (it is given the `waiting` callback)."""
 
-    def __init__(self, refuse_algorithm: bool = False) -> None:
+    def __init__(self, refuse_algorithm: bool = False,
+                 answer: Optional[Callable[[Callable[[], None]], None]] = None) -> None:
         self.refuse_algorithm = refuse_algorithm
+        self.answer = answer
         self.puts: list[tuple[str, bytes, dict[str, Any]]] = []
 
-    def put(self, key: str, body: bytes, params: dict[str, Any]) -> dict[str, Any]:
+    def put(self, key: str, body: bytes, params: dict[str, Any],
+            waiting: Callable[[], None] = lambda: None) -> dict[str, Any]:
         self.puts.append((key, body, dict(params)))
         if self.refuse_algorithm and "ChecksumAlgorithm" in params:
             raise classify_error(UNSUPPORTED)
+        if self.answer is not None:
+            self.answer(waiting)
         return {"ETag": '"e"', "VersionId": "v1"}
 
 
@@ -158,3 +164,69 @@ def test_without_a_native_client_botocore_sends_the_small_body(tmp_path: Path) -
     b.native = LazyNative(lambda: None)  # awscrt missing, a proxy set, or native_client: off
     put(b, b"clip")
     assert len(client.puts) == 1
+
+
+class Held(MemoryBudget):
+    def __init__(self) -> None:
+        super().__init__(64 * 1024 * 1024)
+        self.held: list[int] = []
+
+    def hold(self, n: int) -> Any:
+        self.held.append(n)
+        return super().hold(n)
+
+
+def test_a_body_sent_from_memory_holds_its_size_of_the_memory_budget(tmp_path: Path) -> None:
+    b = native_bucket(tmp_path, Client(False), FakeNative())
+    b.memory = held = Held()
+    b.upload(io.BytesIO(os.urandom(300_000)), "k", 300_000, True)
+    b.native = None
+    b.upload(io.BytesIO(os.urandom(300_000)), "k", 300_000, True)  # streamed: one block at a time
+    assert held.held == [300_000, BLOCK]
+
+
+def test_a_digest_mismatch_on_bytes_sent_from_memory_is_retried_not_blamed_on_the_file(
+        tmp_path: Path) -> None:
+    def mismatch(waiting: Callable[[], None]) -> None:
+        raise RemoteError(ErrorKind.THIS_FILE, "S3 refused the request: InvalidDigest", "InvalidDigest")
+
+    b = native_bucket(tmp_path, Client(False), FakeNative(answer=mismatch))
+    with pytest.raises(RemoteError) as caught:
+        b.upload(io.BytesIO(b"clip"), "k", 4, True)
+    assert caught.value.kind is ErrorKind.RETRYABLE
+
+
+def test_an_answer_botocore_handles_itself_sends_through_botocore_from_then_on(tmp_path: Path) -> None:
+    def redirect(waiting: Callable[[], None]) -> None:
+        raise NativeRefused("PermanentRedirect: the bucket is in eu-west-1")
+
+    client, fake = Client(False), FakeNative(answer=redirect)
+    b = native_bucket(tmp_path, client, fake)
+    b.upload(io.BytesIO(b"clip"), "a", 4, True)
+    b.upload(io.BytesIO(b"clip2"), "b", 5, True)
+    assert [k for k, _, _ in fake.puts] == ["a"]
+    assert [p["Key"] for p in client.puts] == ["a", "b"]
+
+
+def test_a_stop_while_a_native_put_waits_for_its_answer_ends_the_upload(tmp_path: Path) -> None:
+    class Stop(Exception):
+        pass
+
+    class Stopping(TransferEvents):
+        def __init__(self) -> None:
+            self.stopping = False
+
+        def sent(self, n: int) -> None:
+            if self.stopping:
+                raise Stop()
+
+    events = Stopping()
+
+    def slow(waiting: Callable[[], None]) -> None:
+        waiting()  # nothing yet
+        events.stopping = True
+        waiting()
+
+    b = native_bucket(tmp_path, Client(False), FakeNative(answer=slow))
+    with pytest.raises(Stop):
+        b.upload(io.BytesIO(b"clip"), "k", 4, True, events)
