@@ -23,6 +23,7 @@ never in a timed test.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import platform
 import re
@@ -317,7 +318,8 @@ def versions(b: Bench) -> str:
         return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else "?"
 
     return (f"camup-sync {__version__}, Python {platform.python_version()}, boto3 {boto3.__version__}, "
-            f"botocore {botocore.__version__}, SeaweedFS {first_line([weed_binary(), 'version'])}, "
+            f"botocore {botocore.__version__}, awscrt {importlib.metadata.version('awscrt')}, "
+            f"SeaweedFS {first_line([weed_binary(), 'version'])}, "
             f"rclone: {first_line(['rclone', 'version'])}, aws: {first_line(['aws', '--version'])}")
 
 
