@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -53,7 +54,8 @@ class Preflight:
             self.line(False, "S3 client", str(exc))
             return self.code
         if self._remote("bucket reachable", lambda: self._reach(bucket)):
-            self._remote("can write (probe object)", lambda: self._probe(bucket))
+            if self._remote("can write (probe object)", lambda: self._probe(bucket)):
+                self._native_line(bucket)
             if self.cfg.remote.listing != "never":
                 prefix = self.cfg.watch_dirs[0].prefix
                 self._remote("can list", lambda: bucket.check_list(prefix))
@@ -110,6 +112,23 @@ class Preflight:
             return
         self.line(False, LOCK, "the store accepts lock headers but deletes anyway: it deleted the "
                   "locked probe version without a bypass; Object Lock is not enforced by this store")
+
+    def _native_line(self, bucket: Bucket) -> None:
+        """The same probe through the path small uploads take (native.py)."""
+        key = probe_key(self.cfg.watch_dirs[0].prefix, socket.gethostname())
+        try:
+            detail = bucket.put_probe_native(key)
+        except RemoteError as exc:
+            self.line(False, "can write through the native client", f"{exc}; if botocore's write "
+                      "above passed, set transfer.native_client: off")
+            return
+        if detail is None:
+            self.skipped("native client", "not used (transfer.native_client: off, awscrt not "
+                         "installed, or a proxy set): botocore sends every upload")
+            return
+        with contextlib.suppress(RemoteError):  # as the probe above: overwritten next time
+            bucket.delete(key)
+        self.line(True, "can write through the native client", detail)
 
     def _reach(self, bucket: Bucket) -> Optional[str]:
         try:

@@ -59,6 +59,21 @@ class SinglePut:
         return Stored(kwargs.get(self.checksum.field) if self.checksum else None,
                       resp.get("VersionId"), sha)
 
+    def put_probe_native(self, key: str) -> Optional[str]:
+        """`check`'s probe through the native client (a small upload's path); None when
+        small uploads do not use it (off, awscrt missing, a proxy set). A store answer
+        botocore handles itself is said, not failed: uploads then go through botocore."""
+        native = self.native.get() if self.native is not None else None
+        if native is None:
+            return None
+        data = b"camup-sync check"
+        try:
+            native.put(key, data, {"ContentMD5": b64(hashlib.md5(data).digest())})
+        except NativeRefused as exc:
+            self.native.off()  # type: ignore[union-attr]
+            return f"the store answered it with {exc}: small uploads go through botocore"
+        return "small uploads go through awscrt's native S3 client"
+
     def _native_for(self, size: int) -> Optional[NativePut]:
         """The native client, when this body may go in one request from memory: small, and
         within one burst of the bandwidth cap (so the cap still shapes the wire)."""

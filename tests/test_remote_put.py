@@ -230,3 +230,20 @@ def test_a_stop_while_a_native_put_waits_for_its_answer_ends_the_upload(tmp_path
     b = native_bucket(tmp_path, Client(False), FakeNative(answer=slow))
     with pytest.raises(Stop):
         b.upload(io.BytesIO(b"clip"), "k", 4, True, events)
+
+
+def test_checks_native_probe_says_which_path_small_uploads_take(tmp_path: Path) -> None:
+    fake = FakeNative()
+    b = native_bucket(tmp_path, Client(False), fake)
+    assert b.put_probe_native("p") == "small uploads go through awscrt's native S3 client"
+    assert [(k, body) for k, body, _ in fake.puts] == [("p", b"camup-sync check")]
+    assert "ContentMD5" in fake.puts[0][2]  # a bucket with a default retention requires one
+
+    def redirect(waiting: Callable[[], None]) -> None:
+        raise NativeRefused("PermanentRedirect: elsewhere")
+
+    b = native_bucket(tmp_path, Client(False), FakeNative(answer=redirect))
+    assert "small uploads go through botocore" in (b.put_probe_native("p") or "")
+    assert b.native is not None and b.native.get() is None  # and they do, from then on
+    b.native = LazyNative(lambda: None)
+    assert b.put_probe_native("p") is None

@@ -96,3 +96,24 @@ def test_a_native_put_denied_fails_that_file_only(pcamp: Camp, proxy: FaultProxy
     assert_clean_stderr(result)
     assert "access denied" in result.stderr
     assert set(camp.objects()) == {"cams/cam/b.jpg"}
+
+
+def test_check_writes_through_the_native_client_too(pcamp: Camp, proxy: FaultProxy) -> None:
+    camp = pcamp
+
+    result = camp.run("check")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS  can write through the native client: small uploads go through awscrt's" in result.stdout
+    probe = [k for k in puts_by(proxy, native=True) if "/_camup/check/" in k]
+    assert len(probe) == 1 and camp.objects() == {}  # written through it, then removed
+
+
+def test_check_says_when_the_native_client_is_not_used(camp: Camp) -> None:
+    camp.write_config("transfer:\n  native_client: off\n")
+
+    result = camp.run("check")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SKIP  native client: not used" in result.stdout
+    assert "PASS  can write (probe object)" in result.stdout
