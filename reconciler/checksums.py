@@ -70,7 +70,15 @@ def b64(digest: bytes) -> str:
 
 
 def read_exact(fh: IO[bytes], n: int) -> bytes:
-    data = fh.read(n)
+    return _whole(fh.read(n), n)
+
+
+def read_exact_at(read_at: Callable[[int, int], bytes], offset: int, n: int) -> bytes:
+    """n bytes at offset, or FileChanged: a file that shrank is not the one planned."""
+    return _whole(read_at(offset, n), n)
+
+
+def _whole(data: bytes, n: int) -> bytes:
     if len(data) != n:
         raise FileChanged(f"read {len(data)} bytes where {n} were expected")
     return data
@@ -157,11 +165,7 @@ def digest_range(read_at: Callable[[int, int], bytes], offset: int, length: int,
     before a streamed send: memory stays one block, whatever the size)."""
     h = new()
     for at in range(offset, offset + length, block):
-        n = min(block, offset + length - at)
-        data = read_at(at, n)
-        if len(data) != n:
-            raise FileChanged(f"read {len(data)} bytes where {n} were expected")
-        h.update(data)
+        h.update(read_exact_at(read_at, at, min(block, offset + length - at)))
     return h.digest()
 
 

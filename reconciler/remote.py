@@ -8,17 +8,12 @@ upload carries a checksum of those bytes that the store verifies and keeps.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Optional
 
 import botocore.exceptions as bx
 
-from .checksums import (
-    b64,
-    checksum_for,
-    split_count,
-)
+from .checksums import checksum_for, split_count
 from .config import MIB, Config, ObjectLock, Transfer
 from .contentcheck import ContentChecks
 from .events import NO_EVENTS, TransferEvents
@@ -28,7 +23,7 @@ from .native import LazyNative, native_for
 from .objectlock import ObjectLockCalls, lock_headers, utcnow
 from .results import Stored, StoredObject
 from .s3errors import ErrorKind, RemoteError, classify_error
-from .singleput import SinglePut
+from .singleput import CHECK_PROBE, CHECK_PROBE_MD5, SinglePut
 from .smallobjects import SmallObjects
 from .throttle import MemoryBudget, Throttle
 from .timetable import rate_source
@@ -249,8 +244,7 @@ class Bucket(ObjectLockCalls, ContentChecks, SinglePut, SmallObjects):
     def put_probe(self, key: str) -> None:
         """Write `check`'s probe: one fixed key in the tool's own space, overwritten each time
         (Content-MD5: a bucket with a default retention requires it)."""
-        data = b"camup-sync check"
-        self._call("put_object", Key=key, Body=data, ContentMD5=b64(hashlib.md5(data).digest()))
+        self._call("put_object", Key=key, Body=CHECK_PROBE, ContentMD5=CHECK_PROBE_MD5)
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=key)

@@ -11,12 +11,17 @@ from typing import IO, Any, Callable, Optional
 
 from loguru import logger
 
-from .checksums import DIGEST_MISMATCH, MD5, ChangedAfterPublish, FileChanged, SentOtherBytes, b64
+from .checksums import DIGEST_MISMATCH, MD5, ChangedAfterPublish, SentOtherBytes, b64, read_exact_at
 from .events import TransferEvents
 from .native import NATIVE_MAX_BYTES, LazyNative, NativePut, NativeRefused
 from .results import Stored
 from .s3errors import UNSUPPORTED_CODES, ErrorKind, RemoteError
 from .throttle import BLOCK, BURST_SECONDS, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
+
+# `check`'s probe object, written through botocore and through the native client, with the
+# Content-MD5 a bucket with a default retention requires.
+CHECK_PROBE = b"camup-sync check"
+CHECK_PROBE_MD5 = b64(hashlib.md5(CHECK_PROBE).digest())
 
 
 class SinglePut:
@@ -42,7 +47,7 @@ class SinglePut:
         handle = SharedHandle(fh, fh.tell())
         native = self._native_for(size)
         with self.memory.hold(size if native else BLOCK):
-            body = _read_exactly(handle, 0, size) if native else None
+            body = read_exact_at(handle.read_at, 0, size) if native else None
             digest, sha = self._hash_pass(handle, size, body)
             events.check_unchanged()
             kwargs = self._put_params(digest, overwrite)
@@ -66,9 +71,8 @@ class SinglePut:
         native = self.native.get() if self.native is not None else None
         if native is None:
             return None
-        data = b"camup-sync check"
         try:
-            native.put(key, data, {"ContentMD5": b64(hashlib.md5(data).digest())})
+            native.put(key, CHECK_PROBE, {"ContentMD5": CHECK_PROBE_MD5})
         except NativeRefused as exc:
             self.native.off()  # type: ignore[union-attr]
             return f"the store answered it with {exc}: small uploads go through botocore"
@@ -154,7 +158,7 @@ class SinglePut:
         main = (self.checksum or MD5).new()
         whole = hashlib.sha256() if self.whole_sha256 and not is_sha else None
         blocks = [body] if body is not None else (
-            _read_exactly(handle, at, min(BLOCK, size - at)) for at in range(0, size, BLOCK))
+            read_exact_at(handle.read_at, at, min(BLOCK, size - at)) for at in range(0, size, BLOCK))
         for data in blocks:
             main.update(data)
             if whole is not None:
@@ -163,13 +167,6 @@ class SinglePut:
         if not self.whole_sha256:
             return digest, None
         return digest, digest.hex() if whole is None else whole.hexdigest()
-
-
-def _read_exactly(handle: SharedHandle, at: int, n: int) -> bytes:
-    data = handle.read_at(at, n)
-    if len(data) != n:
-        raise FileChanged(f"read {len(data)} bytes where {n} were expected")
-    return data
 
 
 def _rejects_algorithm_header(exc: RemoteError) -> bool:
