@@ -68,6 +68,11 @@ class Executor:
     retry: RetryPolicy
     parallel_files: int = 4
     on_conflict: str = "keep_both"
+    # Files smaller than small_below go in one request from memory: round trips, not
+    # bandwidth, limit them, so they have slots of their own (parallel_small) beside
+    # the parallel_files slots of bigger files. 0: every file takes a parallel_files slot.
+    parallel_small: int = 0
+    small_below: int = 0
     sleep: Callable[[float], None] = lambda s: None
     rand: Callable[[], float] = random.random
     progress: Callable[[int], None] = lambda n: None
@@ -84,15 +89,23 @@ class Executor:
         return self.stop.is_set() or self._halt.is_set()
 
     def run(self, uploads: list[Action], record: Callable[[UploadResult], None]) -> Optional[str]:
-        """Upload in order with parallel_files in flight; returns a fatal error, if any."""
+        """Upload in order, small files and bigger ones each within their own number in
+        flight; returns a fatal error, if any."""
         fatal: Optional[str] = None
         queue = list(reversed(uploads))
         actions: dict[Future, Action] = {}
-        with ThreadPoolExecutor(self.parallel_files, "upload") as pool:
+        slots = {False: self.parallel_files, True: self.parallel_small}
+        busy = {False: 0, True: 0}
+        with ThreadPoolExecutor(self.parallel_files + self.parallel_small, "upload") as pool:
             running: set[Future] = set()
             while queue or running:
-                while queue and len(running) < self.parallel_files and not fatal and not self.stop.is_set():
+                # In order: a file whose slots are full holds back the files after it.
+                while queue and not fatal and not self.stop.is_set():
+                    small = self._is_small(queue[-1])
+                    if busy[small] >= slots[small]:
+                        break
                     action = queue.pop()
+                    busy[small] += 1
                     future = pool.submit(self.upload_one, action)
                     actions[future] = action
                     running.add(future)
@@ -103,6 +116,7 @@ class Executor:
                 done, running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
                     action = actions.pop(future)
+                    busy[self._is_small(action)] -= 1
                     try:
                         result = future.result()
                     except PassAborted as exc:
@@ -115,6 +129,9 @@ class Executor:
                                               error=f"unexpected error: {exc!r}")
                     record(result)
         return fatal
+
+    def _is_small(self, action: Action) -> bool:
+        return self.parallel_small > 0 and action.file is not None and action.file.size < self.small_below
 
     def upload_one(self, action: Action) -> UploadResult:
         file = action.file

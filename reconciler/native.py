@@ -33,8 +33,9 @@ from loguru import logger
 from . import __version__
 from .putrequest import Endpoint, endpoint_of, headers_of
 from .s3errors import ErrorKind, RemoteError, classify_answer, classify_error
+from .settings import SMALL_FILE_BYTES
 
-NATIVE_MAX_BYTES = 1024 * 1024  # bigger bodies stream from the file through botocore
+NATIVE_MAX_BYTES = SMALL_FILE_BYTES  # bigger bodies stream from the file through botocore
 ANSWER_TIMEOUT_SECONDS = 180.0  # botocore's 60 s read timeout, for each of 3 attempts
 RETRIES = 2  # after the first attempt, as botocore's standard mode (3 attempts)
 WAIT_SLICE_SECONDS = 0.5  # how often a request in flight asks whether the run is stopping

@@ -29,6 +29,7 @@ from .progress import PassProgress
 from .render import print_plan, summary_line
 from .results import PassReport, UploadResult
 from .s3errors import ErrorKind, RemoteError, is_denied
+from .settings import SMALL_FILE_BYTES
 
 if TYPE_CHECKING:
     from .remote import Bucket
@@ -139,7 +140,8 @@ def _send_files(cfg: Config, p: Plan, manifest: Manifest, world: World, report: 
     executor = Executor(bucket, retry_policy_of(cfg),
                         cfg.transfer.parallel_files, cfg.remote.on_conflict, sleep=world.sleep,
                         progress=progress.add, on_multipart=on_multipart,
-                        stop=world.stop)
+                        stop=world.stop, parallel_small=cfg.transfer.parallel_small_files,
+                        small_below=SMALL_FILE_BYTES)
 
     def record(result: UploadResult) -> None:
         recorder(result)

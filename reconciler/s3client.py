@@ -29,7 +29,7 @@ def make_client(cfg: Config) -> Any:
     boto_cfg = BotoConfig(
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=5, read_timeout=60, tcp_keepalive=True,
-        max_pool_connections=max(10, t.parallel_files * t.max_concurrency + 2),
+        max_pool_connections=max(10, t.parallel_files * t.max_concurrency + t.parallel_small_files + 2),
         # Our bodies are streamed from the file through the throttle: botocore must not read
         # them a second time to sign the payload (it would over plain http). Integrity is
         # the checksum (or Content-MD5) that every upload carries and the store verifies.

@@ -13,6 +13,9 @@ from .models import WatchDir
 DEFAULT_EXTENSIONS = (".dat", ".bvr", ".avi", ".mov", ".jpg", ".mp4")
 DEFAULT_EXCLUDE = ("*.part", "*.filepart", "*.tmp", "~*")
 MIB = 1024 * 1024
+# A file under this is read once and sent in one request from memory (native.py); being
+# round trips more than bytes, such files have slots of their own (parallel_small_files).
+SMALL_FILE_BYTES = MIB
 
 
 class ConfigError(Exception):
@@ -88,6 +91,8 @@ class Transfer:
                                          bounds=(5, 5120))  # S3: parts of 5 MiB to 5 GiB
     max_concurrency: int = _doc(8, "parts in flight for one file", bounds=(1, 64))
     parallel_files: int = _doc(4, "files in flight at once", bounds=(1, 64))
+    parallel_small_files: int = _doc(8, "files under 1 MiB in flight at once, besides parallel_files "
+                                     "(0: they share parallel_files)", bounds=(0, 64))
     max_bandwidth: Optional[str] = _opt(None, (str, int, float), 'e.g. "2MB/s"; null = unlimited')
     bandwidth_schedule: tuple[str, ...] = _doc(
         (), 'e.g. ["Mon-Fri 07:00-23:00 1MB/s", "* 01:00-05:00 off"]; first match, else max_bandwidth')

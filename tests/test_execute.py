@@ -245,6 +245,87 @@ def test_run_in_parallel_records_everything(tmp_path: Path) -> None:
     assert all(r.ok for r in recorded)
 
 
+class InFlight:
+    """A store hook that holds each upload until released, counting how many are held."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now: dict[str, int] = {"small": 0, "big": 0}
+        self.most: dict[str, int] = {"small": 0, "big": 0}
+        self.started: list[str] = []
+        self.release = threading.Event()
+        self.held: dict[str, int] = {}  # how many were held when released
+        self.first: list[str] = []  # which had started by then
+
+    def let_go(self) -> None:
+        with self.lock:
+            self.held, self.first = dict(self.now), list(self.started)
+        self.release.set()
+
+    def hook(self, name: str, kind: str) -> Callable:
+        def held(fh, progress, on_multipart) -> None:
+            with self.lock:
+                self.started.append(name)
+                self.now[kind] += 1
+                self.most[kind] = max(self.most[kind], self.now[kind])
+            self.release.wait(10)
+            with self.lock:
+                self.now[kind] -= 1
+        return held
+
+
+def run_released_after(ex: Executor, actions: list[Action], inflight: InFlight,
+                       seconds: float = 0.3) -> list[UploadResult]:
+    """Run the executor; let every held upload go after `seconds` (all that can start, have)."""
+    threading.Timer(seconds, inflight.let_go).start()
+    recorded: list[UploadResult] = []
+    assert ex.run(actions, recorded.append) is None
+    return recorded
+
+
+def sized_uploads(tmp_path: Path, store: FakeStore, inflight: InFlight, sizes: list[int],
+                  small_below: int) -> list[Action]:
+    actions = []
+    for i, size in enumerate(sizes):
+        key = f"k{i}"
+        store.script[key] = [inflight.hook(key, "small" if size < small_below else "big")]
+        actions.append(upload(real_file(tmp_path, f"{i}.mp4", data=bytes([i]) * size), key))
+    return actions
+
+
+def test_small_files_have_slots_of_their_own_beside_parallel_files(tmp_path: Path) -> None:
+    store, inflight = FakeStore(), InFlight()
+    actions = sized_uploads(tmp_path, store, inflight, [10] * 12, small_below=100)
+    ex = executor(store, parallel_files=2, parallel_small=5, small_below=100)
+    recorded = run_released_after(ex, actions, inflight)
+    assert inflight.held == {"small": 5, "big": 0}, "5 small files at once, not parallel_files' 2"
+    assert inflight.most == inflight.held, "and never more"
+    assert sorted(r.key for r in recorded) == sorted(f"k{i}" for i in range(12))
+    assert all(r.ok for r in recorded)
+
+
+def test_bigger_files_stay_within_parallel_files_while_small_ones_go_beside_them(tmp_path: Path) -> None:
+    store, inflight = FakeStore(), InFlight()
+    actions = sized_uploads(tmp_path, store, inflight, [500, 10, 500, 10, 500, 10], small_below=100)
+    ex = executor(store, parallel_files=2, parallel_small=3, small_below=100)
+    recorded = run_released_after(ex, actions, inflight)
+    # k0-k3 go at once; the third big file (k4) waits for a big slot, holding back k5 after it.
+    assert inflight.held == {"small": 2, "big": 2}, inflight.held
+    assert sorted(inflight.first) == ["k0", "k1", "k2", "k3"]
+    assert inflight.most["big"] == 2, "never a third big file"
+    assert sorted(inflight.started) == [f"k{i}" for i in range(6)]
+    assert len(recorded) == 6 and all(r.ok for r in recorded)
+
+
+def test_no_small_slots_means_every_file_takes_a_parallel_files_slot(tmp_path: Path) -> None:
+    store, inflight = FakeStore(), InFlight()
+    actions = sized_uploads(tmp_path, store, inflight, [10] * 6, small_below=100)
+    ex = executor(store, parallel_files=2, parallel_small=0, small_below=100)
+    run_released_after(ex, actions, inflight)
+    assert inflight.held == {"small": 2, "big": 0}
+    assert inflight.most == inflight.held
+
+
 def test_on_multipart_is_told_the_key(tmp_path: Path) -> None:
     store, seen = FakeStore(), []
     store.script["cam/a.mp4"] = [lambda fh, progress, on_mp: (on_mp("uid-1", True), on_mp("uid-1", False))]

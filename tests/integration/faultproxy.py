@@ -217,6 +217,8 @@ class FaultProxy:
         self.agents: list[tuple[str, str, str]] = []  # (method, target, User-Agent) likewise
         self.injected: collections.Counter[str] = collections.Counter()  # faults fired by kind
         self.received: list[tuple[float, int]] = []  # (monotonic time, bytes) from clients
+        self.most_in_flight: collections.Counter[str] = collections.Counter()  # by method, at once
+        self._in_flight: collections.Counter[str] = collections.Counter()
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
         self._listener: Optional[socket.socket] = None
@@ -428,6 +430,16 @@ class FaultProxy:
         rules = self._take(req.method, req.target, length if not chunked else 1)
         with self._lock:
             self.agents.append((req.method, req.target, req.header("User-Agent") or ""))
+            self._in_flight[req.method] += 1
+            self.most_in_flight[req.method] = max(self.most_in_flight[req.method],
+                                                  self._in_flight[req.method])
+        try:
+            return self._answer(conn, req, rules, chunked, length)
+        finally:
+            with self._lock:
+                self._in_flight[req.method] -= 1
+
+    def _answer(self, conn: _Conn, req: _Request, rules: list[_Rule], chunked: bool, length: int) -> bool:
         if (req.header("Expect") or "").lower() == "100-continue":
             conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
         for rule in rules:

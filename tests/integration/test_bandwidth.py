@@ -200,7 +200,8 @@ def test_a_spent_budget_holds_back_clips_across_runs_while_priority_files_go(cam
 
 
 def test_priority_files_go_first_in_one_pass(camp: Camp) -> None:
-    camp.write_config("transfer:\n  parallel_files: 1\npriority: ['*.JPG', 'doorbell/*']\n")
+    camp.write_config("transfer:\n  parallel_files: 1\n  parallel_small_files: 0\n"
+                      "priority: ['*.JPG', 'doorbell/*']\n")
     camp.file("cam/newest.mp4", 5000, age=100)
     camp.file("cam/alert-old.jpg", 500, age=900)
     camp.file("doorbell/ring.mp4", 5000, age=800)

@@ -117,3 +117,37 @@ def test_check_says_when_the_native_client_is_not_used(camp: Camp) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SKIP  native client: not used" in result.stdout
     assert "PASS  can write (probe object)" in result.stdout
+
+
+def test_small_files_go_parallel_small_files_at_once_beside_parallel_files(
+        pcamp: Camp, proxy: FaultProxy) -> None:
+    """Each PUT held 0.4 s at the proxy: with one slot for big files and three for small
+    ones, a clip (newest: first) goes, and six alert images three at a time beside it."""
+    camp = pcamp
+    camp.write_config("transfer:\n  parallel_files: 1\n  parallel_small_files: 3\npriority: []\n",
+                      endpoint=proxy.endpoint)
+    camp.file("cam/clip.mp4", 1024 * 1024, age=100)  # 1 MiB: not small
+    for i in range(6):
+        camp.file(f"cam/alert{i}.jpg", 20_000, age=200 + i)
+    proxy.delay(0.4, count=None, methods={"PUT"})
+
+    result = camp.run("--once")
+
+    assert result.returncode == 0, result.stderr
+    assert camp.objects() == camp.expected()
+    assert proxy.most_in_flight["PUT"] == 4, proxy.most_in_flight  # 3 small + 1 clip
+
+
+def test_with_no_small_slots_every_file_waits_for_parallel_files(pcamp: Camp, proxy: FaultProxy) -> None:
+    camp = pcamp
+    camp.write_config("transfer:\n  parallel_files: 2\n  parallel_small_files: 0\n",
+                      endpoint=proxy.endpoint)
+    for i in range(5):
+        camp.file(f"cam/alert{i}.jpg", 20_000)
+    proxy.delay(0.4, count=None, methods={"PUT"})
+
+    result = camp.run("--once")
+
+    assert result.returncode == 0, result.stderr
+    assert camp.objects() == camp.expected()
+    assert proxy.most_in_flight["PUT"] == 2, proxy.most_in_flight

@@ -321,7 +321,7 @@ def test_a_file_that_vanishes_between_scan_and_upload_is_logged_gone_and_the_pas
     # file long enough for the recorder to move the second one away.
     camp.file("cam/big.mp4", 10 * 1024 * 1024 + 1, age=100)  # newest first: uploaded first
     camp.file("cam/small.dat", 2000, age=200)  # not a .jpg: priority would send it first
-    camp.write_config("transfer:\n  parallel_files: 1\n  max_bandwidth: 5MB/s\n"
+    camp.write_config("transfer:\n  parallel_files: 1\n  parallel_small_files: 0\n  max_bandwidth: 5MB/s\n"
                       "  multipart_threshold_mb: 5\n  multipart_chunksize_mb: 5\n")
     sync = Sync(camp, "--once")
     syncs.append(sync)
