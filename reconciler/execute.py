@@ -7,11 +7,13 @@ Results are handed back on the calling thread, which alone writes the manifest.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import threading
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from queue import Empty, SimpleQueue
 from typing import IO, Callable, Optional, Protocol
 
 from loguru import logger
@@ -57,6 +59,10 @@ class RetryPolicy:
         return ceiling / 2 + rand() * ceiling / 2
 
 
+def _reraise(exc: BaseException) -> UploadResult:
+    raise exc
+
+
 def _differs(fh: IO[bytes], file: LocalFile) -> bool:
     st = os.fstat(fh.fileno())  # the held handle itself: the path may have moved meanwhile
     return not stat_unchanged(st, file)
@@ -90,45 +96,51 @@ class Executor:
 
     def run(self, uploads: list[Action], record: Callable[[UploadResult], None]) -> Optional[str]:
         """Upload in order, small files and bigger ones each within their own number in
-        flight; returns a fatal error, if any."""
+        flight; returns a fatal error, if any. Each upload thread hands its result to one
+        queue, which the calling thread (the manifest's writer) empties."""
         fatal: Optional[str] = None
         queue = list(reversed(uploads))
-        actions: dict[Future, Action] = {}
+        finished: SimpleQueue[tuple[Action, Callable[[], UploadResult]]] = SimpleQueue()
         slots = {False: self.parallel_files, True: self.parallel_small}
         busy = {False: 0, True: 0}
         with ThreadPoolExecutor(self.parallel_files + self.parallel_small, "upload") as pool:
-            running: set[Future] = set()
-            while queue or running:
+            while True:
                 # In order: a file whose slots are full holds back the files after it.
                 while queue and not fatal and not self.stop.is_set():
                     small = self._is_small(queue[-1])
                     if busy[small] >= slots[small]:
                         break
-                    action = queue.pop()
                     busy[small] += 1
-                    future = pool.submit(self.upload_one, action)
-                    actions[future] = action
-                    running.add(future)
-                if not running:
+                    pool.submit(self._upload_into, queue.pop(), finished)
+                if not busy[False] and not busy[True]:
                     break
-                # A timeout, so Ctrl+C / Ctrl+Break reach their handler on Windows, where a
-                # blocked lock wait is not interrupted by a signal.
-                done, running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in done:
-                    action = actions.pop(future)
-                    busy[self._is_small(action)] -= 1
-                    try:
-                        result = future.result()
-                    except PassAborted as exc:
-                        fatal = fatal or str(exc)
-                        self._halt.set()  # the others stop at their next part or attempt
-                        continue
-                    except Exception as exc:  # one file's surprise must not end the pass
-                        logger.opt(exception=exc).debug("Upload of {} raised", action.key)
-                        result = UploadResult(action, Outcome.FAILED, key=action.key,
-                                              error=f"unexpected error: {exc!r}")
-                    record(result)
+                try:  # a timeout, so Ctrl+C / Ctrl+Break reach their handler on Windows,
+                    action, outcome = finished.get(timeout=0.5)  # where a blocked wait is not
+                except Empty:  # interrupted by a signal
+                    continue
+                busy[self._is_small(action)] -= 1
+                try:
+                    result = outcome()
+                except PassAborted as exc:
+                    fatal = fatal or str(exc)
+                    self._halt.set()  # the others stop at their next part or attempt
+                    continue
+                except Exception as exc:  # one file's surprise must not end the pass
+                    logger.opt(exception=exc).debug("Upload of {} raised", action.key)
+                    result = UploadResult(action, Outcome.FAILED, key=action.key,
+                                          error=f"unexpected error: {exc!r}")
+                record(result)
         return fatal
+
+    def _upload_into(self, action: Action,
+                     finished: SimpleQueue[tuple[Action, Callable[[], UploadResult]]]) -> None:
+        """On an upload thread: the result, or what was raised, for the calling thread."""
+        try:
+            result = self.upload_one(action)
+        except BaseException as exc:  # raised again on the calling thread
+            finished.put((action, functools.partial(_reraise, exc)))
+            return
+        finished.put((action, lambda: result))
 
     def _is_small(self, action: Action) -> bool:
         return self.parallel_small > 0 and action.file is not None and action.file.size < self.small_below
