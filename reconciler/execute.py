@@ -104,33 +104,42 @@ class Executor:
         slots = {False: self.parallel_files, True: self.parallel_small}
         busy = {False: 0, True: 0}
         with ThreadPoolExecutor(self.parallel_files + self.parallel_small, "upload") as pool:
-            while True:
-                # In order: a file whose slots are full holds back the files after it.
-                while queue and not fatal and not self.stop.is_set():
-                    small = self._is_small(queue[-1])
-                    if busy[small] >= slots[small]:
+            try:
+                while True:
+                    # In order: a file whose slots are full holds back the files after it.
+                    while queue and not fatal and not self.stop.is_set():
+                        small = self._is_small(queue[-1])
+                        if busy[small] >= slots[small]:
+                            break
+                        busy[small] += 1
+                        pool.submit(self._upload_into, queue.pop(), finished)
+                    if not busy[False] and not busy[True]:
                         break
-                    busy[small] += 1
-                    pool.submit(self._upload_into, queue.pop(), finished)
-                if not busy[False] and not busy[True]:
-                    break
-                try:  # a timeout, so Ctrl+C / Ctrl+Break reach their handler on Windows,
-                    action, outcome = finished.get(timeout=0.5)  # where a blocked wait is not
-                except Empty:  # interrupted by a signal
-                    continue
-                busy[self._is_small(action)] -= 1
-                try:
-                    result = outcome()
-                except PassAborted as exc:
-                    fatal = fatal or str(exc)
-                    self._halt.set()  # the others stop at their next part or attempt
-                    continue
-                except Exception as exc:  # one file's surprise must not end the pass
-                    logger.opt(exception=exc).debug("Upload of {} raised", action.key)
-                    result = UploadResult(action, Outcome.FAILED, key=action.key,
-                                          error=f"unexpected error: {exc!r}")
-                record(result)
+                    try:  # a timeout, so Ctrl+C / Ctrl+Break reach their handler on Windows,
+                        action, outcome = finished.get(timeout=0.5)  # where a blocked wait is not
+                    except Empty:  # interrupted by a signal
+                        continue
+                    busy[self._is_small(action)] -= 1
+                    judged = self._judged(action, outcome)
+                    if isinstance(judged, PassAborted):
+                        fatal = fatal or str(judged)
+                        self._halt.set()  # the others stop at their next part or attempt
+                    else:
+                        record(judged)
+            except BaseException:  # record() failed, or Ctrl+C: the uploads in flight stop
+                self._halt.set()  # at their next block instead of running to their end
+                raise
         return fatal
+
+    @staticmethod
+    def _judged(action: Action, outcome: Callable[[], UploadResult]) -> UploadResult | PassAborted:
+        try:
+            return outcome()
+        except PassAborted as exc:
+            return exc
+        except Exception as exc:  # one file's surprise must not end the pass
+            logger.opt(exception=exc).debug("Upload of {} raised", action.key)
+            return UploadResult(action, Outcome.FAILED, key=action.key, error=f"unexpected error: {exc!r}")
 
     def _upload_into(self, action: Action,
                      finished: SimpleQueue[tuple[Action, Callable[[], UploadResult]]]) -> None:

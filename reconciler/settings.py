@@ -90,7 +90,8 @@ class Transfer:
     multipart_chunksize_mb: float = _doc(16.0, "part size (S3 minimum: 5)",
                                          bounds=(5, 5120))  # S3: parts of 5 MiB to 5 GiB
     max_concurrency: int = _doc(8, "parts in flight for one file", bounds=(1, 64))
-    parallel_files: int = _doc(4, "files in flight at once", bounds=(1, 64))
+    parallel_files: int = _doc(4, "files of 1 MiB or more in flight at once (smaller ones too "
+                               "when parallel_small_files is 0)", bounds=(1, 64))
     parallel_small_files: int = _doc(8, "files under 1 MiB in flight at once, besides parallel_files "
                                      "(0: they share parallel_files)", bounds=(0, 64))
     max_bandwidth: Optional[str] = _opt(None, (str, int, float), 'e.g. "2MB/s"; null = unlimited')

@@ -160,23 +160,27 @@ def bucket_name(tool: str, dataset: str, run: int) -> str:
 
 
 def first_and_idle(b: Bench, data: bl.Dataset, tools: dict[str, Tool], s3) -> None:
+    """Each run lets every tool go once, in turn (A B C, A B C, ...), so a machine or a
+    server that slows down over the bench weighs on every tool alike; each first pass
+    starts on a new bucket, the one before it already dropped. After the last run each
+    tool's idle passes go over what it just uploaded."""
     src = b.work / "data" / data.name
     bl.write_tree(src, data)
     say(f"{data.name}: {len(data.files)} files, {data.total_bytes / bl.MB:.0f} MB written")
-    for name, tool in tools.items():
-        buckets = []
-        for run in range(b.runs):
-            bucket = bucket_name(name, data.name, run)
-            if tool is not tool_find:
+    for run in range(b.runs):
+        for name, tool in tools.items():
+            bucket = bucket_name(name, data.name, run) if tool is not tool_find else ""
+            if bucket:
                 s3.create_bucket(Bucket=bucket)
-                buckets.append(bucket)
             b.record(data.name, name, tool(b, src, bucket, False))
-        for _ in range(b.runs):  # nothing new: every tool's idle pass over what it uploaded
-            b.record(data.name + " idle", name, tool(b, src, buckets[-1] if buckets else "", True))
+            if run == b.runs - 1:  # nothing new: the idle passes over what it uploaded
+                for _ in range(b.runs):
+                    b.record(data.name + " idle", name, tool(b, src, bucket, True))
+            if bucket:
+                drop_bucket(s3, bucket)
+    for name in tools:
         say(f"  {name}: first pass {bl.with_range(b.results[data.name][name].values('wall'))} s, "
             f"idle {bl.with_range(b.results[data.name + ' idle'][name].values('wall'))} s")
-        for bucket in buckets:
-            drop_bucket(s3, bucket)
     shutil.rmtree(src)
 
 
@@ -380,7 +384,8 @@ def report(b: Bench, mixed: bl.Dataset, many: bl.Dataset, counts: list[int], arg
         "# camup-sync benchmark results", "",
         f"Written by `scripts/bench{' ' + ' '.join(args.argv) if args.argv else ''}` on {when}.", "",
         f"- Machine: {machine_line()}", f"- Versions: {versions(b)}",
-        f"- Runs per figure: {b.runs}; figures are medians with (min-max). SeaweedFS runs on the same "
+        f"- Runs per figure: {b.runs}; figures are medians with (min-max). The tools take turns, run "
+        "by run (A B C, A B C), each first pass on a new bucket. SeaweedFS runs on the same "
         "machine over loopback, so it shares the cores with the tool measured.",
         "- camup-sync runs with `min_age_seconds: 0, settle_seconds: 0` on mixed and many (the files "
         "are new) and `logging.level: WARNING` (rclone and aws print nothing per file either); "

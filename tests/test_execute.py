@@ -224,6 +224,38 @@ def test_fatal_stops_uploads_in_flight(tmp_path: Path) -> None:
     assert not ex.stop.is_set()
 
 
+def test_a_failing_record_stops_the_uploads_in_flight(tmp_path: Path) -> None:
+    """The manifest cannot be written (disk full): run() raises at once, and the upload in
+    flight is told to stop at its next block instead of being waited out."""
+    store = FakeStore()
+    started, stopped = threading.Event(), threading.Event()
+
+    def slow(fh, progress, on_multipart) -> None:
+        started.set()
+        deadline = time.monotonic() + 10
+        try:
+            while time.monotonic() < deadline:
+                progress(0)
+                time.sleep(0.01)
+        except BaseException:
+            stopped.set()
+            raise
+
+    def disk_full(result: UploadResult) -> None:
+        assert started.wait(5)  # the slow upload is in flight
+        raise OSError(28, "No space left on device")
+
+    store.script = {"slow": [slow]}
+    a, b = real_file(tmp_path, "a.mp4"), real_file(tmp_path, "b.mp4")
+    ex = executor(store, parallel_files=2)
+    t0 = time.monotonic()
+    with pytest.raises(OSError, match="No space left"):
+        ex.run([upload(a, "slow"), upload(b, "quick")], disk_full)
+    assert time.monotonic() - t0 < 5, "the slow upload was stopped, not waited out"
+    assert stopped.is_set()
+    assert not ex.stop.is_set(), "the program's own stop is not touched"
+
+
 def test_run_uploads_in_order_and_records_each(tmp_path: Path) -> None:
     store = FakeStore()
     files = [real_file(tmp_path, f"{i}.mp4", data=bytes([i]) * 10) for i in range(5)]

@@ -217,8 +217,7 @@ class FaultProxy:
         self.agents: list[tuple[str, str, str]] = []  # (method, target, User-Agent) likewise
         self.injected: collections.Counter[str] = collections.Counter()  # faults fired by kind
         self.received: list[tuple[float, int]] = []  # (monotonic time, bytes) from clients
-        self.most_in_flight: collections.Counter[str] = collections.Counter()  # by method, at once
-        self._in_flight: collections.Counter[str] = collections.Counter()
+        self.spans: list[tuple[str, str, float, float]] = []  # (method, target, start, end) answered
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
         self._listener: Optional[socket.socket] = None
@@ -358,6 +357,17 @@ class FaultProxy:
             with contextlib.suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
 
+    def most_at_once(self, method: str, path_contains: str = "") -> int:
+        """The most `method` requests (whose target holds `path_contains`) in flight at once."""
+        with self._lock:
+            spans = [(a, b) for m, t, a, b in self.spans if m == method and path_contains in t]
+        edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])  # ends first on a tie
+        most = now = 0
+        for _, step in edges:
+            now += step
+            most = max(most, now)
+        return most
+
     def _take(self, method: str, target: str, body_length: int) -> list[_Rule]:
         """The rules that fire for this request (each consumes one use)."""
         fired = []
@@ -430,14 +440,12 @@ class FaultProxy:
         rules = self._take(req.method, req.target, length if not chunked else 1)
         with self._lock:
             self.agents.append((req.method, req.target, req.header("User-Agent") or ""))
-            self._in_flight[req.method] += 1
-            self.most_in_flight[req.method] = max(self.most_in_flight[req.method],
-                                                  self._in_flight[req.method])
+        start = time.monotonic()
         try:
             return self._answer(conn, req, rules, chunked, length)
         finally:
             with self._lock:
-                self._in_flight[req.method] -= 1
+                self.spans.append((req.method, req.target, start, time.monotonic()))
 
     def _answer(self, conn: _Conn, req: _Request, rules: list[_Rule], chunked: bool, length: int) -> bool:
         if (req.header("Expect") or "").lower() == "100-continue":

@@ -121,21 +121,26 @@ def test_check_says_when_the_native_client_is_not_used(camp: Camp) -> None:
 
 def test_small_files_go_parallel_small_files_at_once_beside_parallel_files(
         pcamp: Camp, proxy: FaultProxy) -> None:
-    """Each PUT held 0.4 s at the proxy: with one slot for big files and three for small
-    ones, a clip (newest: first) goes, and six alert images three at a time beside it."""
+    """Each PUT held 0.4 s at the proxy, one slot for clips and three for alert images:
+    newest first, four alerts, two clips, four alerts. Never more than three alerts or one
+    clip at once, and alerts go beside a clip (one shared pool of four would send four
+    alerts, or two clips, at once)."""
     camp = pcamp
     camp.write_config("transfer:\n  parallel_files: 1\n  parallel_small_files: 3\npriority: []\n",
                       endpoint=proxy.endpoint)
-    camp.file("cam/clip.mp4", 1024 * 1024, age=100)  # 1 MiB: not small
-    for i in range(6):
-        camp.file(f"cam/alert{i}.jpg", 20_000, age=200 + i)
+    for i, age in enumerate([100, 101, 102, 103, 106, 107, 108, 109]):
+        camp.file(f"cam/alert{i}.jpg", 20_000, age=age)
+    for i, age in enumerate([104, 105]):
+        camp.file(f"cam/clip{i}.mp4", 1024 * 1024, age=age)  # 1 MiB: not small
     proxy.delay(0.4, count=None, methods={"PUT"})
 
     result = camp.run("--once")
 
     assert result.returncode == 0, result.stderr
     assert camp.objects() == camp.expected()
-    assert proxy.most_in_flight["PUT"] == 4, proxy.most_in_flight  # 3 small + 1 clip
+    assert proxy.most_at_once("PUT", ".jpg") == 3
+    assert proxy.most_at_once("PUT", ".mp4") == 1
+    assert proxy.most_at_once("PUT") == 4, "alerts beside a clip"
 
 
 def test_with_no_small_slots_every_file_waits_for_parallel_files(pcamp: Camp, proxy: FaultProxy) -> None:
@@ -150,4 +155,4 @@ def test_with_no_small_slots_every_file_waits_for_parallel_files(pcamp: Camp, pr
 
     assert result.returncode == 0, result.stderr
     assert camp.objects() == camp.expected()
-    assert proxy.most_in_flight["PUT"] == 2, proxy.most_in_flight
+    assert proxy.most_at_once("PUT") == 2
