@@ -104,15 +104,14 @@ class Executor:
         slots = {False: self.parallel_files, True: self.parallel_small}
         busy = {False: 0, True: 0}
         with ThreadPoolExecutor(self.parallel_files + self.parallel_small, "upload") as pool:
+
+            def start(action: Action) -> None:
+                pool.submit(self._upload_into, action, finished)
+
             try:
                 while True:
-                    # In order: a file whose slots are full holds back the files after it.
-                    while queue and not fatal and not self.stop.is_set():
-                        small = self._is_small(queue[-1])
-                        if busy[small] >= slots[small]:
-                            break
-                        busy[small] += 1
-                        pool.submit(self._upload_into, queue.pop(), finished)
+                    if not fatal and not self.stop.is_set():
+                        self._start_in_order(queue, busy, slots, start)
                     if not busy[False] and not busy[True]:
                         break
                     try:  # a timeout, so Ctrl+C / Ctrl+Break reach their handler on Windows,
@@ -130,6 +129,17 @@ class Executor:
                 self._halt.set()  # at their next block instead of running to their end
                 raise
         return fatal
+
+    def _start_in_order(self, queue: list[Action], busy: dict[bool, int], slots: dict[bool, int],
+                        start: Callable[[Action], None]) -> None:
+        """Start the next files while their slots allow; in order: a file whose slots are
+        full holds back the files after it."""
+        while queue:
+            small = self._is_small(queue[-1])
+            if busy[small] >= slots[small]:
+                return
+            busy[small] += 1
+            start(queue.pop())
 
     @staticmethod
     def _judged(action: Action, outcome: Callable[[], UploadResult]) -> UploadResult | PassAborted:
