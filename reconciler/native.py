@@ -12,7 +12,7 @@ Every failure comes back as a RemoteError sorted as botocore's are, except answe
 botocore handles itself (a redirect to the bucket's region, a signature or TLS problem):
 NativeRefused, and the caller sends through botocore from then on.
 
-Used only for bodies already in memory (< NATIVE_MAX_BYTES); anything bigger, and every
+Used only for bodies already in memory (< settings.SMALL_FILE_BYTES); anything bigger, and every
 other request, goes through botocore. Not used through an HTTP proxy (botocore reads the
 proxy settings; this client would not), or with `transfer.native_client: off`.
 """
@@ -33,9 +33,7 @@ from loguru import logger
 from . import __version__
 from .putrequest import Endpoint, endpoint_of, headers_of
 from .s3errors import ErrorKind, RemoteError, classify_answer, classify_error
-from .settings import SMALL_FILE_BYTES
 
-NATIVE_MAX_BYTES = SMALL_FILE_BYTES  # bigger bodies stream from the file through botocore
 ANSWER_TIMEOUT_SECONDS = 180.0  # botocore's 60 s read timeout, for each of 3 attempts
 RETRIES = 2  # after the first attempt, as botocore's standard mode (3 attempts)
 WAIT_SLICE_SECONDS = 0.5  # how often a request in flight asks whether the run is stopping

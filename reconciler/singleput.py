@@ -13,9 +13,10 @@ from loguru import logger
 
 from .checksums import DIGEST_MISMATCH, MD5, ChangedAfterPublish, SentOtherBytes, b64, read_exact_at
 from .events import TransferEvents
-from .native import NATIVE_MAX_BYTES, LazyNative, NativePut, NativeRefused
+from .native import LazyNative, NativePut, NativeRefused
 from .results import Stored
 from .s3errors import UNSUPPORTED_CODES, ErrorKind, RemoteError
+from .settings import SMALL_FILE_BYTES  # bigger bodies stream from the file through botocore
 from .throttle import BLOCK, BURST_SECONDS, MemoryBudget, RangeBody, SharedHandle, Throttle, send_body
 
 # `check`'s probe object, written through botocore and through the native client, with the
@@ -81,7 +82,7 @@ class SinglePut:
     def _native_for(self, size: int) -> Optional[NativePut]:
         """The native client, when this body may go in one request from memory: small, and
         within one burst of the bandwidth cap (so the cap still shapes the wire)."""
-        if self.native is None or size >= NATIVE_MAX_BYTES:
+        if self.native is None or size >= SMALL_FILE_BYTES:
             return None
         rate = self.throttle.rate
         if rate and size > rate * BURST_SECONDS:

@@ -17,9 +17,10 @@ import pytest
 
 from reconciler.config import load
 from reconciler.events import TransferEvents
-from reconciler.native import NATIVE_MAX_BYTES, LazyNative, NativeRefused
+from reconciler.native import LazyNative, NativeRefused
 from reconciler.remote import Bucket, BucketSettings
 from reconciler.s3errors import ErrorKind, RemoteError, classify_error
+from reconciler.settings import SMALL_FILE_BYTES
 from reconciler.throttle import BLOCK, MemoryBudget, Throttle
 
 UNSUPPORTED = bx.ClientError(
@@ -118,7 +119,7 @@ def test_a_live_segment_sends_the_bytes_from_the_handles_position(tmp_path: Path
 
 def test_a_body_of_1_mib_or_more_is_streamed_through_botocore(tmp_path: Path) -> None:
     client, fake = Client(refuse_algorithm=False), FakeNative()
-    data = os.urandom(NATIVE_MAX_BYTES)
+    data = os.urandom(SMALL_FILE_BYTES)
     native_bucket(tmp_path, client, fake).upload(io.BytesIO(data), "k", len(data), True)
     assert fake.puts == [] and len(client.puts) == 1
 
