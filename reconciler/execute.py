@@ -7,7 +7,6 @@ Results are handed back on the calling thread, which alone writes the manifest.
 
 from __future__ import annotations
 
-import functools
 import os
 import random
 import threading
@@ -59,10 +58,6 @@ class RetryPolicy:
         return ceiling / 2 + rand() * ceiling / 2
 
 
-def _reraise(exc: BaseException) -> UploadResult:
-    raise exc
-
-
 def _differs(fh: IO[bytes], file: LocalFile) -> bool:
     st = os.fstat(fh.fileno())  # the held handle itself: the path may have moved meanwhile
     return not stat_unchanged(st, file)
@@ -100,7 +95,7 @@ class Executor:
         queue, which the calling thread (the manifest's writer) empties."""
         fatal: Optional[str] = None
         queue = list(reversed(uploads))
-        finished: SimpleQueue[tuple[Action, Callable[[], UploadResult]]] = SimpleQueue()
+        finished: SimpleQueue[tuple[Action, UploadResult | BaseException]] = SimpleQueue()
         slots = {False: self.parallel_files, True: self.parallel_small}
         busy = {False: 0, True: 0}
         with ThreadPoolExecutor(self.parallel_files + self.parallel_small, "upload") as pool:
@@ -142,24 +137,24 @@ class Executor:
             start(queue.pop())
 
     @staticmethod
-    def _judged(action: Action, outcome: Callable[[], UploadResult]) -> UploadResult | PassAborted:
-        try:
-            return outcome()
-        except PassAborted as exc:
-            return exc
-        except Exception as exc:  # one file's surprise must not end the pass
-            logger.opt(exception=exc).debug("Upload of {} raised", action.key)
-            return UploadResult(action, Outcome.FAILED, key=action.key, error=f"unexpected error: {exc!r}")
+    def _judged(action: Action, outcome: UploadResult | BaseException) -> UploadResult | PassAborted:
+        if isinstance(outcome, PassAborted):
+            return outcome
+        if isinstance(outcome, Exception):  # one file's surprise must not end the pass
+            logger.opt(exception=outcome).debug("Upload of {} raised", action.key)
+            return UploadResult(action, Outcome.FAILED, key=action.key,
+                                error=f"unexpected error: {outcome!r}")
+        if isinstance(outcome, BaseException):  # raised again on the calling thread
+            raise outcome
+        return outcome
 
     def _upload_into(self, action: Action,
-                     finished: SimpleQueue[tuple[Action, Callable[[], UploadResult]]]) -> None:
+                     finished: SimpleQueue[tuple[Action, UploadResult | BaseException]]) -> None:
         """On an upload thread: the result, or what was raised, for the calling thread."""
         try:
-            result = self.upload_one(action)
-        except BaseException as exc:  # raised again on the calling thread
-            finished.put((action, functools.partial(_reraise, exc)))
-            return
-        finished.put((action, lambda: result))
+            finished.put((action, self.upload_one(action)))
+        except BaseException as exc:
+            finished.put((action, exc))
 
     def _is_small(self, action: Action) -> bool:
         return self.parallel_small > 0 and action.file is not None and action.file.size < self.small_below

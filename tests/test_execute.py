@@ -224,6 +224,27 @@ def test_fatal_stops_uploads_in_flight(tmp_path: Path) -> None:
     assert not ex.stop.is_set()
 
 
+def test_an_upload_that_raises_fails_that_file_and_the_others_go_on(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.script["k1"] = [ValueError("a bug")]
+    files = [real_file(tmp_path, f"{i}.mp4") for i in range(3)]
+    recorded: list[UploadResult] = []
+    fatal = executor(store, parallel_files=2).run([upload(f, f"k{i}") for i, f in enumerate(files)],
+                                                  recorded.append)
+    assert fatal is None
+    outcomes = {r.action.key: (r.outcome, r.error) for r in recorded}
+    assert outcomes == {"k0": (Outcome.UPLOADED, None), "k2": (Outcome.UPLOADED, None),
+                        "k1": (Outcome.FAILED, "unexpected error: ValueError('a bug')")}
+
+
+def test_a_base_exception_in_an_upload_is_raised_again_on_the_calling_thread(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.script["k0"] = [SystemExit(3)]
+    with pytest.raises(SystemExit) as raised:
+        executor(store).run([upload(real_file(tmp_path), "k0")], lambda r: None)
+    assert raised.value.code == 3
+
+
 def test_a_failing_record_stops_the_uploads_in_flight(tmp_path: Path) -> None:
     """The manifest cannot be written (disk full): run() raises at once, and the upload in
     flight is told to stop at its next block instead of being waited out."""
